@@ -170,7 +170,7 @@ regularizers = Registry("regularizer", populate=["neuralab.regularizers"])
 schedules = Registry("schedule", populate=["neuralab.schedules"])
 optimizers = Registry("optimizer", populate=["neuralab.optimizers"])
 architectures = Registry("architecture", populate=["neuralab.architectures"])
-estimators = Registry("estimator", populate=["neuralab.classic"])
+estimators = Registry("estimator", populate=["neuralab.classic._all"])
 
 
 def as_callable(spec: Any, registry: Registry) -> Callable:
