@@ -1,0 +1,204 @@
+"""Closures that know the model and the data, so optimizers can use torch.func.
+
+A plain closure (``lambda: loss_fn(model(x), y)``) is a black box: the
+optimizer can only differentiate through it with autograd. The two classes
+here are callables with the same contract (calling them evaluates the
+objective at the current parameters, with autograd enabled, without calling
+``backward``) that also expose the module, the inputs and the targets. With
+them the optimizers compute per-sample Jacobians with ``torch.func``
+(``functional_call`` + ``vmap(jacrev)``), split the data into chunks to bound
+memory, and build Hessians with forward-over-reverse products.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError, DTypeError
+
+__all__ = ["ResidualClosure", "LossClosure"]
+
+
+def _default_residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return pred - target
+
+
+def _as_inputs(inputs) -> tuple[torch.Tensor, ...]:
+    if isinstance(inputs, torch.Tensor):
+        return (inputs,)
+    if isinstance(inputs, (tuple, list)) and inputs and all(
+        isinstance(t, torch.Tensor) for t in inputs
+    ):
+        return tuple(inputs)
+    raise DTypeError(
+        "inputs must be a torch.Tensor or a non-empty tuple of tensors; "
+        f"received {type(inputs).__name__}"
+    )
+
+
+def _has_batch_coupling(module: nn.Module) -> bool:
+    """True when a sample's output depends on the other samples (BatchNorm in training mode)."""
+    return any(
+        isinstance(m, nn.modules.batchnorm._BatchNorm) and m.training for m in module.modules()
+    )
+
+
+class _ModuleClosure:
+    """Shared part: the module, its inputs and targets, and functional calls."""
+
+    def __init__(self, module: nn.Module, inputs, targets: torch.Tensor):
+        if not isinstance(module, nn.Module):
+            raise DTypeError(
+                f"module must be a torch.nn.Module; received {type(module).__name__}"
+            )
+        self.module = module
+        self.inputs = _as_inputs(inputs)
+        if not isinstance(targets, torch.Tensor):
+            raise DTypeError(f"targets must be a torch.Tensor; received {type(targets).__name__}")
+        self.targets = targets
+        n = self.inputs[0].shape[0] if self.inputs[0].dim() else None
+        for t in (*self.inputs, targets):
+            if t.dim() == 0 or t.shape[0] != n:
+                raise DataError(
+                    "inputs and targets must have the same number of samples (axis 0); "
+                    f"received inputs {[tuple(x.shape) for x in self.inputs]} "
+                    f"and targets {tuple(targets.shape)}"
+                )
+        self.n_samples = int(n)
+
+    def _forward(self, start: int | None = None, stop: int | None = None) -> torch.Tensor:
+        xs = [x[start:stop] for x in self.inputs]
+        return self.module(*xs)
+
+    def split_parameters(self, params: Sequence[torch.Tensor]):
+        """Map optimizer parameters to module names.
+
+        Returns ``(names, constants)``: the module name of each parameter in
+        ``params`` (same order) and a dict of the module's other parameters and
+        buffers, detached, which ``functional_call`` holds fixed.
+        """
+        by_id = {id(p): name for name, p in self.module.named_parameters()}
+        names = []
+        for p in params:
+            if id(p) not in by_id:
+                raise ConfigError(
+                    "the optimizer holds a parameter that is not in the closure's module "
+                    f"(shape {tuple(p.shape)}); build the optimizer from module.parameters()"
+                )
+            names.append(by_id[id(p)])
+        chosen = set(names)
+        constants = {
+            name: p.detach() for name, p in self.module.named_parameters() if name not in chosen
+        }
+        constants.update(dict(self.module.named_buffers()))
+        return names, constants
+
+
+class ResidualClosure(_ModuleClosure):
+    """The residual vector of a least-squares fit, ready for Levenberg–Marquardt.
+
+    ``closure()`` returns ``residual_fn(module(inputs), targets).reshape(-1)``:
+    the flattened residuals r (length N·O for N samples with O residuals each)
+    at the current parameters, so ``mean(r²)`` is the MSE. Levenberg–Marquardt
+    recognises this class and computes the Jacobian per sample with
+    ``torch.func`` and in chunks of samples that fit its memory budget.
+
+    Args:
+        module: the model.
+        inputs: tensor ``(N, ...)`` (or a tuple of them, passed as positional arguments).
+        targets: tensor ``(N, ...)``.
+        residual_fn: ``residual_fn(pred, target) -> residuals``, computed sample by
+            sample (row i of the result depends only on sample i). Default
+            ``pred - target``.
+        per_sample: whether the Jacobian may be computed one sample at a time.
+            ``None`` (default) decides automatically: False when the module
+            contains BatchNorm in training mode (samples are coupled).
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(1, 1)
+        >>> x = torch.linspace(0, 1, 5).unsqueeze(1)
+        >>> ResidualClosure(net, x, 2 * x)().shape
+        torch.Size([5])
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        inputs,
+        targets: torch.Tensor,
+        residual_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        per_sample: bool | None = None,
+    ):
+        super().__init__(module, inputs, targets)
+        self.residual_fn = residual_fn or _default_residual
+        self.per_sample = per_sample
+
+    def __call__(self) -> torch.Tensor:
+        return self.residuals()
+
+    def residuals(self, start: int | None = None, stop: int | None = None) -> torch.Tensor:
+        """Residuals of samples ``start:stop`` (all by default), flattened."""
+        pred = self._forward(start, stop)
+        return self.residual_fn(pred, self.targets[start:stop]).reshape(-1)
+
+    def can_split_samples(self) -> bool:
+        """Whether samples may be differentiated independently (see ``per_sample``)."""
+        if self.per_sample is not None:
+            return bool(self.per_sample)
+        return not _has_batch_coupling(self.module)
+
+    def __repr__(self) -> str:
+        return f"ResidualClosure({type(self.module).__name__}, n_samples={self.n_samples})"
+
+
+class LossClosure(_ModuleClosure):
+    """A scalar loss ``loss_fn(module(inputs), targets)`` that exposes its pieces.
+
+    Newton and HessianDiagonal recognise it and build Hessians with
+    ``torch.func`` (forward-over-reverse Hessian-vector products, vmapped);
+    the line-search methods use it like any closure.
+
+    Args:
+        module: the model.
+        inputs: tensor ``(N, ...)`` (or a tuple of them).
+        targets: tensor ``(N, ...)``.
+        loss_fn: ``loss_fn(pred, target) -> 0-d tensor``.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(1, 1)
+        >>> x = torch.ones(4, 1)
+        >>> LossClosure(net, x, x, torch.nn.functional.mse_loss)().dim()
+        0
+    """
+
+    def __init__(self, module: nn.Module, inputs, targets: torch.Tensor, loss_fn: Callable):
+        super().__init__(module, inputs, targets)
+        if not callable(loss_fn):
+            raise DTypeError(f"loss_fn must be callable; received {type(loss_fn).__name__}")
+        self.loss_fn = loss_fn
+
+    def __call__(self) -> torch.Tensor:
+        return self.loss_fn(self._forward(), self.targets)
+
+    def functional(self, params: Sequence[torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+        """``f(θ) -> loss`` of the flat parameter vector θ, for ``torch.func`` transforms."""
+        names, constants = self.split_parameters(params)
+        shapes = [p.shape for p in params]
+        sizes = [p.numel() for p in params]
+
+        def f(flat: torch.Tensor) -> torch.Tensor:
+            pieces = torch.split(flat, sizes)
+            state = dict(constants)
+            state.update({n: t.view(s) for n, t, s in zip(names, pieces, shapes)})
+            pred = torch.func.functional_call(self.module, state, self.inputs)
+            return self.loss_fn(pred, self.targets)
+
+        return f
+
+    def __repr__(self) -> str:
+        return f"LossClosure({type(self.module).__name__}, n_samples={self.n_samples})"

@@ -1,0 +1,84 @@
+"""Damped symmetric solves with a fallback that never crashes.
+
+``solve_damped(A, b, mu, mode)`` solves ``(A + mu·D) x = b`` where ``D`` is the
+identity (Levenberg) or ``diag(A)`` (Marquardt). The matrix is factorised by
+Cholesky; when it is not numerically positive definite a growing jitter is
+added, and as a last resort the pseudo-inverse (via ``eigh``) is used.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DAMPING_MODES", "damped", "solve_spd", "solve_damped"]
+
+DAMPING_MODES = ("identity", "marquardt")
+
+
+def check_damping(mode: str) -> str:
+    """Validate a damping mode name."""
+    if mode not in DAMPING_MODES:
+        raise ConfigError(
+            f"unknown damping {mode!r}; expected one of: {', '.join(DAMPING_MODES)}"
+        )
+    return mode
+
+
+def damping_diagonal(A: torch.Tensor, mode: str) -> torch.Tensor:
+    """The diagonal ``D`` of the damping term for ``mode`` (vector of length P)."""
+    if mode == "identity":
+        return torch.ones(A.shape[0], dtype=A.dtype, device=A.device)
+    d = A.diagonal().abs()
+    floor = d.max().clamp_min(torch.finfo(A.dtype).tiny) * 1e-12
+    return d.clamp_min(floor)
+
+
+def damped(A: torch.Tensor, mu: float, mode: str) -> torch.Tensor:
+    """``A + mu·D`` as a new matrix."""
+    out = A.clone()
+    out.diagonal().add_(damping_diagonal(A, mode), alpha=mu)
+    return out
+
+
+def solve_spd(A: torch.Tensor, b: torch.Tensor, max_jitter: int = 6) -> tuple[torch.Tensor, str]:
+    """Solve ``A x = b`` for symmetric ``A`` that should be positive definite.
+
+    Returns ``(x, method)`` where method is "cholesky", "cholesky+jitter" or "pinv".
+    """
+    L, info = torch.linalg.cholesky_ex(A)
+    if int(info) == 0:
+        x = torch.cholesky_solve(b.unsqueeze(-1), L).squeeze(-1)
+        if torch.isfinite(x).all():
+            return x, "cholesky"
+    scale = A.diagonal().abs().mean()
+    if not torch.isfinite(scale) or scale <= 0:
+        scale = torch.ones((), dtype=A.dtype, device=A.device)
+    eps = torch.finfo(A.dtype).eps
+    for k in range(max_jitter):
+        jitter = float(scale) * eps * 10.0 ** (2 * k + 1)
+        Aj = A.clone()
+        Aj.diagonal().add_(jitter)
+        L, info = torch.linalg.cholesky_ex(Aj)
+        if int(info) == 0:
+            x = torch.cholesky_solve(b.unsqueeze(-1), L).squeeze(-1)
+            if torch.isfinite(x).all():
+                logger.debug("Cholesky needed jitter %.3g", jitter)
+                return x, "cholesky+jitter"
+    logger.debug("falling back to the pseudo-inverse")
+    finite_A = torch.nan_to_num(A, nan=0.0, posinf=0.0, neginf=0.0)
+    w, V = torch.linalg.eigh(finite_A)
+    cutoff = w.abs().max() * A.shape[0] * eps
+    inv_w = torch.where(w.abs() > cutoff, 1.0 / w, torch.zeros_like(w))
+    x = V @ (inv_w * (V.T @ b))
+    return x, "pinv"
+
+
+def solve_damped(A: torch.Tensor, b: torch.Tensor, mu: float, mode: str = "identity"):
+    """Solve ``(A + mu·D) x = b`` (see module docstring). Returns ``(x, method)``."""
+    return solve_spd(damped(A, mu, mode), b)
