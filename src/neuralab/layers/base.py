@@ -1,0 +1,242 @@
+"""The layer base class: shapes, building, configs, the algebra's operators.
+
+Every neuralab layer is a ``torch.nn.Module``. A layer knows the shape of one
+sample (no batch axis) it receives and produces; it allocates its parameters
+in :meth:`Layer.build` once the input shape is known — when the layer is
+connected to a graph that starts at an ``Input``, or at its first call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import numbers
+import re
+from collections import defaultdict
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from .. import init as initializers
+from ..errors import ConfigError, ShapeError, format_shape
+
+__all__ = ["Layer", "Shape", "ALGEBRA", "shapes_match", "positive_int", "as_tuple"]
+
+Shape = tuple  # a per-sample shape: a tuple of ints (None for an axis of unknown length)
+
+# The graph module fills this table with its ``join``/``parallel`` functions, so
+# layers support ``>>`` and ``|`` without importing the graph (floors run down).
+ALGEBRA: dict[str, Callable] = {}
+
+_counters: dict[str, Any] = defaultdict(lambda: itertools.count(1))
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _auto_name(cls) -> str:
+    base = _snake(cls.__name__)
+    return f"{base}-{next(_counters[base])}"
+
+
+def shapes_match(expected, received) -> bool:
+    """True when two per-sample shapes agree (None matches any length)."""
+    if expected is None or received is None:
+        return True
+    if len(expected) != len(received):
+        return False
+    return all(a is None or b is None or a == b for a, b in zip(expected, received))
+
+
+def positive_int(owner: str, name: str, value, allow_none=False):
+    """Validate a positive integer hyperparameter."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ConfigError(f"{owner}: `{name}` must be a positive integer, received {value!r}")
+    return int(value)
+
+
+def as_tuple(owner: str, name: str, value, n: int | None = None) -> tuple:
+    """An int or a sequence of positive ints, as a tuple (repeated to ``n`` axes)."""
+    if isinstance(value, (list, tuple)):
+        values = tuple(positive_int(owner, name, v) for v in value)
+        if not values:
+            raise ConfigError(f"{owner}: `{name}` must not be empty")
+        if n is not None and len(values) != n:
+            raise ShapeError(
+                f"{owner}: `{name}` has {len(values)} values {values} but the input has "
+                f"{n} spatial axes"
+            )
+        return values
+    try:
+        v = positive_int(owner, name, value)
+    except ConfigError:
+        raise ConfigError(
+            f"{owner}: `{name}` must be a positive integer or a tuple of positive integers, "
+            f"received {value!r}"
+        ) from None
+    return (v,) * (n or 1) if n is not None else (v,)
+
+
+def _lazy_build(module: "Layer", args):
+    if not module.built:
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if not tensors:
+            raise ShapeError(f"layer '{module.name}' was called without a tensor input")
+        shapes = [tuple(t.shape[1:]) for t in tensors]
+        module.build(shapes[0] if module.n_inputs == 1 else shapes)
+        module.to(device=tensors[0].device)
+        if tensors[0].is_floating_point():
+            module.to(dtype=tensors[0].dtype)
+    return None
+
+
+class Layer(nn.Module):
+    """Base class of neuralab layers.
+
+    Attributes:
+        name: unique name (``"convolution-1"``); the key of the layer's weights
+            in a network's ``state_dict``.
+        input_shape / output_shape: per-sample shapes, set by :meth:`build`.
+        built: whether the parameters exist.
+        n_inputs: 1 for ordinary layers, None for merge layers that take any number.
+    """
+
+    n_inputs: int | None = 1
+    _config_keys: tuple[str, ...] = ()
+
+    def __init__(self, name: str | None = None):
+        super().__init__()
+        if name is not None and (not isinstance(name, str) or not name or "." in name):
+            raise ConfigError(
+                f"{type(self).__name__}: `name` must be a non-empty string without '.', "
+                f"received {name!r}"
+            )
+        self.name = name or _auto_name(type(self))
+        self.input_shape = None
+        self.output_shape = None
+        self.built = False
+        self._lazy_handle = self.register_forward_pre_hook(_lazy_build)
+
+    # -- shapes ----------------------------------------------------------------
+    def output_shape_for(self, input_shape):
+        """The per-sample output shape for ``input_shape`` (pure; raises ShapeError)."""
+        return tuple(input_shape)
+
+    def build(self, input_shape) -> "Layer":
+        """Fix the input shape and allocate parameters (idempotent for the same shape)."""
+        if isinstance(input_shape, list):
+            input_shape = [tuple(s) for s in input_shape]
+        else:
+            input_shape = tuple(input_shape)
+        if self.built:
+            if not self._same_input(input_shape):
+                raise ShapeError(
+                    f"layer '{self.name}' was built for input shape "
+                    f"{format_shape(self.input_shape)} but received {format_shape(input_shape)}"
+                )
+            return self
+        output_shape = self.output_shape_for(input_shape)
+        self.input_shape = input_shape
+        self.output_shape = output_shape
+        self._build(input_shape)
+        self.reset_parameters()
+        self.built = True
+        self._lazy_handle.remove()
+        return self
+
+    def _same_input(self, shape) -> bool:
+        if isinstance(shape, list) != isinstance(self.input_shape, list):
+            return False
+        if isinstance(shape, list):
+            return len(shape) == len(self.input_shape) and all(
+                shapes_match(a, b) for a, b in zip(self.input_shape, shape)
+            )
+        return shapes_match(self.input_shape, shape)
+
+    def _build(self, input_shape) -> None:
+        """Allocate parameters for ``input_shape`` (override in layers with weights)."""
+
+    def reset_parameters(self) -> None:
+        """(Re)initialise parameters with the layer's initializers."""
+
+    def kernel_geometry(self):
+        """Per spatial axis ``(F, S, dilation)`` for receptive fields; None if unchanged."""
+        return None
+
+    def _check_rank(self, input_shape, ranks, what):
+        if not isinstance(input_shape, tuple) or len(input_shape) not in ranks:
+            raise ShapeError(
+                f"layer '{self.name}' ({type(self).__name__}) expects {what}, "
+                f"received input of shape {format_shape(input_shape)}"
+            )
+
+    # -- configs -----------------------------------------------------------------
+    def get_config(self) -> dict:
+        """The constructor's arguments (JSON-serialisable) plus ``name``."""
+        config = {"name": self.name}
+        for key in self._config_keys:
+            value = getattr(self, key)
+            if isinstance(value, initializers.Initializer):
+                value = initializers.to_config(value)
+            elif isinstance(value, tuple):
+                value = list(value)
+            config[key] = value
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        """Rebuild a layer from :meth:`get_config`'s output."""
+        return cls(**config)
+
+    def clone(self, keep_name: bool = False) -> "Layer":
+        """A fresh copy (new weights, new name unless ``keep_name``), built like this one."""
+        config = self.get_config()
+        if not keep_name:
+            config.pop("name", None)
+        copy = type(self).from_config(config)
+        if self.built:
+            copy.build(self.input_shape)
+        return copy
+
+    def extra_repr(self) -> str:
+        parts = []
+        for key in self._config_keys:
+            value = getattr(self, key)
+            default = self._defaults().get(key, object())
+            if value != default:
+                parts.append(f"{key}={value!r}")
+        return ", ".join(parts)
+
+    @classmethod
+    def _defaults(cls) -> dict:
+        import inspect
+
+        sig = inspect.signature(cls.__init__)
+        return {
+            k: p.default for k, p in sig.parameters.items() if p.default is not inspect._empty
+        }
+
+    def __repr__(self) -> str:
+        extra = self.extra_repr()
+        return f"{type(self).__name__}({extra})" if extra else f"{type(self).__name__}()"
+
+    # -- the algebra ----------------------------------------------------------------
+    def __rshift__(self, other):
+        return ALGEBRA["join"](self, other)
+
+    def __rrshift__(self, other):
+        return ALGEBRA["join"](other, self)
+
+    def __or__(self, other):
+        return ALGEBRA["parallel"](self, other)
+
+    def __ror__(self, other):
+        return ALGEBRA["parallel"](other, self)
+
+
+def init_param(spec, default):
+    """Resolve a ``weight=``/``bias=`` argument: None → ``default``."""
+    return initializers.get(default if spec is None else spec)
