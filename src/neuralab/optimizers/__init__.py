@@ -66,14 +66,23 @@ from ._derivatives import (
     residual_jacobian,
     residual_normal_equations,
 )
+from .conjugate_gradient import CG_UPDATES, ConjugateGradient
 from .irprop import IRPropPlus
 from .levenberg_marquardt import LevenbergMarquardt, check_least_squares_loss
+from .newton import HessianDiagonal, Newton
+from .quasi_newton import QN_UPDATES, QuasiNewton
 
 __all__ = [
     "create",
     "names",
     "IRPropPlus",
     "LevenbergMarquardt",
+    "Newton",
+    "HessianDiagonal",
+    "ConjugateGradient",
+    "QuasiNewton",
+    "CG_UPDATES",
+    "QN_UPDATES",
     "ResidualClosure",
     "LossClosure",
     "check_least_squares_loss",
@@ -124,6 +133,12 @@ def _register_ours(name, *aliases, cls, **fixed):
 
 _register_ours("irprop+", "irprop_plus", cls=IRPropPlus)
 _register_ours("lm", "levenberg_marquardt", cls=LevenbergMarquardt)
+_register_ours("newton", "hessian", cls=Newton)
+_register_ours("hessian_diagonal", cls=HessianDiagonal)
+_register_ours("cg", "conjugate_gradient", cls=ConjugateGradient)
+_register_ours("quasi_newton", cls=QuasiNewton)
+for _update in QN_UPDATES:
+    _register_ours(_update, cls=QuasiNewton, update=_update)
 
 
 def names(pattern: str = "*") -> list[str]:

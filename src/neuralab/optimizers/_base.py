@@ -105,3 +105,64 @@ class FullBatchOptimizer(Optimizer):
 
     def _step(self, closure):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+LINE_SEARCHES = ("strong_wolfe", "armijo")
+
+
+def check_line_search(name: str, owner: str) -> str:
+    if name not in LINE_SEARCHES:
+        raise ConfigError(
+            f"{owner}: unknown line_search {name!r}; expected one of: {', '.join(LINE_SEARCHES)}"
+        )
+    return name
+
+
+class LineSearchOptimizer(FullBatchOptimizer):
+    """Full-batch optimizer that moves along a direction with a line search.
+
+    Keeps the loss and gradient at the current point for the next step when the
+    same closure is passed again and the parameters did not change meanwhile.
+    """
+
+    def _loss_and_grad(self, closure):
+        from ._derivatives import loss_and_grad
+
+        return loss_and_grad(closure, self._params, type(self).__name__)
+
+    def _start(self, closure):
+        """``(x, f, g)`` at the current point (cached from the previous step when valid)."""
+        x = self._flat()
+        cache = getattr(self, "_cache", None)
+        if cache is not None and cache[0] is closure and torch.equal(cache[1], x):
+            return x, cache[2], cache[3]
+        f, g = self._loss_and_grad(closure)
+        self._guard_start(f, "loss")
+        if not all_finite(g):
+            self._fail("the gradient contains NaN or inf")
+        return x, f, g
+
+    def _search(self, closure, x0, f0, g0, direction, t0):
+        """Line search from x0 along direction; leaves the parameters at the new point."""
+        from ._linesearch import armijo, strong_wolfe
+
+        group = self.param_groups[0]
+
+        def phi(t):
+            self._set(x0 + t * direction)
+            f, g = self._loss_and_grad(closure)
+            fv = float(f)
+            return fv, float(g @ direction) if math.isfinite(fv) else math.nan, g
+
+        d0 = float(g0 @ direction)
+        if group["line_search"] == "armijo":
+            t, f, g, evals = armijo(phi, float(f0), d0, g0, t0, c1=group["c1"])
+        else:
+            t, f, g, evals = strong_wolfe(phi, float(f0), d0, g0, t0, c1=group["c1"],
+                                          c2=group["c2"])
+        x = x0 + t * direction
+        self._set(x)
+        return t, torch.as_tensor(f, dtype=x0.dtype), g, evals
+
+    def _remember(self, closure, x, f, g):
+        self._cache = (closure, x.clone(), f, g)

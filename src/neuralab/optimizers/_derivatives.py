@@ -268,10 +268,9 @@ def _func_hessian_rows(closure: LossClosure, params, rows: int):
     g, loss = torch.func.grad_and_value(f)(flat)
     P = flat.numel()
 
-    def hvp(v):
-        return torch.func.jvp(torch.func.grad(f), (flat,), (v,))[1]
-
-    batched = vmap(hvp)
+    # rows of the symmetric Hessian as vector-Hessian products (reverse over reverse)
+    _, vhp = torch.func.vjp(torch.func.grad(f), flat)
+    batched = vmap(lambda v: vhp(v)[0])
 
     def rows_iter():
         for start in range(0, P, rows):

@@ -73,7 +73,7 @@ class IRPropPlus(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        loss_value = None if loss is None else float(loss)
+        loss_value = None if loss is None else float(loss.detach() if isinstance(loss, torch.Tensor) else loss)
         if loss_value is not None and not math.isfinite(loss_value):
             raise TrainingError(
                 f"IRPropPlus: the loss is {loss_value}; the parameters were left unchanged"

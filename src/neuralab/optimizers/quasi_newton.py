@@ -1,0 +1,153 @@
+"""Quasi-Newton methods: BFGS, DFP, PSB and SR1 with a Wolfe line search."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import ConfigError
+from ._base import LineSearchOptimizer, check_line_search, check_positive
+
+__all__ = ["QuasiNewton", "QN_UPDATES"]
+
+QN_UPDATES = ("bfgs", "dfp", "psb", "sr1")
+
+
+def _update_inverse(H: torch.Tensor, s: torch.Tensor, y: torch.Tensor, update: str) -> bool:
+    """Update the inverse-Hessian approximation H in place; False when skipped."""
+    sy = float(s @ y)
+    Hy = H @ y
+    if update == "bfgs":
+        if sy <= 1e-10 * float(s.norm() * y.norm()):
+            return False
+        rho = 1.0 / sy
+        yHy = float(y @ Hy)
+        H.addr_(s, Hy, alpha=-rho).addr_(Hy, s, alpha=-rho).addr_(s, s, alpha=rho * rho * yHy + rho)
+        return True
+    if update == "dfp":
+        yHy = float(y @ Hy)
+        if sy <= 1e-10 * float(s.norm() * y.norm()) or yHy <= 0:
+            return False
+        H.addr_(Hy, Hy, alpha=-1.0 / yHy).addr_(s, s, alpha=1.0 / sy)
+        return True
+    # sr1 (self-dual: the same formula updates the inverse)
+    v = s - Hy
+    vy = float(v @ y)
+    if abs(vy) < 1e-8 * float(v.norm() * y.norm()) or vy == 0:
+        return False
+    H.addr_(v, v, alpha=1.0 / vy)
+    return True
+
+
+def _update_psb(B: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> bool:
+    """Powell-symmetric-Broyden update of the Hessian approximation B."""
+    ss = float(s @ s)
+    if ss == 0:
+        return False
+    u = y - B @ s
+    us = float(u @ s)
+    B.addr_(u, s, alpha=1.0 / ss).addr_(s, u, alpha=1.0 / ss).addr_(s, s, alpha=-us / (ss * ss))
+    return True
+
+
+class QuasiNewton(LineSearchOptimizer):
+    r"""Quasi-Newton method with a strong-Wolfe line search.
+
+    Keeps an approximation of the inverse Hessian H (BFGS, DFP, SR1) or of the
+    Hessian B (PSB), updated from s = θ_{k+1} − θ_k and y = g_{k+1} − g_k, and
+    moves along d = −H g (or solves B d = −g), ρ = 1/sᵀy:
+
+    - "bfgs": H ← (I − ρ s yᵀ) H (I − ρ y sᵀ) + ρ s sᵀ
+    - "dfp":  H ← H − H y yᵀ H / yᵀHy + ρ s sᵀ
+    - "sr1":  H ← H + v vᵀ / vᵀy, v = s − H y; skipped when |vᵀy| < 1e-8‖v‖‖y‖
+    - "psb":  B ← B + (u sᵀ + s uᵀ)/sᵀs − (uᵀs) s sᵀ/(sᵀs)², u = y − B s
+
+    BFGS/DFP skip the update when the curvature sᵀy is not positive. Before
+    the first update, H₀ = (sᵀy / yᵀy)·I (Shanno–Phua scaling). When d is not a
+    descent direction (possible for SR1 and PSB) the approximation is reset and
+    the step is steepest descent. The approximation is dense (P×P): meant for
+    networks up to a few thousand parameters. With an exact line search
+    (``c2=1e-10``) BFGS and DFP minimise an n-dimensional strictly convex
+    quadratic in at most n steps.
+
+    Args:
+        params: parameters (one group, one dtype).
+        lr: trial step of each line search (default 1.0, the quasi-Newton step;
+            the very first search starts at lr·min(1, 1/‖g‖₁)).
+        update: one of QN_UPDATES (default "bfgs").
+        line_search: "strong_wolfe" (default) or "armijo".
+        c1, c2: line-search constants (defaults 1e-4, 0.9).
+
+    Attributes:
+        last_info: ``{"loss", "step_size", "updated"}``.
+
+    Example:
+        >>> import torch
+        >>> w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+        >>> opt = QuasiNewton([w], update="bfgs")
+        >>> f = lambda: (w[0] - 1) ** 2 + 10 * (w[1] + 2) ** 2
+        >>> for _ in range(20):
+        ...     loss = opt.step(f)
+        >>> float(loss) < 1e-12
+        True
+    """
+
+    def __init__(self, params, lr=None, update: str = "bfgs", line_search: str = "strong_wolfe",
+                 c1: float = 1e-4, c2: float = 0.9):
+        owner = type(self).__name__
+        if update not in QN_UPDATES:
+            raise ConfigError(
+                f"{owner}: unknown update {update!r}; expected one of: {', '.join(QN_UPDATES)}"
+            )
+        lr = 1.0 if lr is None else check_positive("lr", lr, owner=owner)
+        check_line_search(line_search, owner)
+        if not (0 < c1 < 1 and 0 < c2 < 1):
+            raise ConfigError(f"{owner}: expected 0 < c1 < 1 and 0 < c2 < 1, received c1={c1}, c2={c2}")
+        super().__init__(params, dict(lr=lr, update=update, line_search=line_search, c1=c1, c2=c2))
+
+    def _direction(self, state, g: torch.Tensor, update: str) -> torch.Tensor:
+        M = state.get("matrix")
+        if M is None:
+            return -g
+        if update == "psb":
+            d = torch.linalg.solve_ex(M, -g)[0]
+        else:
+            d = -(M @ g)
+        if not bool(torch.isfinite(d).all()) or not float(g @ d) < 0:
+            state.pop("matrix")
+            return -g
+        return d
+
+    def _step(self, closure):
+        group = self.param_groups[0]
+        update = group["update"]
+        state = self.state[self._params[0]]
+        x0, f0, g0 = self._start(closure)
+        if float(g0 @ g0) == 0.0:
+            self.last_info = {"loss": float(f0), "step_size": 0.0, "updated": 0.0}
+            return self._finish(x0, f0, "loss")
+        d = self._direction(state, g0, update)
+        t0 = group["lr"]
+        if "matrix" not in state:
+            t0 *= min(1.0, 1.0 / float(g0.abs().sum()))
+        t, f, g, _ = self._search(closure, x0, f0, g0, d, t0)
+        x = self._flat()
+        updated = False
+        if t > 0:
+            s, y = x - x0, g - g0
+            M = state.get("matrix")
+            if M is None:
+                sy, yy = float(s @ y), float(y @ y)
+                gamma = sy / yy if yy > 0 and sy > 0 else 1.0
+                if not math.isfinite(gamma):
+                    gamma = 1.0
+                eye = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
+                M = eye * (1.0 / gamma if update == "psb" else gamma)
+            updated = _update_psb(M, s, y) if update == "psb" else _update_inverse(M, s, y, update)
+            state["matrix"] = M
+        else:
+            state.pop("matrix", None)
+        self._remember(closure, x, f, g)
+        self.last_info = {"loss": float(f), "step_size": float(t), "updated": float(updated)}
+        return self._finish(x, f, "loss")
