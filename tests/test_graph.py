@@ -1,0 +1,196 @@
+"""The layer algebra: joins, parallels, shapes, configs, summaries and their errors."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import neuralab as nl
+from neuralab import layers as L
+from neuralab.errors import ConfigError, DTypeError, ShapeError
+from neuralab.graph import Network
+
+
+def lenet5():
+    return (L.Input((1, 32, 32))
+            >> L.Convolution(6, 5) >> L.Relu() >> L.MaxPooling(2)
+            >> L.Convolution(16, 5) >> L.Relu() >> L.MaxPooling(2)
+            >> L.Reshape() >> L.Relu(120) >> L.Relu(84) >> L.Softmax(10))
+
+
+def test_lenet5_parameters_and_shape():
+    net = lenet5()
+    assert nl.arithmetic.count_parameters(net) == 61_706
+    assert net.output_shape == (10,)
+    assert net.input_shape == (1, 32, 32)
+    out = net(torch.randn(3, 1, 32, 32))
+    assert out.shape == (3, 10)
+    torch.testing.assert_close(out.sum(1), torch.ones(3))
+
+
+def test_summary_prints_table_with_totals_and_receptive_fields():
+    lines = []
+    lenet5().summary(print_fn=lines.append)
+    text = "\n".join(lines)
+    assert "Total parameters: 61,706" in text
+    assert "(16, 5, 5)" in text and "48,120" in text
+    # receptive field after conv5-pool2-conv5-pool2 is 16 (CS230 formula)
+    pool_line = [l for l in lines if l.startswith("max_pooling") and "(16, 5, 5)" in l][0]
+    assert pool_line.split()[-1] == "16"
+
+
+def test_receptive_fields_match_arithmetic():
+    net = lenet5()
+    rf = net.receptive_fields()
+    spatial = [l for l in net.layers if l.kernel_geometry() is not None]
+    assert rf[spatial[-1].name] == (nl.arithmetic.receptive_field(spatial),) * 2
+
+
+def test_sequential_equals_manual_torch():
+    torch.manual_seed(0)
+    net = L.Input(4) >> L.Tanh(5) >> L.Sigmoid(2)
+    x = torch.randn(7, 4)
+    a, b = net.layers[1], net.layers[2]
+    ref = torch.sigmoid(F.linear(torch.tanh(F.linear(x, a.weight, a.bias)), b.weight, b.bias))
+    torch.testing.assert_close(net(x), ref)
+
+
+def test_residual_block():
+    torch.manual_seed(0)
+    block = L.Convolution(3, 3, padding="same") >> L.Relu()
+    net = L.Input((3, 6, 6)) >> (block | L.Identity()) >> L.Elementwise("add")
+    assert net.output_shape == (3, 6, 6)
+    x = torch.randn(2, 3, 6, 6)
+    conv = net.layers[1]
+    ref = F.relu(F.conv2d(x, conv.weight, conv.bias, padding=1)) + x
+    torch.testing.assert_close(net(x), ref)
+
+
+def test_inception_block_and_connections():
+    x = L.Input((4, 8, 8))
+    branches = (L.Convolution(2, 1)
+                | (L.Convolution(2, 1) >> L.Convolution(3, 3, padding="same"))
+                | (L.MaxPooling(3, 1, padding="same") >> L.Convolution(1, 1)))
+    net = x >> branches >> L.Concatenate()
+    assert net.output_shape == (6, 8, 8)
+    assert net(torch.randn(2, 4, 8, 8)).shape == (2, 6, 8, 8)
+    concat = net.layers[-1]
+    assert len(net.predecessors(concat)) == 3
+
+
+def test_multiple_inputs_and_outputs():
+    a, b = L.Input(3, name="a"), L.Input(5, name="b")
+    net = (a | b) >> L.Concatenate() >> (L.Linear(2) | L.Sigmoid(4))
+    assert net.input_shape == [(3,), (5,)]
+    assert net.output_shape == [(2,), (4,)]
+    y1, y2 = net(torch.randn(6, 3), torch.randn(6, 5))
+    assert y1.shape == (6, 2) and y2.shape == (6, 4)
+
+
+def test_join_parallel_repeat_functions():
+    net = nl.join(L.Input(4), nl.repeat(L.Relu(4), 3), L.Linear(1))
+    assert len(net.layers) == 5
+    dense = [l for l in net.layers if isinstance(l, L.Relu)]
+    assert len({id(l.weight) for l in dense}) == 3  # independent copies
+    par = nl.parallel(L.Relu(), L.Tanh())
+    assert len(par.output_layers) == 2
+
+
+def test_lazy_network_infers_shapes_at_first_call():
+    net = L.Convolution(4, 3) >> L.Relu() >> L.Reshape() >> L.Linear(2)
+    assert not net.built and net.output_shape is None
+    y = net(torch.randn(2, 1, 5, 5))
+    assert y.shape == (2, 2) and net.built
+    assert net.input_shape == (1, 5, 5)
+
+
+def test_config_round_trip_rebuilds_the_same_network():
+    net = L.Input((3, 8, 8)) >> (L.Convolution(4, 3, padding="same") | L.Identity()) \
+        >> L.Concatenate() >> L.BatchNorm() >> L.GlobalPooling() >> L.Softmax(5)
+    config = json.loads(json.dumps(net.get_config()))
+    copy = Network.from_config(config)
+    assert [l.name for l in copy.layers] == [l.name for l in net.layers]
+    copy.load_state_dict(net.state_dict())
+    net.eval(), copy.eval()
+    x = torch.randn(2, 3, 8, 8)
+    torch.testing.assert_close(copy(x), net(x))
+    assert copy.get_config() == net.get_config()
+
+
+def test_network_works_in_a_plain_torch_loop():
+    torch.manual_seed(0)
+    net = L.Input(2) >> L.Tanh(8) >> L.Linear(1)
+    x = torch.randn(64, 2)
+    y = (x[:, :1] * x[:, 1:])
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    first = None
+    for _ in range(200):
+        loss = F.mse_loss(net(x), y)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.2 * first
+
+
+# -- errors ------------------------------------------------------------------------
+
+
+def test_connect_mismatch_names_both_layers_and_shapes():
+    with pytest.raises(ShapeError) as info:
+        L.Input(3, name="inp") >> L.Relu(4, name="d1") >> (L.Linear(2, name="a") | L.Identity(name="i")) \
+            >> L.Elementwise("add", name="sum")
+    msg = str(info.value)
+    assert "'a' (output (2,))" in msg and "'i' (output (4,))" in msg and "'sum'" in msg
+    assert "equal shapes" in msg
+
+
+def test_built_layer_reused_with_other_shape():
+    dense = L.Relu(4, name="shared")
+    L.Input(3, name="first") >> dense
+    with pytest.raises(ShapeError, match=r"'second' \(output \(5,\)\) to layer 'shared'.*"
+                                         r"built for input shape \(3,\) but received \(5,\)"):
+        L.Input(5, name="second") >> dense
+
+
+def test_dense_on_images_suggests_reshape():
+    with pytest.raises(ShapeError, match=r"'img' \(output \(1, 8, 8\)\).*Reshape"):
+        L.Input((1, 8, 8), name="img") >> L.Relu(10)
+
+
+def test_too_small_input_names_the_layer():
+    with pytest.raises(ShapeError, match=r"layer 'c2' \(Convolution\) cannot take input \(4, 2, 2\)"):
+        L.Input((1, 6, 6)) >> L.Convolution(4, 5, name="c1") >> L.Convolution(4, 3, name="c2")
+
+
+def test_forward_with_wrong_input_shape_says_which_input():
+    net = L.Input((1, 8, 8), name="pixels") >> L.Reshape() >> L.Linear(2)
+    with pytest.raises(ShapeError, match=r"input 0 \('pixels'\) expects samples of shape "
+                                         r"\(1, 8, 8\), received a batch of shape \(2, 1, 9, 9\)"):
+        net(torch.randn(2, 1, 9, 9))
+    with pytest.raises(ShapeError, match="has 1 input.* called with 2 tensors"):
+        net(torch.randn(2, 1, 8, 8), torch.randn(2, 1, 8, 8))
+    with pytest.raises(DTypeError, match="expects a torch.Tensor, received ndarray"):
+        import numpy as np
+
+        net(np.zeros((2, 1, 8, 8)))
+
+
+def test_merge_fed_into_single_input_layer():
+    with pytest.raises(ShapeError, match=r"takes one input but would receive 2.*Concatenate"):
+        L.Input(3) >> (L.Relu() | L.Tanh()) >> L.Relu(2)
+
+
+def test_cannot_join_into_input_or_foreign_objects():
+    with pytest.raises(ShapeError, match="into input layer"):
+        L.Relu() >> L.Input(3)
+    with pytest.raises(DTypeError, match="received Linear"):
+        L.Relu() >> torch.nn.Linear(2, 2)
+    with pytest.raises(ConfigError, match="`n` must be a positive integer, received 0"):
+        nl.repeat(L.Relu(), 0)
+
+
+def test_duplicate_names_rejected():
+    with pytest.raises(ConfigError, match="two different layers are named 'x'"):
+        L.Relu(name="x") >> L.Tanh(name="x")
