@@ -1,0 +1,15 @@
+"""Data sets that need no network: scikit-learn's bundled digits, and generators.
+
+- :func:`load_digits`: the 1,797 8×8 handwritten digits bundled with
+  scikit-learn, as ``(N, 1, S, S)`` images (upsampled for LeNet-5), with a
+  fixed stratified split.
+- :func:`make_spirals`: interleaved spirals, a classic non-linear problem.
+- :func:`make_reber`: strings of the (embedded) Reber grammar, for recurrent nets.
+- :func:`make_shapes`: images of squares, discs and triangles with boxes, for detection.
+"""
+
+from ._digits import Split, load_digits
+from ._synthetic import REBER_SYMBOLS, is_reber, make_reber, make_shapes, make_spirals
+
+__all__ = ["Split", "load_digits", "make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
+           "make_shapes"]

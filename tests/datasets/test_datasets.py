@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+
+from neuralab.datasets import is_reber, load_digits, make_reber, make_shapes, make_spirals
+from neuralab.errors import ConfigError
+
+
+def test_digits_split_is_fixed_stratified_and_scaled():
+    a, b = load_digits(), load_digits()
+    assert a.x_train.shape == (1437, 1, 8, 8) and a.x_test.shape == (360, 1, 8, 8)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    assert a.x_train.min() >= 0 and a.x_train.max() <= 1
+    assert np.bincount(a.y_test).min() >= 35  # stratified: ~36 per class
+    big = load_digits(size=32)
+    assert big.x_train.shape == (1437, 1, 32, 32)
+    # resizing keeps the picture: the mean intensity barely changes
+    assert abs(big.x_train.mean() - a.x_train.mean()) < 0.01
+    assert load_digits(flat=True).x_train.shape == (1437, 64)
+    with pytest.raises(ConfigError, match="`size` must be a positive int, received 0"):
+        load_digits(size=0)
+
+
+def test_spirals_are_separated_by_class_angle():
+    X, y = make_spirals(600, 3, noise=0.0)
+    assert X.shape == (600, 2) and np.bincount(y).tolist() == [200, 200, 200]
+    assert np.all(np.linalg.norm(X, axis=1) <= 1.0 + 1e-6)
+    with pytest.raises(ConfigError, match=r"`n_classes` must be an int >= 2, received 1"):
+        make_spirals(10, 1)
+
+
+def test_reber_labels_agree_with_the_grammar():
+    X, y, words = make_reber(300, seed=1)
+    assert X.shape == (300, 20, 7)
+    assert all(is_reber(w) == bool(t) for w, t in zip(words, y))
+    assert 0.2 < y.mean() < 0.8
+    # one-hot rows: each symbol position has exactly one 1
+    lengths = [len(w) for w in words]
+    assert all(X[i, :n].sum(1).tolist() == [1.0] * n for i, n in enumerate(lengths))
+    assert is_reber("BPVVE") and is_reber("BTSSXXTVVE") and not is_reber("BTSSE")
+
+
+def test_shapes_boxes_cover_the_painted_pixels():
+    images, targets = make_shapes(20, size=32, seed=3)
+    assert images.shape == (20, 1, 32, 32)
+    for img, t in zip(images, targets):
+        painted = img[0] > 0
+        inside = np.zeros_like(painted)
+        for x1, y1, x2, y2 in t["boxes"].astype(int):
+            inside[y1:y2, x1:x2] = True
+        assert not (painted & ~inside).any()
+        assert set(t["labels"].tolist()) <= {0, 1, 2}
