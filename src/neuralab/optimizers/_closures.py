@@ -21,6 +21,21 @@ from ..errors import ConfigError, DataError, DTypeError
 
 __all__ = ["ResidualClosure", "LossClosure"]
 
+LEAST_SQUARES_LOSSES = ("mse", "sse", "sum_of_squares", "l2")
+
+
+def check_residuals(r, who: str = "LevenbergMarquardt") -> torch.Tensor:
+    """Raise ConfigError unless ``r`` is a residual vector (not a scalar loss)."""
+    if not isinstance(r, torch.Tensor) or r.dim() == 0:
+        what = "a scalar" if isinstance(r, torch.Tensor) else type(r).__name__
+        raise ConfigError(
+            f"{who} needs a closure that returns the residual vector r (1-D, the loss is "
+            f"mean(r**2)); received {what}. It accepts least-squares losses only: "
+            f"{', '.join(LEAST_SQUARES_LOSSES)} (sum of squares). Use another optimizer "
+            "for other losses."
+        )
+    return r.reshape(-1)
+
 
 def _default_residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return pred - target
@@ -143,7 +158,7 @@ class ResidualClosure(_ModuleClosure):
     def residuals(self, start: int | None = None, stop: int | None = None) -> torch.Tensor:
         """Residuals of samples ``start:stop`` (all by default), flattened."""
         pred = self._forward(start, stop)
-        return self.residual_fn(pred, self.targets[start:stop]).reshape(-1)
+        return check_residuals(self.residual_fn(pred, self.targets[start:stop]))
 
     def can_split_samples(self) -> bool:
         """Whether samples may be differentiated independently (see ``per_sample``)."""

@@ -24,7 +24,7 @@ import torch
 from torch.func import functional_call, jacfwd, jacrev, vmap
 
 from ..errors import ConfigError
-from ._closures import LossClosure, ResidualClosure
+from ._closures import LEAST_SQUARES_LOSSES, LossClosure, ResidualClosure, check_residuals
 from ._flat import flat_grad, get_flat, numel
 
 __all__ = [
@@ -37,32 +37,21 @@ __all__ = [
     "loss_and_grad",
 ]
 
-LEAST_SQUARES_LOSSES = ("mse", "sse", "sum_of_squares", "l2")
-
-
-def check_residuals(r, who: str = "LevenbergMarquardt") -> torch.Tensor:
-    """Raise ConfigError unless ``r`` is a residual vector (not a scalar loss)."""
-    if not isinstance(r, torch.Tensor) or r.dim() == 0:
-        what = "a scalar" if isinstance(r, torch.Tensor) else type(r).__name__
-        raise ConfigError(
-            f"{who} needs a closure that returns the residual vector r (1-D, the loss is "
-            f"mean(r**2)); received {what}. It accepts least-squares losses only: "
-            f"{', '.join(LEAST_SQUARES_LOSSES)} (sum of squares). Use another optimizer "
-            "for other losses."
-        )
-    return r.reshape(-1)
-
-
 def _rows_per_chunk(n_params: int, itemsize: int, memory_budget: float) -> int:
+    if memory_budget == math.inf:
+        return 2**62
     return max(1, int(memory_budget // max(1, n_params * itemsize)))
 
 
 # -- Jacobian chunks -----------------------------------------------------------------
 def _functional_residuals(closure: ResidualClosure, params, per_sample: bool):
     names, constants = closure.split_parameters(params)
+    buffers = {name for name, _ in closure.module.named_buffers()}
 
     def run(ps, xs, y):
-        state = dict(constants)
+        # buffers are cloned inside the transform: BatchNorm in training mode updates its
+        # running statistics in place, which must not touch the module's own buffers
+        state = {k: (v.clone() if k in buffers else v) for k, v in constants.items()}
         state.update(zip(names, ps))
         pred = functional_call(closure.module, state, tuple(xs))
         r = closure.residual_fn(pred, y).reshape(-1)

@@ -1,0 +1,138 @@
+"""Jacobians and Hessians against torch.autograd.functional (an independent computation)."""
+
+import hypothesis.strategies as st
+import pytest
+import torch
+from hypothesis import given, settings
+from torch.autograd.functional import hessian, jacobian
+from torch.func import functional_call
+
+import neuralab.optimizers as nopt
+from neuralab.optimizers._flat import flatten, get_flat, set_flat_, unflatten
+
+from _opt_helpers import mlp
+
+
+def reference_jacobian(net, x, y, residual_fn=lambda p, t: p - t):
+    names = [n for n, _ in net.named_parameters()]
+    params = list(net.parameters())
+    shapes = [p.shape for p in params]
+
+    def f(flat):
+        pieces = unflatten(flat, params)
+        return residual_fn(functional_call(net, dict(zip(names, pieces)), (x,)), y).reshape(-1)
+
+    del shapes
+    return jacobian(f, get_flat(params))
+
+
+def net_and_data(outputs=1, seed=0):
+    net = mlp([3, 5, outputs], seed)
+    torch.manual_seed(seed + 1)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    y = torch.randn(7, outputs, dtype=torch.float64)
+    return net, x, y
+
+
+@pytest.mark.parametrize("outputs", [1, 3])
+def test_jacobian_func_path_matches_autograd_functional(outputs):
+    net, x, y = net_and_data(outputs)
+    J, r = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y), net.parameters())
+    assert J.shape == (7 * outputs, sum(p.numel() for p in net.parameters()))
+    torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(r, (net(x) - y).reshape(-1).detach())
+
+
+def test_jacobian_forward_mode_when_many_outputs_per_sample():
+    # 40 residuals per sample > 12 parameters: jacfwd is chosen
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Tanh(), torch.nn.Linear(2, 40)).double()
+    for p in list(net.parameters())[2:]:
+        p.requires_grad_(False)
+    x, y = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 40, dtype=torch.float64)
+    params = [p for p in net.parameters() if p.requires_grad]
+    J, _ = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y), params)
+    full = reference_jacobian(net, x, y)
+    torch.testing.assert_close(J, full[:, :6], rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_plain_closure_batched_autograd():
+    net, x, y = net_and_data(2)
+    J, r = nopt.residual_jacobian(lambda: (net(x) - y).reshape(-1), list(net.parameters()))
+    torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
+
+
+def test_jacobian_with_custom_residual_and_batchnorm_whole_batch():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
+                              torch.nn.Linear(4, 1)).double().train()
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
+    closure = nopt.ResidualClosure(net, x, y, residual_fn=lambda p, t: 2.0 * (p - t))
+    assert not closure.can_split_samples()  # BatchNorm couples the samples
+    J, _ = nopt.residual_jacobian(closure, net.parameters())
+    ref = reference_jacobian(net, x, y, residual_fn=lambda p, t: 2.0 * (p - t))
+    torch.testing.assert_close(J, ref, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("rows,expected_chunks", [(2, 7), (5, 4), (10**6, 1)])
+def test_chunked_normal_equations_equal_full(rows, expected_chunks):
+    net, x, y = net_and_data(outputs=2)  # 7 samples, 2 residuals each
+    P = sum(p.numel() for p in net.parameters())
+    J, r = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y), net.parameters())
+    ne = nopt.residual_normal_equations(nopt.ResidualClosure(net, x, y), list(net.parameters()),
+                                        memory_budget=rows * P * 8)
+    torch.testing.assert_close(ne.JtJ, J.T @ J, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(ne.Jtr, J.T @ r, rtol=1e-12, atol=1e-12)
+    assert ne.sse == pytest.approx(float(r @ r), rel=1e-12)
+    assert ne.chunks == expected_chunks
+    assert (ne.J is None) == (expected_chunks > 1)
+
+
+def reference_hessian(net, x, y):
+    names = [n for n, _ in net.named_parameters()]
+    params = list(net.parameters())
+
+    def f(flat):
+        out = functional_call(net, dict(zip(names, unflatten(flat, params))), (x,))
+        return torch.nn.functional.mse_loss(out, y)
+
+    return hessian(f, get_flat(params)), torch.func.grad(f)(get_flat(params))
+
+
+@pytest.mark.parametrize("kind", ["loss_closure", "plain"])
+def test_hessian_and_diagonal_match_autograd_functional(kind):
+    net, x, y = net_and_data(outputs=2)
+    if kind == "loss_closure":
+        closure = nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss)
+    else:
+        def closure():
+            return torch.nn.functional.mse_loss(net(x), y)
+    H_ref, g_ref = reference_hessian(net, x, y)
+    H, g, loss = nopt.loss_hessian(closure, list(net.parameters()), memory_budget=8 * 32 * 5)
+    torch.testing.assert_close(H, H_ref, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g, g_ref, rtol=1e-12, atol=1e-14)
+    assert float(loss) == pytest.approx(float(torch.nn.functional.mse_loss(net(x), y).detach()), rel=1e-14)
+    d, g2, _ = nopt.loss_hessian_diagonal(closure, list(net.parameters()), memory_budget=8 * 32 * 3)
+    torch.testing.assert_close(d, H_ref.diagonal(), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g2, g_ref, rtol=1e-12, atol=1e-14)
+
+
+def test_hessian_of_unused_and_linear_parameters_is_zero():
+    a = torch.nn.Parameter(torch.tensor([1.0, 2.0], dtype=torch.float64))
+    unused = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    H, g, _ = nopt.loss_hessian(lambda: a.sum() * 3.0, [a, unused])
+    assert torch.equal(H, torch.zeros(5, 5, dtype=torch.float64))
+    torch.testing.assert_close(g, torch.tensor([3.0, 3, 0, 0, 0], dtype=torch.float64))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 4), min_size=0, max_size=3), min_size=1, max_size=4))
+def test_flatten_unflatten_roundtrip(shapes):
+    tensors = [torch.randn(tuple(s), dtype=torch.float64) for s in shapes]
+    flat = flatten(tensors)
+    assert flat.numel() == sum(t.numel() for t in tensors)
+    for a, b in zip(unflatten(flat, tensors), tensors):
+        assert torch.equal(a, b)
+    targets = [torch.zeros_like(t) for t in tensors]
+    set_flat_(targets, flat * 2)
+    assert torch.equal(get_flat(targets), flat * 2)

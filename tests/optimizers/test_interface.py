@@ -1,0 +1,175 @@
+import pytest
+import torch
+
+import neuralab.optimizers as nopt
+from neuralab import registry
+from neuralab.errors import ConfigError, DTypeError
+
+OURS = {
+    "irprop+": nopt.IRPropPlus, "irprop_plus": nopt.IRPropPlus,
+    "lm": nopt.LevenbergMarquardt, "levenberg_marquardt": nopt.LevenbergMarquardt,
+    "newton": nopt.Newton, "hessian": nopt.Newton,
+    "hessian_diagonal": nopt.HessianDiagonal,
+    "cg": nopt.ConjugateGradient, "conjugate_gradient": nopt.ConjugateGradient,
+    "bfgs": nopt.QuasiNewton, "dfp": nopt.QuasiNewton, "psb": nopt.QuasiNewton,
+    "sr1": nopt.QuasiNewton, "quasi_newton": nopt.QuasiNewton,
+}
+TORCH = {
+    "sgd": (torch.optim.SGD, 0.01, {"momentum": 0}),
+    "momentum": (torch.optim.SGD, 0.01, {"momentum": 0.9, "nesterov": False}),
+    "nesterov": (torch.optim.SGD, 0.01, {"momentum": 0.9, "nesterov": True}),
+    "adam": (torch.optim.Adam, 1e-3, {}),
+    "adamax": (torch.optim.Adamax, 2e-3, {}),
+    "rmsprop": (torch.optim.RMSprop, 1e-3, {}),
+    "adadelta": (torch.optim.Adadelta, 1.0, {}),
+    "adagrad": (torch.optim.Adagrad, 1e-2, {}),
+    "rprop": (torch.optim.Rprop, 1e-2, {}),
+}
+
+
+def params():
+    return torch.nn.Linear(2, 1).double().parameters()
+
+
+@pytest.mark.parametrize("name,cls", OURS.items())
+def test_our_names_create_our_classes(name, cls):
+    opt = nopt.create(name.upper(), params())
+    assert type(opt) is cls
+    assert isinstance(opt, torch.optim.Optimizer)
+    assert opt.full_batch is (cls is not nopt.IRPropPlus)
+    expected = {nopt.IRPropPlus: "gradient", nopt.LevenbergMarquardt: "residuals"}.get(cls, "loss")
+    assert opt.objective == expected
+    if name in ("bfgs", "dfp", "psb", "sr1"):
+        assert opt.param_groups[0]["update"] == name
+
+
+@pytest.mark.parametrize("name,spec", TORCH.items())
+def test_torch_names_and_default_lr(name, spec):
+    cls, lr, fixed = spec
+    opt = nopt.create(name, params())
+    assert type(opt) is cls
+    assert opt.param_groups[0]["lr"] == lr
+    for key, value in fixed.items():
+        assert opt.param_groups[0][key] == value
+    assert nopt.create(name, params(), lr=0.5).param_groups[0]["lr"] == 0.5
+
+
+def test_names_and_registry_factories():
+    expected = set(TORCH) | {"irprop+", "lm", "newton", "hessian_diagonal", "cg", "bfgs", "dfp",
+                             "psb", "sr1", "quasi_newton"}
+    assert set(nopt.names()) == expected
+    factory = registry.optimizers.lookup("Levenberg-Marquardt")
+    opt = factory(params(), lr=None, mu=0.5)
+    assert isinstance(opt, nopt.LevenbergMarquardt) and opt.param_groups[0]["mu"] == 0.5
+    assert nopt.names("*newton*") == ["newton", "quasi_newton"]
+
+
+def test_class_and_instance_specs():
+    opt = nopt.create(torch.optim.SGD, params(), lr=0.3)
+    assert type(opt) is torch.optim.SGD and opt.param_groups[0]["lr"] == 0.3
+    assert type(nopt.create(nopt.QuasiNewton, params())) is nopt.QuasiNewton
+    inst = torch.optim.Adam(params())
+    assert nopt.create(inst, None) is inst
+    with pytest.warns(UserWarning, match="ignored"):
+        assert nopt.create(inst, None, lr=1.0) is inst
+
+
+def test_unknown_name_lists_choices():
+    with pytest.raises(ConfigError, match=r"unknown optimizer 'adamw'; expected one of: .*bfgs.*lm"):
+        nopt.create("adamw", params())
+
+
+def test_bad_spec_type():
+    with pytest.raises(DTypeError, match="optimizer must be a name.*received int. Names: adadelta"):
+        nopt.create(3, params())
+
+
+@pytest.mark.parametrize("cls,kwargs,match", [
+    (nopt.ConjugateGradient, {"update": "fletcher"},
+     "unknown update 'fletcher'; expected one of: fletcher_reeves, polak_ribiere, "
+     "hestenes_stiefel, dai_yuan"),
+    (nopt.QuasiNewton, {"update": "lbfgs"}, "unknown update 'lbfgs'; expected one of: bfgs, dfp, psb, sr1"),
+    (nopt.QuasiNewton, {"line_search": "exact"},
+     "unknown line_search 'exact'; expected one of: strong_wolfe, armijo"),
+    (nopt.LevenbergMarquardt, {"damping": "fletcher"},
+     "unknown damping 'fletcher'; expected one of: identity, marquardt"),
+    (nopt.LevenbergMarquardt, {"mu": -1.0}, r"non-negative finite number for `mu`, received -1.0"),
+    (nopt.LevenbergMarquardt, {"mu_increase": 0.5}, r"expected `mu_increase` > 1, received 0.5"),
+    (nopt.LevenbergMarquardt, {"mu_decrease": 2}, r"expected 0 < `mu_decrease` < 1, received 2"),
+    (nopt.LevenbergMarquardt, {"max_attempts": 0}, "positive integer for `max_attempts`, received 0"),
+    (nopt.Newton, {"lr": 0.0}, r"positive finite number for `lr`, received 0.0"),
+    (nopt.HessianDiagonal, {"min_eigval": float("nan")}, "`min_eigval`, received nan"),
+    (nopt.ConjugateGradient, {"restart_every": 0}, "`restart_every`, received 0"),
+    (nopt.ConjugateGradient, {"c2": 1.5}, r"expected 0 < c1 < 1 and 0 < c2 < 1, received c1=0.0001, c2=1.5"),
+    (nopt.IRPropPlus, {"etas": (1.2, 0.5)}, r"0 < eta_minus < 1 < eta_plus, received \(1.2, 0.5\)"),
+    (nopt.IRPropPlus, {"step_sizes": (1.0, 0.1)}, r"0 <= min <= max, received \(1.0, 0.1\)"),
+])
+def test_bad_hyperparameters(cls, kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        cls(params(), **kwargs)
+
+
+def test_parameter_groups_and_dtypes_rejected():
+    a = torch.nn.Parameter(torch.zeros(2))
+    b = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    with pytest.raises(ConfigError, match="supports one parameter group; received 2"):
+        nopt.LevenbergMarquardt([{"params": [a]}, {"params": [b]}])
+    with pytest.raises(ConfigError, match=r"one dtype; received \['torch.float32', 'torch.float64'\]"):
+        nopt.QuasiNewton([a, b])
+
+
+def test_step_needs_closure():
+    opt = nopt.LevenbergMarquardt(params())
+    with pytest.raises(ConfigError, match="step needs a closure.*residual vector"):
+        opt.step()
+    opt = nopt.Newton(params())
+    with pytest.raises(ConfigError, match="step needs a closure.*returning the loss"):
+        opt.step()
+
+
+def test_lm_rejects_scalar_loss():
+    net = torch.nn.Linear(2, 1).double()
+    x = torch.ones(3, 2, dtype=torch.float64)
+    opt = nopt.LevenbergMarquardt(net.parameters())
+    msg = r"needs a closure that returns the residual vector.*received a scalar.*mse, sse, sum_of_squares, l2"
+    with pytest.raises(ConfigError, match=msg):
+        opt.step(lambda: net(x).pow(2).mean())
+    closure = nopt.ResidualClosure(net, x, torch.zeros(3, 1, dtype=torch.float64),
+                                   residual_fn=lambda p, t: (p - t).abs().sum())
+    with pytest.raises(ConfigError, match=msg):
+        opt.step(closure)
+
+
+def test_loss_based_optimizers_reject_vector_closure():
+    w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    for opt in (nopt.Newton([w]), nopt.QuasiNewton([w]), nopt.HessianDiagonal([w])):
+        with pytest.raises(ConfigError, match=r"returns a scalar loss \(0-d tensor\); received \(3,\)"):
+            opt.step(lambda: w * 2)
+
+
+def test_check_least_squares_loss():
+    assert nopt.check_least_squares_loss("Sum-Of-Squares") == "sum_of_squares"
+    with pytest.raises(ConfigError, match="'huber' is not one. Accepted losses: mse, sse"):
+        nopt.check_least_squares_loss("huber")
+
+
+def test_closure_bad_inputs():
+    net = torch.nn.Linear(2, 1)
+    with pytest.raises(DTypeError, match="module must be a torch.nn.Module; received function"):
+        nopt.ResidualClosure(lambda x: x, torch.ones(2, 2), torch.ones(2, 1))
+    with pytest.raises(Exception, match=r"same number of samples.*inputs \[\(4, 2\)\] and targets \(3, 1\)"):
+        nopt.ResidualClosure(net, torch.ones(4, 2), torch.ones(3, 1))
+    with pytest.raises(DTypeError, match="inputs must be a torch.Tensor or a non-empty tuple"):
+        nopt.LossClosure(net, [1, 2], torch.ones(2, 1), torch.nn.functional.mse_loss)
+    with pytest.raises(DTypeError, match="loss_fn must be callable; received str"):
+        nopt.LossClosure(net, torch.ones(2, 2), torch.ones(2, 1), "mse")
+
+
+def test_closure_parameter_not_in_module():
+    net = torch.nn.Linear(2, 1).double()
+    stranger = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    closure = nopt.ResidualClosure(net, torch.ones(3, 2, dtype=torch.float64),
+                                   torch.ones(3, 1, dtype=torch.float64))
+    opt = nopt.LevenbergMarquardt([*net.parameters(), stranger])
+    with pytest.raises(ConfigError, match=r"not in the closure's module \(shape \(1,\)\)"):
+        opt.step(closure)
