@@ -1,0 +1,53 @@
+"""Training: one loop for every model and optimizer.
+
+- :func:`fit` trains any ``torch.nn.Module`` (first-order optimizers per
+  mini-batch, second-order ones on the full batch) and returns a :class:`History`;
+- :func:`predict`, :func:`evaluate`;
+- callbacks (:class:`EarlyStopping`, :class:`Checkpoint`, :class:`CSVLogger`,
+  :class:`JSONLogger`, :class:`LambdaCallback`), metrics (``accuracy``,
+  ``top_k``/``top5``, ``mse``, ``mae``), resumable checkpoints and the
+  DistributedDataParallel path under ``torchrun``.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> from neuralab.training import fit, evaluate
+    >>> x = torch.linspace(-1, 1, 128).unsqueeze(1); y = 2 * x + 1
+    >>> h = fit(nn.Linear(1, 1), x, y, optimizer="sgd", lr=0.1, epochs=30, progress=False, seed=0)
+    >>> h["loss"][-1] < 1e-4
+    True
+"""
+
+from __future__ import annotations
+
+from . import callbacks, metrics
+from .callbacks import (
+    Callback,
+    Checkpoint,
+    CSVLogger,
+    EarlyStopping,
+    JSONLogger,
+    LambdaCallback,
+    Trainer,
+)
+from .checkpoint import load_checkpoint, save_checkpoint
+from .history import History
+from .loop import evaluate, fit, predict, resolve_device
+
+__all__ = [
+    "fit",
+    "predict",
+    "evaluate",
+    "History",
+    "Callback",
+    "Trainer",
+    "EarlyStopping",
+    "Checkpoint",
+    "CSVLogger",
+    "JSONLogger",
+    "LambdaCallback",
+    "callbacks",
+    "metrics",
+    "save_checkpoint",
+    "load_checkpoint",
+    "resolve_device",
+]

@@ -1,0 +1,237 @@
+"""Turning user data (arrays, tensors, Datasets, DataLoaders) into validated tensors.
+
+Everything here raises :class:`~neuralab.errors.DataError` with the expected
+and the received value, before any training step runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
+
+from ..errors import DataError, format_shape
+
+__all__ = ["Arrays", "Stream", "to_tensor", "prepare", "split_validation", "stream_batch"]
+
+
+@dataclass
+class Arrays:
+    """In-memory data: ``x`` ``(N, ...)`` and optional ``y`` ``(N, ...)`` tensors."""
+
+    x: torch.Tensor
+    y: torch.Tensor | None
+
+    @property
+    def n(self) -> int:
+        return int(self.x.shape[0])
+
+    def to(self, device) -> "Arrays":
+        return Arrays(self.x.to(device), None if self.y is None else self.y.to(device))
+
+
+@dataclass
+class Stream:
+    """Data read batch by batch: a Dataset (we build the loader) or a user's DataLoader."""
+
+    dataset: Dataset | None = None
+    loader: DataLoader | None = None
+
+    def __len__(self) -> int:
+        src = self.dataset if self.dataset is not None else self.loader.dataset
+        try:
+            return len(src)
+        except TypeError:  # an IterableDataset without __len__
+            return -1
+
+
+def _describe(a: Any) -> str:
+    if isinstance(a, (np.ndarray, torch.Tensor)):
+        return f"an array of dtype {a.dtype} and shape {format_shape(tuple(a.shape))}"
+    return f"a {type(a).__name__}"
+
+
+def to_tensor(a: Any, what: str) -> torch.Tensor:
+    """Convert NumPy arrays, tensors, lists or scalars to a tensor; strings/objects raise DataError."""
+    if isinstance(a, torch.Tensor):
+        t = a
+    else:
+        if isinstance(a, (str, bytes)):
+            raise DataError(f"{what}: expected an array of numbers, received the string {a!r}")
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as exc:
+            raise DataError(f"{what}: expected an array of numbers, received {_describe(a)} ({exc})") from None
+        if arr.dtype.kind in "USO":
+            bad = _first_non_number(arr)
+            raise DataError(
+                f"{what}: expected an array of numbers, received {_describe(arr)}"
+                + (f" containing {bad!r}" if bad is not None else "")
+            )
+        if arr.dtype.kind not in "biuf":
+            raise DataError(f"{what}: expected an array of numbers, received {_describe(arr)}")
+        t = torch.from_numpy(np.ascontiguousarray(arr))
+    if t.is_complex():
+        raise DataError(f"{what}: expected real numbers, received complex dtype {t.dtype}")
+    if t.dim() == 0:
+        raise DataError(f"{what}: expected an array with a sample axis (N, ...), received a scalar")
+    return t
+
+
+def _first_non_number(arr: np.ndarray):
+    for v in arr.reshape(-1)[:10000]:
+        if not isinstance(v, (int, float, np.number, bool, np.bool_)):
+            try:
+                float(v)
+            except (TypeError, ValueError):
+                return v
+    return None
+
+
+def check_finite(t: torch.Tensor, what: str) -> None:
+    """DataError if a floating tensor holds NaN or ±inf, naming the first bad sample."""
+    if not t.is_floating_point():
+        return
+    bad = ~torch.isfinite(t)
+    if bool(bad.any()):
+        count = int(bad.sum())
+        first = int(bad.reshape(t.shape[0], -1).any(dim=1).nonzero()[0, 0])
+        raise DataError(
+            f"{what}: expected finite numbers, received {count} NaN/inf value(s) "
+            f"(first in sample {first})"
+        )
+
+
+def cast_x(x: torch.Tensor, dtype: torch.dtype, keep_ints: bool) -> torch.Tensor:
+    """Inputs: floats, bools and small ints become ``dtype``; int64/int32 stay when ``keep_ints``."""
+    if x.is_floating_point():
+        return x if x.dtype == dtype else x.to(dtype)
+    if keep_ints and x.dtype in (torch.int64, torch.int32, torch.int16):
+        return x.long()
+    return x.to(dtype)
+
+
+def cast_y(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Targets: integers/bools become int64 class labels; floats become ``dtype``."""
+    if y.is_floating_point():
+        return y if y.dtype == dtype else y.to(dtype)
+    if y.dtype == torch.bool:
+        return y.to(dtype)
+    return y.long()
+
+
+def module_dtype(module: nn.Module) -> torch.dtype:
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.get_default_dtype()
+
+
+def wants_int_inputs(module: nn.Module) -> bool:
+    """True when the module starts from an embedding (integer token inputs)."""
+    return any("Embedding" in type(m).__name__ for m in module.modules())
+
+
+def prepare(x, y, module: nn.Module, what: str = "x") -> Arrays | Stream:
+    """Validate and convert training/evaluation data.
+
+    - arrays/tensors/lists: converted, lengths compared, checked for NaN/inf
+      and emptiness → :class:`Arrays` (kept on the CPU, moved once by the caller);
+    - a ``TensorDataset`` with 1 or 2 tensors: treated as arrays;
+    - another Dataset or a DataLoader (``y`` must be None) → :class:`Stream`.
+    """
+    ydesc = "y" if what == "x" else what.replace("x", "y", 1)
+    if isinstance(x, DataLoader) or (isinstance(x, Dataset) and not isinstance(x, TensorDataset)):
+        if y is not None:
+            raise DataError(
+                f"{what} is a {type(x).__name__} that yields (input, target) pairs: expected "
+                f"{ydesc}=None, received {_describe(y)}"
+            )
+        stream = Stream(loader=x) if isinstance(x, DataLoader) else Stream(dataset=x)
+        if len(stream) == 0:
+            raise DataError(f"{what}: empty dataset: expected at least one sample, received 0")
+        return stream
+    if isinstance(x, TensorDataset):
+        if y is not None or len(x.tensors) not in (1, 2):
+            raise DataError(
+                f"{what}: a TensorDataset must hold (inputs,) or (inputs, targets) and come with "
+                f"{ydesc}=None; received {len(x.tensors)} tensors and {ydesc}={_describe(y)}"
+            )
+        x, y = x.tensors if len(x.tensors) == 2 else (x.tensors[0], None)
+    xt = to_tensor(x, what)
+    dtype = module_dtype(module)
+    xt = cast_x(xt, dtype, wants_int_inputs(module))
+    if xt.shape[0] == 0:
+        raise DataError(
+            f"{what}: empty dataset: expected at least one sample, received {what} of shape "
+            f"{format_shape(tuple(xt.shape))}"
+        )
+    check_finite(xt, what)
+    yt = None
+    if y is not None:
+        yt = cast_y(to_tensor(y, ydesc), dtype)
+        if yt.shape[0] != xt.shape[0]:
+            raise DataError(
+                f"{what} and {ydesc} must have the same number of samples (axis 0): received "
+                f"{what} with {xt.shape[0]} samples {format_shape(tuple(xt.shape))} and "
+                f"{ydesc} with {yt.shape[0]} samples {format_shape(tuple(yt.shape))}"
+            )
+        check_finite(yt, ydesc)
+    return Arrays(xt, yt)
+
+
+def split_validation(data: Arrays | Stream, fraction: float) -> tuple[Arrays | Stream, Arrays | Stream]:
+    """Hold out the last ``fraction`` of the samples (before any shuffling), as Keras does."""
+    if isinstance(data, Stream):
+        if data.dataset is None or len(data) < 0:
+            raise DataError(
+                "validation_split needs a dataset with a length; received a DataLoader or an "
+                "iterable dataset: pass validation_data= instead"
+            )
+        n = len(data)
+        n_val = int(n * fraction)
+        if n_val < 1 or n_val >= n:
+            raise DataError(
+                f"validation_split={fraction} leaves {n_val} validation and {n - n_val} training "
+                f"samples out of {n}; expected at least one of each"
+            )
+        return (
+            Stream(dataset=Subset(data.dataset, range(n - n_val))),
+            Stream(dataset=Subset(data.dataset, range(n - n_val, n))),
+        )
+    n = data.n
+    n_val = int(n * fraction)
+    if n_val < 1 or n_val >= n:
+        raise DataError(
+            f"validation_split={fraction} leaves {n_val} validation and {n - n_val} training "
+            f"samples out of {n}; expected at least one of each"
+        )
+    cut = n - n_val
+    y = data.y
+    return (
+        Arrays(data.x[:cut], None if y is None else y[:cut]),
+        Arrays(data.x[cut:], None if y is None else y[cut:]),
+    )
+
+
+def stream_batch(batch, module: nn.Module, device, dtype, keep_ints: bool):
+    """Unpack one batch of a Stream into ``(x, y)`` tensors on ``device``."""
+    if isinstance(batch, (tuple, list)):
+        if len(batch) == 2:
+            xb, yb = batch
+        elif len(batch) == 1:
+            xb, yb = batch[0], None
+        else:
+            raise DataError(
+                f"expected each batch to be (inputs, targets), received a sequence of {len(batch)} items"
+            )
+    else:
+        xb, yb = batch, None
+    xb = cast_x(to_tensor(xb, "x batch"), dtype, keep_ints).to(device, non_blocking=True)
+    if yb is not None:
+        yb = cast_y(to_tensor(yb, "y batch"), dtype).to(device, non_blocking=True)
+    return xb, yb
