@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/neuralab train lenet5 --data digits --out runs/demo
+	$(VENV)/bin/neuralab train lenet5 --data digits
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
