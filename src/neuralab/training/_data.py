@@ -70,7 +70,7 @@ def to_tensor(a: Any, what: str) -> torch.Tensor:
             bad = _first_non_number(arr)
             raise DataError(
                 f"{what}: expected an array of numbers, received {_describe(arr)}"
-                + (f" containing {bad!r}" if bad is not None else "")
+                + (f" containing {bad[0]!r}" if bad else "")
             )
         if arr.dtype.kind not in "biuf":
             raise DataError(f"{what}: expected an array of numbers, received {_describe(arr)}")
@@ -82,14 +82,15 @@ def to_tensor(a: Any, what: str) -> torch.Tensor:
     return t
 
 
-def _first_non_number(arr: np.ndarray):
+def _first_non_number(arr: np.ndarray) -> tuple:
+    """``(value,)`` for the first element that is not a number, or ``()``."""
     for v in arr.reshape(-1)[:10000]:
         if not isinstance(v, (int, float, np.number, bool, np.bool_)):
             try:
                 float(v)
             except (TypeError, ValueError):
-                return v
-    return None
+                return (v.item() if isinstance(v, np.generic) else v,)
+    return ()
 
 
 def check_finite(t: torch.Tensor, what: str) -> None:

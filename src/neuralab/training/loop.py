@@ -456,7 +456,8 @@ def fit(
     for cb in cbs:
         cb.trainer = trainer
     user_cbs = [c for c in cbs if c is not bar and not isinstance(c, ProgressLine)]
-    batch_cbs = [c for c in cbs if type(c).on_batch_end is not Callback.on_batch_end]
+    batch_cbs = [c for c in cbs
+                 if "on_batch_end" in vars(c) or type(c).on_batch_end is not Callback.on_batch_end]
 
     def state_fn():
         meta = {
