@@ -121,8 +121,8 @@ def check_line_search(name: str, owner: str) -> str:
 class LineSearchOptimizer(FullBatchOptimizer):
     """Full-batch optimizer that moves along a direction with a line search.
 
-    Keeps the loss and gradient at the current point for the next step when the
-    same closure is passed again and the parameters did not change meanwhile.
+    Each step evaluates the closure afresh at its start (as torch.optim.LBFGS
+    does), so a closure whose data changed between steps is handled correctly.
     """
 
     def _loss_and_grad(self, closure):
@@ -131,11 +131,8 @@ class LineSearchOptimizer(FullBatchOptimizer):
         return loss_and_grad(closure, self._params, type(self).__name__)
 
     def _start(self, closure):
-        """``(x, f, g)`` at the current point (cached from the previous step when valid)."""
+        """``(x, f, g)`` at the current point."""
         x = self._flat()
-        cache = getattr(self, "_cache", None)
-        if cache is not None and cache[0] is closure and torch.equal(cache[1], x):
-            return x, cache[2], cache[3]
         f, g = self._loss_and_grad(closure)
         self._guard_start(f, "loss")
         if not all_finite(g):
@@ -163,6 +160,3 @@ class LineSearchOptimizer(FullBatchOptimizer):
         x = x0 + t * direction
         self._set(x)
         return t, torch.as_tensor(f, dtype=x0.dtype), g, evals
-
-    def _remember(self, closure, x, f, g):
-        self._cache = (closure, x.clone(), f, g)

@@ -76,7 +76,7 @@ def strong_wolfe(
                 if d * (t_hi - t_lo) >= 0:
                     t_hi, f_hi, d_hi = t_lo, f_lo, d_lo
                 t_lo, f_lo, d_lo, g_lo = t, f, d, g
-            if abs(t_hi - t_lo) * 1e-12 >= abs(t_lo) + 1e-300 or abs(t_hi - t_lo) < 1e-16:
+            if abs(t_hi - t_lo) <= 1e-14 * max(abs(t_hi), abs(t_lo), 1e-300):
                 break
         return t_lo, f_lo, g_lo
 

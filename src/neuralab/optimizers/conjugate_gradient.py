@@ -125,7 +125,6 @@ class ConjugateGradient(LineSearchOptimizer):
             state.update(g_prev=g0, d_prev=d, t_prev=t, dg_prev=dg, since_restart=since + 1)
         else:  # no progress along d: restart next time
             state.pop("d_prev", None)
-        self._remember(closure, x, f, g)
         self.last_info = {"loss": float(f), "step_size": float(t), "beta": float(beta),
                           "restarted": float(restarted)}
         return self._finish(x, f, "loss")

@@ -148,6 +148,5 @@ class QuasiNewton(LineSearchOptimizer):
             state["matrix"] = M
         else:
             state.pop("matrix", None)
-        self._remember(closure, x, f, g)
         self.last_info = {"loss": float(f), "step_size": float(t), "updated": float(updated)}
         return self._finish(x, f, "loss")
