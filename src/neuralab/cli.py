@@ -166,7 +166,7 @@ def cmd_train(args) -> int:
         "model": name,
         "data": args.data,
         "parameters": n_params,
-        "epochs": len(history.epochs) if hasattr(history, "epochs") else args.epochs,
+        "epochs": len(history),
         "train_seconds": round(seconds, 3),
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),

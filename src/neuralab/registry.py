@@ -162,7 +162,10 @@ class Registry:
         return f"Registry({self.kind!r}, {len(self.names())} entries)"
 
 
-layers = Registry("layer", populate=["neuralab.layers"])
+# architectures register their Network subclasses here too, so a saved model rebuilds
+layers = Registry(
+    "layer", populate=["neuralab.layers", "neuralab.graph", "neuralab.architectures"]
+)
 initializers = Registry("initializer", populate=["neuralab.init"])
 losses = Registry("loss", populate=["neuralab.losses"], instantiate=False)
 metrics = Registry("metric", populate=["neuralab.training.metrics"], instantiate=False)

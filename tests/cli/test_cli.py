@@ -1,0 +1,75 @@
+"""The `neuralab` command end to end (small runs) and its --help texts."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neuralab.cli import build_parser, main
+
+
+def test_calc_conv_matches_cs230(capsys):
+    assert main(["calc", "conv", "--input", "32", "--kernel", "5", "--stride", "2",
+                 "--padding", "same", "--channels", "3", "--filters", "6", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    # same: O = ceil(32/2) = 16; total padding 2*16 - 32 + 5 - 2 = 3 -> (1, 2)
+    assert result["output"] == 16 and (result["pad_start"], result["pad_end"]) == (1, 2)
+    assert result["parameters"] == (5 * 5 * 3 + 1) * 6
+
+
+def test_calc_rf_and_dense(capsys):
+    assert main(["calc", "rf", "--layers", "5:1,2:2,5:1,2:2"]) == 0
+    assert "receptive field: 16" in capsys.readouterr().out
+    assert main(["calc", "dense", "--in", "400", "--out", "120"]) == 0
+    assert "48120" in capsys.readouterr().out
+
+
+def test_calc_bad_input_is_a_clear_error(capsys):
+    assert main(["calc", "conv", "--input", "3", "--kernel", "5"]) == 2
+    assert "does not fit an input of size 3" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["calc", "conv", "--input", "3", "--kernel", "2", "--padding", "sane"])
+    assert "expected 'valid', 'same', 'full' or a non-negative int" in capsys.readouterr().err
+
+
+def test_every_subcommand_has_complete_help():
+    parser = build_parser()
+    for argv in (["train"], ["evaluate"], ["summary"], ["calc"], ["calc", "conv"],
+                 ["calc", "rf"], ["calc", "dense"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv + ["--help"])
+    out = subprocess.run([sys.executable, "-m", "neuralab", "train", "--help"],
+                         capture_output=True, text=True, check=True).stdout
+    for option in ("--data", "--epochs", "--optimizer", "--lr", "--batch-size", "--out",
+                   "--seed", "--device"):
+        assert option in out
+
+
+def test_summary_of_an_architecture(capsys):
+    assert main(["summary", "lenet5"]) == 0
+    out = capsys.readouterr().out
+    assert "Total parameters: 61,706" in out and "Receptive field" in out
+
+
+def test_summary_unknown_architecture_lists_names(capsys):
+    assert main(["summary", "lenet9"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown architecture 'lenet9'" in err and "lenet5" in err
+
+
+@pytest.mark.slow
+def test_train_then_evaluate_writes_the_run_folder(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "lenet5", "--data", "digits", "--epochs", "2", "--out", str(out),
+                 "--no-progress", "--batch-size", "64"]) == 0
+    for name in ("model.safetensors", "metrics.json", "curves.png", "confusion.png"):
+        assert (out / name).stat().st_size > 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["epochs"] == 2 and metrics["train_seconds"] > 0
+    assert metrics["test_accuracy"] > 0.5 and metrics["test_loss"] > 0
+    assert sum(map(sum, metrics["confusion_matrix"])) == 360
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "model.safetensors"), "--json"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
