@@ -1,0 +1,312 @@
+"""The common surface of every architecture: :class:`Model`, and small builders.
+
+A :class:`Model` is a :class:`~neuralab.graph.Network` (built with the layer
+algebra, so ``summary()`` lists every layer) that also knows where its
+backbone ends and where its classifier is:
+
+- ``features(x)``: the backbone's feature maps (before global pooling/flatten);
+- ``head``: the classifier part, so ``model.head(model.features(x))`` equals ``model(x)``;
+- ``reset_classifier(num_classes)``: a fresh classifier layer for another task.
+
+``features`` and ``head`` are views over the model's own layers: they are not
+registered as submodules, so the ``state_dict`` holds every tensor once.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from .. import layers as L
+from ..errors import ConfigError, ShapeError, format_shape
+from ..graph import Network
+from ..layers.base import Layer
+
+__all__ = ["Model", "AdaptiveAveragePooling", "ceil_max_pooling", "check_num_classes",
+           "check_image_shape", "check_probability", "build_model"]
+
+
+def check_num_classes(owner: str, num_classes) -> int:
+    """Validate ``num_classes`` (a positive int)."""
+    if (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
+            or num_classes < 1):
+        raise ConfigError(f"{owner}: `num_classes` must be a positive integer, "
+                          f"received {num_classes!r}")
+    return int(num_classes)
+
+
+def check_probability(owner: str, name: str, value) -> float:
+    """Validate a dropout probability in [0, 1)."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not 0 <= value < 1):
+        raise ConfigError(f"{owner}: `{name}` must be a probability in [0, 1), "
+                          f"received {value!r}")
+    return float(value)
+
+
+def check_image_shape(owner: str, input_shape, channels: int | None = None) -> tuple:
+    """Validate an image shape ``(C, H, W)`` of positive ints; returns it as a tuple."""
+    ok = (isinstance(input_shape, (tuple, list)) and len(input_shape) == 3
+          and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+                  for s in input_shape))
+    if not ok:
+        raise ShapeError(
+            f"{owner}: `input_shape` must be an image shape (C, H, W) of positive integers "
+            f"(channels first, no batch axis), received {input_shape!r}"
+        )
+    shape = tuple(int(s) for s in input_shape)
+    if channels is not None and shape[0] != channels:
+        raise ShapeError(f"{owner}: expected {channels} input channels, received "
+                         f"{format_shape(shape)}")
+    return shape
+
+
+def ceil_max_pooling(size: int, stride: int, input_hw, name: str) -> L.MaxPooling:
+    """A MaxPooling equal to PyTorch's ``MaxPool2d(size, stride, ceil_mode=True)``.
+
+    Ceil mode keeps the last partial window: ``O = ⌈(I - F)/S⌉ + 1`` (minus one
+    when that window would start past the input). It is written as explicit
+    end padding ``P_end = (O - 1)·S + F - I`` (padded with -∞, so it never wins
+    the maximum), computed from the known input size ``input_hw``.
+    """
+    pads = []
+    for size_in in input_hw:
+        if size_in < size:
+            pads.append((0, 0))  # let MaxPooling raise its own "output would be empty" error
+            continue
+        out = math.ceil((size_in - size) / stride) + 1
+        if (out - 1) * stride >= size_in:
+            out -= 1
+        pads.append((0, max(0, (out - 1) * stride + size - size_in)))
+    return L.MaxPooling(size, stride, padding=tuple(pads), name=name)
+
+
+class AdaptiveAveragePooling(Layer):
+    """Average pooling to a fixed output size, whatever the input size (PyTorch's adaptive pooling).
+
+    Output cell ``i`` of an axis of input size ``I`` and output size ``O``
+    averages inputs ``⌊i·I/O⌋ … ⌈(i+1)·I/O⌉ - 1``; an input smaller than the
+    output is repeated. AlexNet and VGG use it so their classifier has the same
+    size for every input size (``(6, 6)`` and ``(7, 7)``, as in torchvision).
+
+    Args: output_size — an int or one int per spatial axis.
+    Shape: ``(C, *I)`` → ``(C, *output_size)``.
+
+    Not registered in ``neuralab.registry.layers``: the architectures that use it
+    rebuild it from their own configs.
+    """
+
+    _config_keys = ("output_size",)
+    _FUNCS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+
+    def __init__(self, output_size, *, name=None):
+        super().__init__(name)
+        values = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
+        if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 and v > 0 for v in values):
+            raise ConfigError(f"AdaptiveAveragePooling: `output_size` must be a positive int or "
+                              f"a tuple of positive ints, received {output_size!r}")
+        self.output_size = (tuple(int(v) for v in values)
+                            if isinstance(output_size, (tuple, list)) else int(output_size))
+
+    def output_shape_for(self, input_shape):
+        self._check_rank(input_shape, (2, 3, 4), "an input (C, L), (C, H, W) or (C, D, H, W)")
+        n = len(input_shape) - 1
+        size = self.output_size
+        size = size if isinstance(size, tuple) else (size,) * n
+        if len(size) != n:
+            raise ShapeError(f"layer '{self.name}' (AdaptiveAveragePooling) has output_size "
+                             f"{size} but its input {format_shape(input_shape)} has {n} "
+                             "spatial axes")
+        return (input_shape[0],) + size
+
+    def _build(self, input_shape):
+        self._size = self.output_shape_for(input_shape)[1:]
+        self._fn = self._FUNCS[len(self._size)]
+
+    def forward(self, x):
+        return self._fn(x, self._size)
+
+    def extra_repr(self):
+        return str(self.output_size)
+
+
+def _descendants(net: Network, start) -> list:
+    succs = {layer: [] for layer in net._order}
+    for layer in net._order:
+        for p in net._preds[layer]:
+            succs[p].append(layer)
+    seen, stack = set(), [start]
+    while stack:
+        node = stack.pop()
+        for s in succs[node]:
+            if s not in seen:
+                seen.add(s)
+                stack.append(s)
+    return [layer for layer in net._order if layer in seen]
+
+
+def _ancestors(net: Network, end) -> list:
+    seen, stack = {end}, [end]
+    while stack:
+        node = stack.pop()
+        for p in net._preds[node]:
+            if p not in seen:
+                seen.add(p)
+                stack.append(p)
+    return [layer for layer in net._order if layer in seen]
+
+
+class Model(Network):
+    """A network with a backbone and a classifier head.
+
+    Subclasses build their graph with the layer algebra and pass it here with
+    the name of the last backbone layer (``feature_layer``) and of the layer
+    that :meth:`reset_classifier` replaces (``classifier_layer``: a dense layer
+    with ``n_units`` or a convolution with ``filters``).
+
+    Attributes:
+        num_classes: the classifier's output size.
+        feature_layer / classifier_layer: layer names.
+        minimum_input_size: the smallest spatial size (H = W) the architecture admits.
+    """
+
+    minimum_input_size: int = 1
+
+    def __init__(self, graph: Network, *, name: str, feature_layer: str,
+                 classifier_layer: str, num_classes: int):
+        super().__init__(graph._inputs, graph._outputs, graph._preds, name=name)
+        self.feature_layer = feature_layer
+        self.classifier_layer = classifier_layer
+        self.num_classes = num_classes
+        self._views: dict = {}
+
+    # -- views -------------------------------------------------------------------------------
+    def _view(self, key: str) -> Network:
+        view = self._views.get(key)
+        if view is None:
+            end = self.layer(self.feature_layer)
+            if key == "features":
+                keep = _ancestors(self, end)
+                preds = {l: list(self._preds[l]) for l in keep}
+                view = Network(list(self._inputs), [end], preds, name=f"{self.name}-features")
+            else:
+                keep = _descendants(self, end)
+                preds = {l: [p for p in self._preds[l] if p in keep] for l in keep}
+                entries = [l for l in keep if not preds[l]]
+                view = Network(entries, list(self._outputs), preds, name=f"{self.name}-head")
+            self._views[key] = view
+        return view
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The backbone's feature maps for a batch ``x`` (before global pooling or flatten).
+
+        Shape: ``(N, *input_shape)`` → ``(N, *feature_shape)``; see :attr:`feature_shape`.
+        """
+        return self._view("features")(x)
+
+    @property
+    def feature_shape(self) -> tuple:
+        """Per-sample shape of :meth:`features`' output, e.g. ``(512, 7, 7)`` for ResNet-18 at 224."""
+        return self.layer(self.feature_layer).output_shape
+
+    @property
+    def head(self) -> Network:
+        """The classifier: a Network view of the layers after the backbone (shares their weights)."""
+        return self._view("head")
+
+    # -- classifier ---------------------------------------------------------------------------
+    def _classifier_layers(self) -> list:
+        return [self.layer(self.classifier_layer)]
+
+    def reset_classifier(self, num_classes: int) -> "Model":
+        """Replace the classifier layer by a freshly initialised one with ``num_classes`` outputs.
+
+        Every other weight is kept; the layers after the classifier (activation,
+        pooling) are rebuilt for the new size. Returns the model itself.
+
+        Example:
+            >>> from neuralab.architectures import create
+            >>> net = create("resnet18", input_shape=(3, 32, 32)).reset_classifier(10)
+            >>> net.output_shape
+            (10,)
+        """
+        num_classes = check_num_classes(type(self).__name__, num_classes)
+        olds = self._classifier_layers()
+        mapping = {}
+        for old in olds:
+            config = old.get_config()
+            if "n_units" in config and config["n_units"] is not None:
+                config["n_units"] = num_classes
+            elif "filters" in config:
+                config["filters"] = num_classes
+            else:
+                raise ConfigError(
+                    f"{type(self).__name__}: cannot resize layer '{old.name}' "
+                    f"({type(old).__name__}) to {num_classes} classes; the classifier must "
+                    "end with a dense layer (n_units) or a convolution (filters)"
+                )
+            mapping[old] = type(old).from_config(config)
+        for old in olds:
+            for layer in _descendants(self, old):
+                if layer not in mapping:
+                    mapping[layer] = type(layer).from_config(layer.get_config())
+        reference = next(iter(self.parameters()))
+        preds = {mapping.get(l, l): [mapping.get(p, p) for p in ps]
+                 for l, ps in self._preds.items()}
+        self._rewire([mapping.get(l, l) for l in self._inputs],
+                     [mapping.get(l, l) for l in self._outputs], preds)
+        for layer in mapping.values():
+            layer.to(device=reference.device, dtype=reference.dtype)
+            layer.train(self.training)
+        self.num_classes = num_classes
+        return self
+
+    def _rewire(self, inputs, outputs, preds) -> None:
+        """Re-form the graph in place (same steps as Network's constructor)."""
+        for name in list(self._modules):
+            del self._modules[name]
+        self._preds = {layer: list(ps) for layer, ps in preds.items()}
+        self._inputs, self._outputs = list(inputs), list(outputs)
+        self._order = self._topological_order()
+        for layer in self._order:
+            self.add_module(layer.name, layer)
+        self._plan()
+        self._propagate_shapes()
+        self._views = {}
+
+    # -- configs ------------------------------------------------------------------------------
+    def _arguments(self) -> dict:  # pragma: no cover - every subclass overrides it
+        raise NotImplementedError
+
+    def get_config(self) -> dict:
+        """The constructor's arguments (JSON-serialisable): ``type(self)(**config)`` rebuilds it."""
+        config = self._arguments()
+        config["num_classes"] = self.num_classes
+        config["name"] = self.name
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Model":
+        """Rebuild a model (fresh weights, same layer names) from :meth:`get_config`'s output."""
+        config = dict(config)
+        if "input_shape" in config and config["input_shape"] is not None:
+            config["input_shape"] = tuple(config["input_shape"])
+        try:
+            return cls(**config)
+        except TypeError as exc:
+            raise ConfigError(f"{cls.__name__}: invalid config ({exc})") from None
+
+
+def build_model(owner: str, builder, minimum: int, input_shape):
+    """Run ``builder()``; a ShapeError from a too-small input gets the architecture's minimum."""
+    try:
+        return builder()
+    except ShapeError as exc:
+        raise ShapeError(
+            f"{owner}: input {format_shape(input_shape)} is too small for this network "
+            f"(minimum {minimum}×{minimum}): {exc}"
+        ) from None

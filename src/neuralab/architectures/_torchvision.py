@@ -1,0 +1,144 @@
+"""Map torchvision's state-dict key names onto neuralab architectures.
+
+Every architecture with a torchvision counterpart records, while it builds,
+which torchvision module each of its weighted layers corresponds to
+(``model.torchvision_names``, e.g. ``"layer1_0_conv1" → "layer1.0.conv1"``).
+Parameter names then map one to one (same shapes):
+
+=====================  ===========================
+neuralab               torchvision
+=====================  ===========================
+Convolution.weight     Conv2d.weight
+Convolution.bias       Conv2d.bias
+dense weight / bias    Linear.weight / Linear.bias
+BatchNorm.gamma/beta   BatchNorm2d.weight / .bias
+BatchNorm.running_*    BatchNorm2d.running_*
+=====================  ===========================
+
+``num_batches_tracked`` buffers and GoogLeNet's auxiliary classifiers
+(``aux1.*``, ``aux2.*``) have no neuralab counterpart and are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from ..errors import ConfigError, DTypeError, ShapeError, StorageError
+
+__all__ = ["load_torchvision_state_dict", "to_torchvision_state_dict"]
+
+_PARAM_NAMES = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",
+                "running_mean": "running_mean", "running_var": "running_var"}
+_IGNORED_PREFIXES = ("aux1.", "aux2.")
+
+
+def _key_map(net) -> dict:
+    """torchvision key → neuralab state_dict key, for every tensor of ``net``."""
+    names = getattr(net, "torchvision_names", None)
+    if not names:
+        raise ConfigError(
+            f"{type(net).__name__} has no torchvision counterpart; torchvision weights load "
+            "into AlexNet, VGG, SqueezeNet, ResNet and GoogLeNet"
+        )
+    mapping = {}
+    for key in net.state_dict():
+        layer, _, param = key.partition(".")
+        if layer not in names or param not in _PARAM_NAMES:
+            raise ConfigError(f"{type(net).__name__}: tensor {key!r} has no torchvision name")
+        mapping[f"{names[layer]}.{_PARAM_NAMES[param]}"] = key
+    return mapping
+
+
+def _ignored(key: str) -> bool:
+    return key.endswith("num_batches_tracked") or key.startswith(_IGNORED_PREFIXES)
+
+
+def _read(state_dict) -> dict:
+    if isinstance(state_dict, (str, os.PathLike)):
+        path = os.fspath(state_dict)
+        if not os.path.isfile(path):
+            raise StorageError(f"no state-dict file at {path!r}")
+        if path.endswith(".safetensors"):
+            from safetensors.torch import load_file
+
+            return load_file(path)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for foreign files
+            raise StorageError(f"{path!r} is not a torch state-dict file ({exc})") from None
+    if not isinstance(state_dict, dict):
+        raise DTypeError(f"expected a state dict (a dict of tensors) or a file path, received "
+                         f"{type(state_dict).__name__}")
+    return state_dict
+
+
+def _shorten(keys, limit=10) -> str:
+    keys = sorted(keys)
+    text = ", ".join(keys[:limit])
+    return text + (f" … ({len(keys)} in all)" if len(keys) > limit else "")
+
+
+def load_torchvision_state_dict(net, state_dict) -> None:
+    """Load torchvision weights into a neuralab AlexNet, VGG, SqueezeNet, ResNet or GoogLeNet.
+
+    The neuralab model must be built like the torchvision one it comes from
+    (same variant, ``num_classes`` and ``batch_norm``); its outputs then equal
+    torchvision's (GoogLeNet: torchvision's ``transform_input=False``).
+
+    Args:
+        net: the neuralab model, e.g. ``create("resnet50")``.
+        state_dict: a dict of tensors with torchvision's key names, or the path of a
+            ``.pth`` file (read with ``torch.load(weights_only=True)``) or a
+            ``.safetensors`` file. Nothing is downloaded.
+
+    Raises:
+        StorageError: keys missing from or unknown to the model (both listed).
+        ShapeError: tensors whose shapes differ (listed with both shapes).
+        ConfigError: a model with no torchvision counterpart.
+
+    Example:
+        >>> from neuralab.architectures import create
+        >>> net = create("resnet18", num_classes=10, input_shape=(3, 32, 32))
+        >>> load_torchvision_state_dict(net, to_torchvision_state_dict(net))
+    """
+    mapping = _key_map(net)
+    source = _read(state_dict)
+    if any(isinstance(k, str) and k.startswith("module.") for k in source):
+        source = {k[len("module."):] if k.startswith("module.") else k: v
+                  for k, v in source.items()}  # saved from DataParallel/DDP
+    given = {k for k in source if not _ignored(k)}
+    missing, extra = set(mapping) - given, given - set(mapping)
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing keys: {_shorten(missing)}")
+        if extra:
+            parts.append(f"unexpected keys: {_shorten(extra)}")
+        raise StorageError(f"the state dict does not fit {type(net).__name__} "
+                           f"'{net.name}': " + "; ".join(parts))
+    own = net.state_dict()
+    wrong = []
+    for tv_key, key in mapping.items():
+        value = source[tv_key]
+        if not isinstance(value, torch.Tensor):
+            raise DTypeError(f"state dict entry {tv_key!r} is a {type(value).__name__}, "
+                             "expected a tensor")
+        if tuple(value.shape) != tuple(own[key].shape):
+            wrong.append(f"{tv_key}: expected {tuple(own[key].shape)}, received "
+                         f"{tuple(value.shape)}")
+    if wrong:
+        raise ShapeError(f"the state dict does not fit {type(net).__name__} '{net.name}': "
+                         f"mis-shaped tensors: " + "; ".join(wrong[:10])
+                         + (f" … ({len(wrong)} in all)" if len(wrong) > 10 else ""))
+    with torch.no_grad():
+        for tv_key, key in mapping.items():
+            own[key].copy_(source[tv_key])
+
+
+def to_torchvision_state_dict(net) -> dict:
+    """The model's tensors under torchvision's key names (the inverse of the loader)."""
+    mapping = _key_map(net)
+    own = net.state_dict()
+    return {tv_key: own[key] for tv_key, key in mapping.items()}
