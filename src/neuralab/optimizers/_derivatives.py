@@ -80,10 +80,17 @@ def _jacobian_chunks_func(
         return
     f = _functional_residuals(closure, params, per_sample=True)
     n_params = numel(params)
-    # reverse mode costs O backward passes per sample, forward mode P forward passes
-    transform = jacrev if outputs_per_sample <= n_params else jacfwd
+    if outputs_per_sample == 1:  # one residual per sample: a per-sample gradient suffices
+
+        def scalar(ps, *args):
+            r, _ = f(ps, *args)
+            return r.sum(), r
+
+        per_sample_jac = torch.func.grad(scalar, has_aux=True)
+    else:  # reverse mode costs O backward passes per sample, forward mode P forward passes
+        per_sample_jac = (jacrev if outputs_per_sample <= n_params else jacfwd)(f, has_aux=True)
     jf = vmap(
-        transform(f, has_aux=True),
+        per_sample_jac,
         in_dims=(None,) + (0,) * (len(closure.inputs) + 1),
         randomness="different",
     )
