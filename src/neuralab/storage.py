@@ -1,0 +1,268 @@
+"""Save and load models as one ``.safetensors`` file, with no pickle anywhere.
+
+The file holds the module's ``state_dict`` tensors and, in the safetensors
+metadata (a JSON header of strings), a description of the model:
+
+- ``"neuralab"``: the format version;
+- ``"class"`` / ``"config"``: the registered layer/network class name and its
+  JSON ``get_config()``, when the module has ``get_config`` and its class is
+  registered in :data:`neuralab.registry.layers`;
+- ``"user"``: the JSON ``metadata=`` given to :func:`save`.
+
+:func:`load` rebuilds the module through ``registry.layers.get({"class": ...,
+"config": ...})`` and loads the weights strictly. Reading uses only the
+safetensors parser and ``json``: nothing in the file is ever executed, and a
+file that is not a valid neuralab file raises
+:class:`~neuralab.errors.StorageError`. Writes are atomic: the data goes to a
+temporary file in the same folder, which then replaces the target
+(``os.replace``), so a crash never leaves half a file.
+
+    >>> import tempfile, os, torch
+    >>> from torch import nn
+    >>> path = os.path.join(tempfile.mkdtemp(), "net.safetensors")
+    >>> net = nn.Linear(2, 1)
+    >>> save(net, path, metadata={"note": "weights only"})
+    >>> read_metadata(path)["user"]
+    {'note': 'weights only'}
+    >>> other = nn.Linear(2, 1)
+    >>> load_weights(other, path)
+    >>> bool(torch.equal(other.weight, net.weight))
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import registry
+from .errors import ConfigError, DTypeError, StorageError
+
+__all__ = ["save", "load", "load_weights", "read_metadata", "atomic_write_bytes", "FORMAT_VERSION"]
+
+FORMAT_VERSION = "1"
+_HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Detached, contiguous CPU tensors; tensors sharing memory are copied (safetensors refuses them)."""
+    out, seen = {}, set()
+    for name, t in tensors.items():
+        t = t.detach().to("cpu").contiguous()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset()) if t.numel() else None
+        if key is not None and (key in seen or t.untyped_storage().nbytes() != t.numel() * t.element_size()):
+            t = t.clone()
+        if key is not None:
+            seen.add(key)
+        out[name] = t
+    return out
+
+
+def encode(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
+    """Serialise tensors + string metadata to safetensors bytes."""
+    from safetensors.torch import save as st_save
+
+    return st_save(_unshare(tensors), metadata=metadata)
+
+
+def _read_header(path: str) -> dict:
+    """Parse the safetensors header ourselves, so foreign files fail with a clear message."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) < 8:
+                raise StorageError(
+                    f"{path!r} is not a safetensors file: expected at least an 8-byte header, "
+                    f"received {size} bytes"
+                )
+            n = int.from_bytes(head, "little")
+            if n <= 0 or n > _HEADER_LIMIT or 8 + n > size:
+                raise StorageError(
+                    f"{path!r} is not a valid safetensors file (a pickle, a foreign or a truncated "
+                    f"file?): the header announces {n} bytes but the file has {size} bytes"
+                )
+            raw = fh.read(n)
+    except FileNotFoundError:
+        raise StorageError(f"no model file at {path!r}") from None
+    except IsADirectoryError:
+        raise StorageError(f"expected a .safetensors file, received the folder {path!r}") from None
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise StorageError(f"{path!r} is not a valid safetensors file: its header is not JSON ({exc})") from None
+    if not isinstance(header, dict):
+        raise StorageError(f"{path!r} is not a valid safetensors file: its header is not a JSON object")
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            end = max(end, int(info["data_offsets"][1]))
+        except (TypeError, KeyError, IndexError, ValueError):
+            raise StorageError(f"{path!r}: malformed safetensors entry for tensor {name!r}") from None
+    if 8 + n + end > size:
+        raise StorageError(
+            f"{path!r} is truncated: expected {8 + n + end} bytes of tensor data, received {size} bytes"
+        )
+    return header
+
+
+def _read_tensors(path: str) -> dict[str, torch.Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise StorageError(f"{path!r}: cannot read the tensors ({exc})") from None
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The neuralab metadata of a saved file: ``{"neuralab", "class", "config", "user"}``.
+
+    Raises:
+        StorageError: the file is not a neuralab ``.safetensors`` file or its
+            metadata is not valid JSON.
+    """
+    path = os.fspath(path)
+    header = _read_header(path)
+    meta = header.get("__metadata__") or {}
+    if not isinstance(meta, dict) or "neuralab" not in meta:
+        raise StorageError(
+            f"{path!r} is a safetensors file but not a neuralab one: expected the metadata key "
+            f"'neuralab', received keys {sorted(meta) if isinstance(meta, dict) else meta!r}"
+        )
+    out: dict[str, Any] = {"neuralab": meta["neuralab"], "class": meta.get("class")}
+    for key in ("config", "user"):
+        if key in meta:
+            try:
+                out[key] = json.loads(meta[key])
+            except (TypeError, json.JSONDecodeError) as exc:
+                raise StorageError(f"{path!r}: the {key!r} metadata is not valid JSON ({exc})") from None
+        else:
+            out[key] = None
+    return out
+
+
+def _registered_name(module: nn.Module) -> str | None:
+    cls = type(module)
+    try:
+        for name, entry in registry.layers.items():
+            if entry is cls:
+                return name
+    except (ImportError, ConfigError):  # the layers package is not importable
+        return None
+    return None
+
+
+def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> None:
+    """Save ``module`` to one ``.safetensors`` file (atomic write).
+
+    Args:
+        module: any ``torch.nn.Module``. Its architecture is stored too when it has
+            ``get_config()`` and its class is registered in ``registry.layers``;
+            otherwise only the weights are (read them back with :func:`load_weights`).
+        path: the target file; parent folders are created.
+        metadata: optional JSON-serialisable dict stored with the model (default None).
+    """
+    if not isinstance(module, nn.Module):
+        raise DTypeError(f"save: expected a torch.nn.Module, received {type(module).__name__}")
+    meta = {"neuralab": FORMAT_VERSION}
+    name = _registered_name(module)
+    if name is not None and hasattr(module, "get_config"):
+        try:
+            meta["config"] = json.dumps(module.get_config())
+        except TypeError as exc:
+            raise StorageError(
+                f"save: the config of {type(module).__name__} is not JSON-serialisable ({exc})"
+            ) from None
+        meta["class"] = name
+    if metadata is not None:
+        try:
+            meta["user"] = json.dumps(metadata)
+        except TypeError as exc:
+            raise DTypeError(f"save: expected JSON-serialisable metadata, received {exc}") from None
+    atomic_write_bytes(path, encode(dict(module.state_dict()), meta))
+
+
+def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> None:
+    """Load the weights of a saved file into an existing ``module`` (strict by default)."""
+    path = os.fspath(path)
+    read_metadata(path)
+    tensors = _read_tensors(path)
+    try:
+        module.load_state_dict(tensors, strict=strict)
+    except RuntimeError as exc:
+        raise StorageError(f"{path!r}: the weights do not fit {type(module).__name__}: {exc}") from None
+
+
+def load(path: str | os.PathLike) -> nn.Module:
+    """Rebuild a model saved with :func:`save` and load its weights.
+
+    Raises:
+        StorageError: not a neuralab file, truncated, malformed metadata, a config
+            naming an unknown layer, weights that do not fit, or a weights-only file
+            (use :func:`load_weights` for those).
+    """
+    path = os.fspath(path)
+    meta = read_metadata(path)
+    if meta["class"] is None or meta["config"] is None:
+        raise StorageError(
+            f"{path!r} holds weights only (its module had no registered class with get_config); "
+            "build the module and call neuralab.storage.load_weights(module, path)"
+        )
+    if not isinstance(meta["config"], dict):
+        raise StorageError(
+            f"{path!r}: expected the 'config' metadata to be a JSON object, "
+            f"received {type(meta['config']).__name__}"
+        )
+    try:
+        module = registry.layers.get({"class": meta["class"], "config": meta["config"]})
+    except ConfigError as exc:
+        raise StorageError(f"{path!r}: cannot rebuild the model: {exc}") from None
+    except (TypeError, ValueError, KeyError) as exc:
+        raise StorageError(
+            f"{path!r}: cannot rebuild {meta['class']!r} from its config ({type(exc).__name__}: {exc})"
+        ) from None
+    if not isinstance(module, nn.Module):
+        raise StorageError(f"{path!r}: class {meta['class']!r} did not build a torch.nn.Module")
+    tensors = _read_tensors(path)
+    _materialise(module, tensors)
+    try:
+        module.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise StorageError(f"{path!r}: the weights do not fit {meta['class']}: {exc}") from None
+    return module
+
+
+def _materialise(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Give lazily-built parameters their saved shapes so a strict load succeeds."""
+    from torch.nn.parameter import UninitializedParameter, UninitializedBuffer
+
+    for name, p in list(module.named_parameters()) + list(module.named_buffers()):
+        if isinstance(p, (UninitializedParameter, UninitializedBuffer)) and name in tensors:
+            p.materialize(tensors[name].shape, dtype=tensors[name].dtype)
