@@ -12,7 +12,7 @@ median wall time and iterations over several seeds, and how many reached it.
 Large case: an 8-64-64-1 tanh MLP (4,801 parameters) on 20,000 samples
 (float32): seconds per full-batch LM epoch, neuralab vs torch-levenberg-marquardt.
 
-Run:  .venv/bin/python benchmarks/second_order.py [--repeats 5] [--large-repeats 3]
+Run:  .venv/bin/python benchmarks/second_order.py [--repeats 5] [--large-repeats 1] [--skip-large]
 Prints JSON. The small case runs with one torch thread (tiny tensors: thread
 spin-up costs more than it gains on a shared machine); the large case with the default.
 """
@@ -204,7 +204,7 @@ def large_case(repeats: int, threads: int) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--large-repeats", type=int, default=3)
+    parser.add_argument("--large-repeats", type=int, default=1)
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
     default_threads = torch.get_num_threads()
