@@ -1,0 +1,101 @@
+"""Metrics against scikit-learn; the DistributedDataParallel path with gloo."""
+
+import copy
+import os
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as tdist
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import accuracy_score, top_k_accuracy_score
+
+from neuralab import registry, storage
+from neuralab.errors import ConfigError
+from neuralab.training import fit, metrics
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 30), c=st.integers(3, 7), k=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_accuracy_and_top_k_match_sklearn(n, c, k, seed):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(n, c, generator=g)
+    labels = torch.randint(0, c, (n,), generator=g)
+    assert float(metrics.accuracy(scores, labels)) == pytest.approx(accuracy_score(labels, scores.argmax(1)))
+    assert float(metrics.accuracy(scores, F.one_hot(labels, c))) == pytest.approx(
+        accuracy_score(labels, scores.argmax(1)))
+    want = top_k_accuracy_score(labels.numpy(), scores.numpy(), k=k, labels=list(range(c)))
+    assert float(metrics.top_k(scores, labels, k=k)) == pytest.approx(want)
+    assert float(metrics.get(f"top{k}")[1](scores, labels)) == pytest.approx(want)
+
+
+def test_binary_accuracy_thresholds():
+    p = torch.tensor([[0.2], [0.7], [0.6], [0.1]])
+    t = torch.tensor([0, 1, 0, 1])
+    assert float(metrics.accuracy(p, t)) == 0.5
+    assert float(metrics.accuracy(p - 0.5, t, threshold=0.0)) == 0.5
+
+
+def test_metric_registry_and_errors():
+    assert registry.metrics.get("acc") is metrics.accuracy
+    assert metrics.get("top_3")[0] == "top3" and metrics.get("mse")[1] is metrics.mse
+    assert metrics.get(metrics.mae)[0] == "mae"
+    with pytest.raises(ConfigError, match=r"unknown metric 'f1'; expected one of: accuracy, mae, mse, top_k"):
+        metrics.get("f1")
+    with pytest.raises(ConfigError, match=r"expected a metric name or a callable"):
+        metrics.get(3)
+
+
+def _blobs_mlp():
+    g = torch.Generator().manual_seed(0)
+    y = torch.randint(0, 3, (96,), generator=g)
+    x = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0]])[y] + 0.6 * torch.randn(96, 2, generator=g)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    return x, y, net
+
+
+_KW = dict(optimizer="sgd", lr=0.1, epochs=2, batch_size=16, metrics=["accuracy"], progress=False, seed=4)
+
+
+def test_single_process_group_uses_ddp_and_matches_plain_fit(tmp_path):
+    x, y, a = _blobs_mlp()
+    b = copy.deepcopy(a)
+    tdist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        h_ddp = fit(a, x, y, **_KW)
+    finally:
+        tdist.destroy_process_group()
+    h_plain = fit(b, x, y, **_KW)
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(h_ddp["loss"], h_plain["loss"], rtol=1e-6)
+
+
+def _worker(rank, world, store, out):
+    torch.set_num_threads(1)
+    tdist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    try:
+        x, y, net = _blobs_mlp()
+        h = fit(net, x, y, **_KW)
+        if rank == 0:
+            storage.save(net, out, metadata={"loss": h["loss"]})
+    finally:
+        tdist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
+    import torch.multiprocessing as mp
+
+    out = tmp_path / "rank0.safetensors"
+    mp.spawn(_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2, join=True)
+    x, y, net = _blobs_mlp()
+    h = fit(net, x, y, **_KW)
+    got = copy.deepcopy(net)
+    storage.load_weights(got, out)
+    for a, b in zip(got.state_dict().values(), net.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(storage.read_metadata(out)["user"]["loss"], h["loss"], rtol=1e-5)
