@@ -14,7 +14,7 @@ with JSON-compatible values; the checkpoint stores them.
     >>> from torch import nn
     >>> from neuralab.training import fit
     >>> x = torch.linspace(-1, 1, 64).unsqueeze(1); y = 3 * x
-    >>> stop = EarlyStopping(monitor="loss", patience=2)
+    >>> stop = EarlyStopping(monitor="loss", patience=2, min_delta=1e-6)
     >>> h = fit(nn.Linear(1, 1), x, y, optimizer="sgd", lr=0.0, epochs=20,
     ...         callbacks=[stop], progress=False, seed=0)
     >>> len(h["loss"])   # lr=0: no progress, stops after 1 + patience epochs
