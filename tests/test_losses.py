@@ -66,12 +66,15 @@ def test_hinge_matches_sklearn_for_pm1_and_01_targets():
 def test_binary_crossentropy_matches_sklearn_and_is_safe():
     p = torch.sigmoid(_rand(100))
     t = (torch.rand(100, generator=torch.Generator().manual_seed(4)) > 0.5).float()
-    assert float(losses.binary_crossentropy(p, t)) == pytest.approx(log_loss(t.numpy(), p.numpy()), rel=1e-4)
+    pd = p.double().numpy()
+    assert float(losses.binary_crossentropy(p, t)) == pytest.approx(log_loss(t.numpy(), np.stack([1 - pd, pd], 1)),
+                                                                    rel=1e-4)
     saturated = losses.binary_crossentropy(torch.tensor([0.0, 1.0]), torch.tensor([1.0, 0.0]))
     assert torch.isfinite(saturated) and 15.0 < float(saturated) <= -np.log(1e-7) + 1e-4  # clamped at eps = 1e-7
     logits = _rand(100)
     assert float(losses.sigmoid_crossentropy(logits, t)) == pytest.approx(
-        log_loss(t.numpy(), torch.sigmoid(logits).double().numpy()), rel=1e-4)
+        log_loss(t.numpy(), np.stack([1 - torch.sigmoid(logits).double().numpy(),
+                                      torch.sigmoid(logits).double().numpy()], 1)), rel=1e-4)
     big = torch.tensor([1000.0, -1000.0])
     assert torch.isfinite(losses.sigmoid_crossentropy(big, torch.tensor([0.0, 1.0])))
 
@@ -81,7 +84,7 @@ def test_categorical_losses_labels_onehot_logits():
     labels = torch.randint(0, 5, (64,), generator=torch.Generator().manual_seed(5))
     onehot = F.one_hot(labels, 5).float()
     probs = torch.softmax(logits, dim=1)
-    want = log_loss(labels.numpy(), probs.double().numpy(), labels=range(5))
+    want = log_loss(labels.numpy(), torch.softmax(logits.double(), dim=1).numpy(), labels=range(5))
     for value in (losses.categorical_crossentropy(probs, labels), losses.categorical_crossentropy(probs, onehot),
                   losses.softmax_crossentropy(logits, labels), losses.softmax_crossentropy(logits, onehot),
                   losses.nll(torch.log_softmax(logits, 1), labels)):
