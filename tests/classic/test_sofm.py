@@ -1,0 +1,203 @@
+"""SOFM: update rules against hand computations, metrics against NumPy, QE against MiniSom."""
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist
+from sklearn.datasets import load_digits
+from sklearn.exceptions import NotFittedError
+
+from neuralab.classic import SOFM
+from neuralab.classic.sofm import grid_coordinates
+from neuralab.errors import ConfigError, DataError
+
+RNG = np.random.default_rng(0)
+X_SMALL = RNG.normal(size=(40, 3))
+
+
+def test_hexagon_grid_has_six_neighbours_at_unit_distance():
+    pos = grid_coordinates((5, 6), "hexagon")
+    d = cdist(pos, pos)
+    interior = [r * 6 + c for r in range(1, 4) for c in range(1, 5)]
+    for u in interior:
+        assert np.sum(np.isclose(d[u], 1.0)) == 6
+    assert d[d > 0].min() == pytest.approx(1.0)
+
+
+def test_rect_neighbourhood_is_product_of_axis_gaussians():
+    import torch
+
+    som = SOFM((4, 5), std=1.3)
+    pos = torch.as_tensor(grid_coordinates((4, 5)))
+    H = som._neighbourhood(torch.cdist(pos, pos).square(), 1.3, None).numpy()
+    c = 7  # unit (1, 2)
+    gx = np.exp(-((np.arange(4) - 1) ** 2) / (2 * 1.3**2))
+    gy = np.exp(-((np.arange(5) - 2) ** 2) / (2 * 1.3**2))
+    np.testing.assert_allclose(H[c], np.outer(gx, gy).ravel(), rtol=1e-6)
+    Hr = som._neighbourhood(torch.cdist(pos, pos).square(), 1.3, 1).numpy()
+    assert np.count_nonzero(Hr[c]) == 5  # the unit and its 4 direct neighbours
+
+
+def _fitted(grid=(3, 3), **kw):
+    return SOFM(grid, max_iter=1, random_state=0, device="cpu", **kw).fit(X_SMALL)
+
+
+def test_online_single_sample_is_kohonen_step():
+    som = _fitted(std=1.0, learning_rate=0.3, batch_size=1)
+    W0 = RNG.normal(size=(9, 3))
+    som.cluster_centers_ = W0.copy()
+    x = np.array([[0.5, -1.0, 2.0]])
+    som.partial_fit(x)
+    c = np.argmin(((W0 - x) ** 2).sum(1))
+    pos = grid_coordinates((3, 3))
+    h = np.exp(-((pos - pos[c]) ** 2).sum(1) / 2.0)
+    np.testing.assert_allclose(som.cluster_centers_, W0 + 0.3 * h[:, None] * (x - W0), rtol=1e-5)
+
+
+def test_minibatch_of_identical_samples_equals_sequential_steps():
+    W0 = RNG.normal(size=(9, 3))
+    x = np.array([[0.2, 0.1, -0.4]])
+    a = _fitted(learning_rate=0.4, batch_size=5)
+    a.cluster_centers_ = W0.copy()
+    a.partial_fit(np.repeat(x, 5, 0))
+    b = _fitted(learning_rate=0.4, batch_size=1)
+    b.cluster_centers_ = W0.copy()
+    for _ in range(5):
+        b.partial_fit(x)
+        b.n_iter_ -= 1  # keep the same epoch of the schedule
+    np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-5, atol=1e-6)
+
+
+def test_batch_epoch_is_kohonen_batch_map():
+    som = _fitted(mode="batch", learning_rate=1.0, std=0.8)
+    W0 = X_SMALL[[0, 5, 9, 13, 17, 21, 25, 29, 33]].copy()
+    som.cluster_centers_ = W0.copy()
+    som.partial_fit(X_SMALL)
+    pos = grid_coordinates((3, 3))
+    H = np.exp(-cdist(pos, pos, "sqeuclidean") / (2 * 0.8**2))
+    bmu = np.argmin(cdist(X_SMALL, W0), 1)
+    S = H[:, bmu]  # (U, n)
+    expected = S @ X_SMALL / S.sum(1, keepdims=True)
+    np.testing.assert_allclose(som.cluster_centers_, expected, rtol=1e-5)
+
+
+def test_schedule_matches_neupy_and_minisom_asymptotic_decay():
+    som = SOFM(learning_rate=0.5, std=3.0, learning_radius=4, reduce_step_after=5,
+               reduce_std_after=5, reduce_radius_after=2)
+    lr, std, radius = som._schedule(7)
+    assert lr == pytest.approx(0.5 / (1 + 7 / 5))
+    assert std == pytest.approx(3.0 / (1 + 7 / 5))
+    assert radius == 1
+
+
+def test_metrics_transform_and_umatrix_match_numpy():
+    som = SOFM((4, 4), max_iter=5, random_state=1).fit(X_SMALL)
+    W = som.cluster_centers_
+    D = cdist(X_SMALL, W)
+    np.testing.assert_allclose(som.transform(X_SMALL), D, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(som.predict(X_SMALL), D.argmin(1))
+    np.testing.assert_array_equal(som.labels_, D.argmin(1))
+    assert som.quantization_error(X_SMALL) == pytest.approx(D.min(1).mean(), rel=1e-5)
+    pos = som.unit_coordinates_
+    top2 = np.argsort(D, 1)[:, :2]
+    gap = np.linalg.norm(pos[top2[:, 0]] - pos[top2[:, 1]], axis=1)
+    assert som.topographic_error(X_SMALL) == pytest.approx(np.mean(gap > 1.42))
+    umat = np.zeros((4, 4))
+    for r in range(4):
+        for c in range(4):
+            nb = [(r + i, c + j) for i in (-1, 0, 1) for j in (-1, 0, 1)
+                  if (i or j) and 0 <= r + i < 4 and 0 <= c + j < 4]
+            umat[r, c] = np.mean([np.linalg.norm(W[r * 4 + c] - W[a * 4 + b]) for a, b in nb])
+    np.testing.assert_allclose(som.distance_map(), umat, rtol=1e-10)
+
+
+@pytest.mark.parametrize("distance", ["dot_product", "cos"])
+def test_bmu_under_other_distances(distance):
+    som = SOFM((3, 3), distance=distance, max_iter=2, random_state=0).fit(np.abs(X_SMALL))
+    W = som.cluster_centers_
+    score = X_SMALL @ W.T
+    if distance == "cos":
+        score = score / np.linalg.norm(W, axis=1)
+    np.testing.assert_array_equal(som.predict(X_SMALL), score.argmax(1))
+
+
+def test_hexagon_topographic_error_uses_six_neighbours():
+    som = SOFM((3, 4), grid_type="hexagon", max_iter=3, random_state=0).fit(X_SMALL)
+    D = cdist(X_SMALL, som.cluster_centers_)
+    top2 = np.argsort(D, 1)[:, :2]
+    pos = som.unit_coordinates_
+    gap = np.linalg.norm(pos[top2[:, 0]] - pos[top2[:, 1]], axis=1)
+    assert som.topographic_error(X_SMALL) == pytest.approx(np.mean(gap > 1.0 + 1e-6))
+
+
+def test_fixed_seed_gives_identical_weights_and_partial_fit_continues():
+    a = SOFM((5, 5), max_iter=4, random_state=3).fit(X_SMALL)
+    b = SOFM((5, 5), max_iter=4, random_state=3).fit(X_SMALL)
+    np.testing.assert_array_equal(a.cluster_centers_, b.cluster_centers_)
+    c = SOFM((5, 5), max_iter=4, random_state=3)
+    c.partial_fit(X_SMALL)
+    assert c.n_iter_ == 1
+    c.partial_fit(X_SMALL)
+    assert c.n_iter_ == 2
+
+
+def test_pca_init_spans_leading_components():
+    X = load_digits().data[:300]
+    som = SOFM((6, 6), weight_init="pca", max_iter=1, random_state=0)
+    W0 = som._init_weights(X, 36, (6, 6))
+    centred = W0 - X.mean(0)
+    _, _, vt = np.linalg.svd(X - X.mean(0), full_matrices=False)
+    residual = centred - centred @ vt[:2].T @ vt[:2]
+    assert np.abs(residual).max() < 1e-8
+
+
+@pytest.mark.slow
+def test_digits_quantization_error_no_worse_than_minisom():
+    minisom = pytest.importorskip("minisom")
+    X = load_digits().data
+    grid, sigma, lr, epochs = (10, 10), 1.5, 0.5, 5
+    ours, theirs = [], []
+    for seed in range(3):
+        ms = minisom.MiniSom(*grid, X.shape[1], sigma=sigma, learning_rate=lr, random_seed=seed)
+        ms.random_weights_init(X)  # samples from the data, like weight_init="sample"
+        ms.train(X, epochs, random_order=True, use_epochs=True)
+        theirs.append(ms.quantization_error(X))
+        som = SOFM(grid, std=sigma, learning_rate=lr, max_iter=epochs,
+                   reduce_step_after=epochs / 2, reduce_std_after=epochs / 2, random_state=seed)
+        ours.append(som.fit(X).quantization_error(X))
+    # Seed-to-seed spread of either implementation is about ±0.5 %; the mean over
+    # three seeds must not be worse than MiniSom's beyond that noise.
+    assert np.mean(ours) <= np.mean(theirs) * 1.005, (ours, theirs)
+
+
+def test_bad_input():
+    with pytest.raises(NotFittedError, match="is not fitted yet"):
+        SOFM().transform(X_SMALL)
+    with pytest.raises(ConfigError, match=r"`features_grid` must be a tuple of 1 to 3 positive"):
+        SOFM((0, 3)).fit(X_SMALL)
+    with pytest.raises(ConfigError, match=r"`features_grid` must be a tuple .* received 'big'"):
+        SOFM("big").fit(X_SMALL)
+    with pytest.raises(ConfigError, match=r"hexagon' needs a 2-D features_grid .* received \(2, 2, 2\)"):
+        SOFM((2, 2, 2), grid_type="hexagon").fit(X_SMALL)
+    with pytest.raises(ConfigError, match=r"unknown `distance` 'manhattan'; expected one of: "
+                                          r"'euclid', 'dot_product', 'cos'"):
+        SOFM(distance="manhattan").fit(X_SMALL)
+    with pytest.raises(ConfigError, match=r"unknown `grid_type` 'square'; expected one of: "
+                                          r"'rect', 'hexagon'"):
+        SOFM(grid_type="square").fit(X_SMALL)
+    with pytest.raises(ConfigError, match=r"`std` must be a positive number, received 0"):
+        SOFM(std=0).fit(X_SMALL)
+    with pytest.raises(ConfigError, match=r"online `learning_rate` must be in \(0, 1\]"):
+        SOFM(learning_rate=1.5).fit(X_SMALL)
+    with pytest.raises(DataError, match=r"weight_init='pca' on a 2-D grid needs .* shape \(40, 1\)"):
+        SOFM(weight_init="pca").fit(X_SMALL[:, :1])
+    som = SOFM((3, 3), max_iter=1).fit(X_SMALL)
+    with pytest.raises(ValueError, match="X has 2 features, but SOFM is expecting 3"):
+        som.predict(X_SMALL[:, :2])
+    bad = X_SMALL.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        som.quantization_error(bad)
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        SOFM().fit(bad)
+    with pytest.raises(ConfigError, match="at least 2 units"):
+        SOFM((1,), max_iter=1).fit(X_SMALL).topographic_error(X_SMALL)
