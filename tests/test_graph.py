@@ -194,3 +194,73 @@ def test_cannot_join_into_input_or_foreign_objects():
 def test_duplicate_names_rejected():
     with pytest.raises(ConfigError, match="two different layers are named 'x'"):
         L.Relu(name="x") >> L.Tanh(name="x")
+
+
+# -- in-place execution ---------------------------------------------------------------
+
+
+def _resnet_block_net():
+    torch.manual_seed(0)
+    x = L.Input((3, 6, 6), name="x")
+    body = (L.Convolution(3, 3, padding="same", name="c1") >> L.BatchNorm(name="b1")
+            >> L.Relu(name="r1") >> L.Convolution(3, 3, padding="same", name="c2")
+            >> L.BatchNorm(name="b2"))
+    return x >> (body | L.Identity(name="id")) >> L.Elementwise("add", name="add") \
+        >> L.Relu(name="r2")
+
+
+def test_inplace_plan_is_used_only_where_safe():
+    from neuralab.graph import _InplaceCall
+
+    net = _resnet_block_net()
+    inplace = {call.layer.name for call, _ in net._exec if isinstance(call, _InplaceCall)}
+    assert inplace == {"r1", "add", "r2"}
+    # a value read twice, or an output, is never overwritten
+    branchy = L.Input(3) >> L.Linear(3, name="lin") >> (L.Relu(name="a") | L.Tanh(name="b"))
+    assert not any(isinstance(c, _InplaceCall) for c, _ in branchy._exec)
+
+
+def test_inplace_execution_matches_functional_reference_and_gradients():
+    net = _resnet_block_net().train()
+    x = torch.randn(4, 3, 6, 6, requires_grad=True)
+    x_copy = x.detach().clone()
+    y = net(x)
+    y.square().sum().backward()
+    grads = [p.grad.clone() for p in net.parameters()]
+    assert torch.equal(x.detach(), x_copy)  # the caller's tensor is untouched
+
+    c1, b1, c2, b2 = (net.layer(n) for n in ("c1", "b1", "c2", "b2"))
+    xr = x_copy.clone().requires_grad_(True)
+    params = list(net.parameters())
+
+    def bn(t, layer):
+        return F.batch_norm(t, None, None, layer.gamma, layer.beta, True, 0.0, layer.epsilon)
+
+    h = F.relu(bn(F.conv2d(xr, c1.weight, c1.bias, padding=1), b1))
+    ref = F.relu(bn(F.conv2d(h, c2.weight, c2.bias, padding=1), b2) + xr)
+    torch.testing.assert_close(y, ref)
+    ref_grads = torch.autograd.grad(ref.square().sum(), [xr] + params)
+    torch.testing.assert_close(x.grad, ref_grads[0])
+    for g, r in zip(grads, ref_grads[1:]):
+        torch.testing.assert_close(g, r)
+
+
+def test_hooks_still_fire_on_inplace_layers():
+    net = _resnet_block_net().eval()
+    seen = []
+    net.layer("r1").register_forward_hook(lambda m, i, o: seen.append(o.shape))
+    with torch.no_grad():
+        net(torch.randn(2, 3, 6, 6))
+    assert seen == [torch.Size([2, 3, 6, 6])]
+
+
+def test_replace_swaps_a_layer_and_rejects_bad_shapes():
+    net = L.Input(4) >> L.Relu(8, name="hidden") >> L.Linear(2, name="out")
+    hidden = net.layer("hidden")
+    net.replace("out", L.Linear(5, name="out5"))
+    assert net.output_shape == (5,) and net.layer("hidden") is hidden
+    assert net(torch.randn(3, 4)).shape == (3, 5)
+    before = [l.name for l in net.layers]
+    with pytest.raises(ShapeError):
+        net.replace("hidden", L.Relu(8, name="h2").build((3,)))
+    assert [l.name for l in net.layers] == before  # unchanged after the failure

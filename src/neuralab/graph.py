@@ -22,7 +22,7 @@ line that wrote it::
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -141,6 +141,25 @@ def repeat(block, n: int) -> "Network":
     return join(*[graph.clone() for _ in range(n)])
 
 
+class _InplaceCall:
+    """Runs a layer in place on an input that nothing else reads (see ``Network._plan``).
+
+    Falls back to the ordinary call when the layer has hooks, so hooks still fire.
+    """
+
+    __slots__ = ("layer", "target")
+
+    def __init__(self, layer, target: int):
+        self.layer = layer
+        self.target = target
+
+    def __call__(self, *xs):
+        layer = self.layer
+        if layer._forward_hooks or layer._forward_pre_hooks:
+            return layer(*xs)
+        return layer.forward_inplace(self.target, *xs)
+
+
 def _input_cls():
     from .layers.core import Input
 
@@ -168,6 +187,12 @@ class Network(nn.Module):
     def __init__(self, inputs: list, outputs: list, preds: dict, *, name: str | None = None):
         super().__init__()
         self.name = name or "network"
+        self._form(inputs, outputs, preds)
+
+    def _form(self, inputs: list, outputs: list, preds: dict) -> None:
+        """(Re)build the structure: order, submodules, execution plan, shapes."""
+        for key in list(self._modules):
+            del self._modules[key]
         self._preds = {layer: list(ps) for layer, ps in preds.items()}
         self._inputs = list(inputs)
         self._outputs = list(outputs)
@@ -176,6 +201,38 @@ class Network(nn.Module):
             self.add_module(layer.name, layer)
         self._plan()
         self._propagate_shapes()
+        self._plan()  # in-place decisions depend on which layers are built
+
+    def replace(self, old, new=None) -> "Network":
+        """Swap layers in place, keeping their connections: ``net.replace(old, new)``.
+
+        ``old`` is a layer or its name, or a dict ``{old: new, …}`` to swap several
+        at once. Shapes are re-checked first: on a ShapeError the network is left
+        unchanged. Returns the network.
+
+        >>> from neuralab import layers as L
+        >>> net = L.Input(4) >> L.Relu(8, name="hidden") >> L.Linear(2, name="out")
+        >>> net.replace("out", L.Linear(3, name="out3")).output_shape
+        (3,)
+        """
+        mapping = old if isinstance(old, dict) else {old: new}
+        resolved = {}
+        for key, value in mapping.items():
+            layer = self.layer(key) if isinstance(key, str) else key
+            if layer not in self._preds:
+                raise ConfigError(f"layer {getattr(layer, 'name', layer)!r} is not in network "
+                                  f"'{self.name}'")
+            if not isinstance(value, Layer):
+                raise DTypeError(f"replace expects a neuralab layer for '{layer.name}', "
+                                 f"received {type(value).__name__}")
+            resolved[layer] = value
+        preds = {resolved.get(l, l): [resolved.get(p, p) for p in ps]
+                 for l, ps in self._preds.items()}
+        inputs = [resolved.get(l, l) for l in self._inputs]
+        outputs = [resolved.get(l, l) for l in self._outputs]
+        Network(inputs, outputs, preds)  # validates shapes before touching self
+        self._form(inputs, outputs, preds)
+        return self
 
     # -- structure ----------------------------------------------------------------
     def _topological_order(self) -> list:
@@ -211,19 +268,35 @@ class Network(nn.Module):
     def _plan(self) -> None:
         index = {layer: i for i, layer in enumerate(self._order)}
         self._entry_index = {layer: k for k, layer in enumerate(self._inputs)}
-        plan = []
-        last_use = {}
-        for i, layer in enumerate(self._order):
-            srcs = tuple(index[p] for p in self._preds[layer])
-            plan.append((layer, srcs))
+        srcs_of = [tuple(index[p] for p in self._preds[layer]) for layer in self._order]
+        last_use, consumers = {}, {}
+        for i, srcs in enumerate(srcs_of):
             for s in srcs:
                 last_use[s] = i
+                consumers[s] = consumers.get(s, 0) + 1
         out_idx = [index[o] for o in self._outputs]
         # slots that can be freed right after step i (never an output)
         self._free_after = [
             tuple(s for s, last in last_use.items() if last == i and s not in out_idx)
             for i in range(len(self._order))
         ]
+
+        def owned(slot: int) -> bool:
+            # a value this step may overwrite: a fresh tensor that nothing else reads,
+            # that is not an output, and that its producer did not save for backward
+            producer = self._order[slot]
+            return (consumers.get(slot) == 1 and slot not in out_idx and producer.built
+                    and getattr(producer, "fresh_output", False))
+
+        plan = []
+        for i, (layer, srcs) in enumerate(zip(self._order, srcs_of)):
+            call = layer
+            inplace = getattr(layer, "forward_inplace", None)
+            if inplace is not None and layer.built and srcs:
+                target = next((k for k, s in enumerate(srcs) if owned(s)), None)
+                if target is not None and layer.supports_inplace(target):
+                    call = _InplaceCall(layer, target)
+            plan.append((call, srcs))
         self._exec = plan
         self._out_idx = out_idx
         self._is_chain = (
@@ -367,6 +440,7 @@ class Network(nn.Module):
         if not self.built:
             missing = [l.name for l in self._order if not l.built]
             raise ShapeError(f"could not infer the shapes of layers {missing}")
+        self._plan()
         ref = xs[0]
         self.to(device=ref.device)
         if ref.is_floating_point():
@@ -378,18 +452,18 @@ class Network(nn.Module):
             self._lazy_build(xs)
         if self._is_chain:
             x = xs[0]
-            for layer, _ in self._exec:
-                x = layer(x)
+            for call, _ in self._exec:
+                x = call(x)
             return x
         values: list = [None] * len(self._exec)
         entry = self._entry_index
-        for i, (layer, srcs) in enumerate(self._exec):
+        for i, (call, srcs) in enumerate(self._exec):
             if not srcs:
-                values[i] = layer(xs[entry[layer]])
+                values[i] = call(xs[entry[call]])
             elif len(srcs) == 1:
-                values[i] = layer(values[srcs[0]])
+                values[i] = call(values[srcs[0]])
             else:
-                values[i] = layer(*[values[s] for s in srcs])
+                values[i] = call(*[values[s] for s in srcs])
             for s in self._free_after[i]:
                 values[s] = None
         if len(self._out_idx) == 1:

@@ -34,6 +34,7 @@ SAMPLES = {
     "Deconvolution": (lambda: L.Deconvolution(3, 3, stride=2, padding="same"), (2, 4, 4), "float"),
     "MaxPooling": (lambda: L.MaxPooling(3, 2, padding="same"), (2, 7, 7), "float"),
     "AveragePooling": (lambda: L.AveragePooling(2), (2, 6, 6), "float"),
+    "AdaptiveAveragePooling": (lambda: L.AdaptiveAveragePooling((3, 2)), (2, 7, 5), "float"),
     "Upscale": (lambda: L.Upscale((2, 3)), (2, 3, 3), "float"),
     "GlobalPooling": (lambda: L.GlobalPooling("max"), (3, 4, 4), "float"),
     "BatchNorm": (lambda: L.BatchNorm(), (3, 4, 4), "float"),

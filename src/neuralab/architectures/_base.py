@@ -18,12 +18,11 @@ import math
 import numbers
 
 import torch
-import torch.nn.functional as F
 
 from .. import layers as L
 from ..errors import ConfigError, ShapeError, format_shape
 from ..graph import Network
-from ..layers.base import Layer
+from ..layers.pooling import AdaptiveAveragePooling
 
 __all__ = ["Model", "AdaptiveAveragePooling", "ceil_max_pooling", "check_num_classes",
            "check_image_shape", "check_probability", "build_model"]
@@ -82,56 +81,6 @@ def ceil_max_pooling(size: int, stride: int, input_hw, name: str) -> L.MaxPoolin
             out -= 1
         pads.append((0, max(0, (out - 1) * stride + size - size_in)))
     return L.MaxPooling(size, stride, padding=tuple(pads), name=name)
-
-
-class AdaptiveAveragePooling(Layer):
-    """Average pooling to a fixed output size, whatever the input size (PyTorch's adaptive pooling).
-
-    Output cell ``i`` of an axis of input size ``I`` and output size ``O``
-    averages inputs ``⌊i·I/O⌋ … ⌈(i+1)·I/O⌉ - 1``; an input smaller than the
-    output is repeated. AlexNet and VGG use it so their classifier has the same
-    size for every input size (``(6, 6)`` and ``(7, 7)``, as in torchvision).
-
-    Args: output_size — an int or one int per spatial axis.
-    Shape: ``(C, *I)`` → ``(C, *output_size)``.
-
-    Not registered in ``neuralab.registry.layers``: the architectures that use it
-    rebuild it from their own configs.
-    """
-
-    _config_keys = ("output_size",)
-    _FUNCS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
-
-    def __init__(self, output_size, *, name=None):
-        super().__init__(name)
-        values = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
-        if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                                 and v > 0 for v in values):
-            raise ConfigError(f"AdaptiveAveragePooling: `output_size` must be a positive int or "
-                              f"a tuple of positive ints, received {output_size!r}")
-        self.output_size = (tuple(int(v) for v in values)
-                            if isinstance(output_size, (tuple, list)) else int(output_size))
-
-    def output_shape_for(self, input_shape):
-        self._check_rank(input_shape, (2, 3, 4), "an input (C, L), (C, H, W) or (C, D, H, W)")
-        n = len(input_shape) - 1
-        size = self.output_size
-        size = size if isinstance(size, tuple) else (size,) * n
-        if len(size) != n:
-            raise ShapeError(f"layer '{self.name}' (AdaptiveAveragePooling) has output_size "
-                             f"{size} but its input {format_shape(input_shape)} has {n} "
-                             "spatial axes")
-        return (input_shape[0],) + size
-
-    def _build(self, input_shape):
-        self._size = self.output_shape_for(input_shape)[1:]
-        self._fn = self._FUNCS[len(self._size)]
-
-    def forward(self, x):
-        return self._fn(x, self._size)
-
-    def extra_repr(self):
-        return str(self.output_size)
 
 
 def _descendants(net: Network, start) -> list:
@@ -255,28 +204,13 @@ class Model(Network):
                 if layer not in mapping:
                     mapping[layer] = type(layer).from_config(layer.get_config())
         reference = next(iter(self.parameters()))
-        preds = {mapping.get(l, l): [mapping.get(p, p) for p in ps]
-                 for l, ps in self._preds.items()}
-        self._rewire([mapping.get(l, l) for l in self._inputs],
-                     [mapping.get(l, l) for l in self._outputs], preds)
+        self.replace(mapping)
+        self._views = {}
         for layer in mapping.values():
             layer.to(device=reference.device, dtype=reference.dtype)
             layer.train(self.training)
         self.num_classes = num_classes
         return self
-
-    def _rewire(self, inputs, outputs, preds) -> None:
-        """Re-form the graph in place (same steps as Network's constructor)."""
-        for name in list(self._modules):
-            del self._modules[name]
-        self._preds = {layer: list(ps) for layer, ps in preds.items()}
-        self._inputs, self._outputs = list(inputs), list(outputs)
-        self._order = self._topological_order()
-        for layer in self._order:
-            self.add_module(layer.name, layer)
-        self._plan()
-        self._propagate_shapes()
-        self._views = {}
 
     # -- configs ------------------------------------------------------------------------------
     def _arguments(self) -> dict:  # pragma: no cover - every subclass overrides it

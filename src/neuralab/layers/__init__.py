@@ -23,7 +23,7 @@ from .conv import Convolution, Deconvolution
 from .core import Embedding, Identity, Input, Reshape, Transpose
 from .merge import Concatenate, Elementwise, GatedAverage
 from .normalization import BatchNorm, GroupNorm, LocalResponseNorm
-from .pooling import AveragePooling, GlobalPooling, MaxPooling, Upscale
+from .pooling import AdaptiveAveragePooling, AveragePooling, GlobalPooling, MaxPooling, Upscale
 from .recurrent import GRU, LSTM, SimpleRNN
 from .stochastic import DropBlock, Dropout, GaussianNoise
 
@@ -33,7 +33,7 @@ __all__ = [
     "Linear", "Sigmoid", "HardSigmoid", "Tanh", "Relu", "LeakyRelu", "Elu", "PRelu",
     "Softplus", "Softmax",
     "Convolution", "Deconvolution",
-    "MaxPooling", "AveragePooling", "Upscale", "GlobalPooling",
+    "MaxPooling", "AveragePooling", "AdaptiveAveragePooling", "Upscale", "GlobalPooling",
     "BatchNorm", "GroupNorm", "LocalResponseNorm",
     "Dropout", "GaussianNoise", "DropBlock",
     "Elementwise", "Concatenate", "GatedAverage",

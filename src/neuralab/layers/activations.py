@@ -164,6 +164,12 @@ class Relu(Activation):
     def activate(self, x):
         return F.relu(x)
 
+    def supports_inplace(self, target):
+        return self.n_units is None
+
+    def forward_inplace(self, target, x):
+        return torch.relu_(x)
+
 
 @registry.layers.register("LeakyRelu")
 class LeakyRelu(Activation):
@@ -178,6 +184,12 @@ class LeakyRelu(Activation):
 
     def activate(self, x):
         return F.leaky_relu(x, self.alpha)
+
+    def supports_inplace(self, target):
+        return self.n_units is None
+
+    def forward_inplace(self, target, x):
+        return F.leaky_relu_(x, self.alpha)
 
 
 @registry.layers.register("Elu")

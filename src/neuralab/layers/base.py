@@ -106,6 +106,16 @@ class Layer(nn.Module):
 
     n_inputs: int | None = 1
     _config_keys: tuple[str, ...] = ()
+    # Execution hints for Network (see Network._plan): ``fresh_output`` means the
+    # layer returns a new tensor that its backward does not need, so a later
+    # layer may overwrite it; ``forward_inplace(target, *xs)`` computes the output
+    # by overwriting input ``target`` (layers that can, e.g. ReLU, addition).
+    fresh_output: bool = False
+    forward_inplace = None
+
+    def supports_inplace(self, target: int) -> bool:
+        """Whether :meth:`forward_inplace` may overwrite input ``target``."""
+        return False
 
     def __init__(self, name: str | None = None):
         super().__init__()

@@ -91,6 +91,7 @@ def symmetric_or_pad(pairs):
 
 
 class _ConvBase(Layer):
+    fresh_output = True
     _config_keys = ("filters", "kernel_size", "stride", "padding", "dilation", "groups")
     default_weight = "he_normal"
 

@@ -80,8 +80,20 @@ class Elementwise(Layer):
                 )
         return _merge_dims(shapes)
 
+    fresh_output = True
+
     def forward(self, *xs):
         return self._fn(xs)
+
+    def supports_inplace(self, target):
+        return self.merge == "add"
+
+    def forward_inplace(self, target, *xs):
+        out = xs[target]
+        for k, x in enumerate(xs):
+            if k != target:
+                out = out.add_(x)
+        return out
 
     def extra_repr(self):
         return repr(self.merge)

@@ -57,6 +57,7 @@ class BatchNorm(Layer):
     """
 
     _config_keys = ("momentum", "epsilon", "affine")
+    fresh_output = True
 
     def __init__(self, momentum: float = 0.1, epsilon: float = 1e-5, affine: bool = True,
                  *, name=None):
@@ -96,6 +97,7 @@ class GroupNorm(Layer):
     """
 
     _config_keys = ("n_groups", "epsilon", "affine")
+    fresh_output = True
 
     def __init__(self, n_groups: int, epsilon: float = 1e-5, affine: bool = True, *, name=None):
         super().__init__(name)

@@ -14,6 +14,8 @@ tensor([[[[ 5.,  7.],
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 import torch.nn.functional as F
 
@@ -23,7 +25,7 @@ from ..errors import ConfigError, ShapeError, format_shape
 from .base import Layer, as_tuple
 from .conv import axis_paddings, symmetric_or_pad, validate_padding
 
-__all__ = ["MaxPooling", "AveragePooling", "Upscale", "GlobalPooling"]
+__all__ = ["MaxPooling", "AveragePooling", "AdaptiveAveragePooling", "Upscale", "GlobalPooling"]
 
 _MAX = {1: F.max_pool1d, 2: F.max_pool2d, 3: F.max_pool3d}
 _AVG = {1: F.avg_pool1d, 2: F.avg_pool2d, 3: F.avg_pool3d}
@@ -197,3 +199,52 @@ class GlobalPooling(Layer):
 
     def extra_repr(self):
         return "" if self.function == "avg" else repr(self.function)
+
+
+@registry.layers.register("AdaptiveAveragePooling")
+class AdaptiveAveragePooling(Layer):
+    """Average pooling to a fixed output size, whatever the input size (PyTorch's adaptive pooling).
+
+    Output cell ``i`` of an axis of input size ``I`` and output size ``O``
+    averages inputs ``⌊i·I/O⌋ … ⌈(i+1)·I/O⌉ - 1``; an input smaller than the
+    output is repeated. AlexNet and VGG use it so their classifier has the same
+    size for every input size (``(6, 6)`` and ``(7, 7)``, as in torchvision).
+
+    Args: output_size — an int or one int per spatial axis.
+    Shape: ``(C, *I)`` → ``(C, *output_size)``.
+
+    """
+
+    _config_keys = ("output_size",)
+    _FUNCS = {1: F.adaptive_avg_pool1d, 2: F.adaptive_avg_pool2d, 3: F.adaptive_avg_pool3d}
+
+    def __init__(self, output_size, *, name=None):
+        super().__init__(name)
+        values = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
+        if not values or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                                 and v > 0 for v in values):
+            raise ConfigError(f"AdaptiveAveragePooling: `output_size` must be a positive int or "
+                              f"a tuple of positive ints, received {output_size!r}")
+        self.output_size = (tuple(int(v) for v in values)
+                            if isinstance(output_size, (tuple, list)) else int(output_size))
+
+    def output_shape_for(self, input_shape):
+        self._check_rank(input_shape, (2, 3, 4), "an input (C, L), (C, H, W) or (C, D, H, W)")
+        n = len(input_shape) - 1
+        size = self.output_size
+        size = size if isinstance(size, tuple) else (size,) * n
+        if len(size) != n:
+            raise ShapeError(f"layer '{self.name}' (AdaptiveAveragePooling) has output_size "
+                             f"{size} but its input {format_shape(input_shape)} has {n} "
+                             "spatial axes")
+        return (input_shape[0],) + size
+
+    def _build(self, input_shape):
+        self._size = self.output_shape_for(input_shape)[1:]
+        self._fn = self._FUNCS[len(self._size)]
+
+    def forward(self, x):
+        return self._fn(x, self._size)
+
+    def extra_repr(self):
+        return str(self.output_size)
