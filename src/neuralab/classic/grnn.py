@@ -53,7 +53,7 @@ class GRNN(RegressorMixin, BaseEstimator):
     Args:
         std: kernel width σ > 0 (in input units). Default 0.1.
         batch_size: query rows per distance chunk, or ``"auto"`` (keeps scratch
-            memory near 256 MB whatever the training size). Default ``"auto"``.
+            memory near 64 MB whatever the training size). Default ``"auto"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
 
     Shapes:
@@ -131,7 +131,7 @@ class PNN(ClassifierMixin, BaseEstimator):
     Args:
         std: kernel width σ > 0. Default 0.1.
         batch_size: query rows per distance chunk (memory is about
-            ``2 × batch_size × n_train × 4`` bytes), or ``"auto"``. Default ``"auto"``.
+            ``batch_size × n_train × 4`` bytes), or ``"auto"`` (64 MB). Default ``"auto"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
 
     Shapes:

@@ -1,0 +1,190 @@
+"""Classic estimators against their peers and their floors, side by side in one run.
+
+1. ``sofm``: SOFM 20×20 on sklearn's digits against MiniSom with the same grid,
+   sigma (``std``), learning rate, initialisation (samples from the data) and
+   iterations (``--som-epochs`` epochs; MiniSom ``train(..., use_epochs=True)``,
+   its default asymptotic decay = our ``reduce_*_after = epochs / 2``).
+   Alternated, ``--repeats`` times with seeds 0, 1, …; medians of wall time and
+   quantization error; ``speedup = minisom time / neuralab time``
+   (target >= 10 at no worse error).
+2. ``kernel``: GRNN and PNN with 100,000 training points × 64 features
+   predicting 10,000 queries, beside the floor — the bare matrix product
+   ``queries @ train.T`` on the same shapes (every distance is needed) — and the
+   same product written in 1,000-row chunks into a reused buffer. Wall time
+   (median) and peak extra resident memory (sampled every 2 ms; CUDA: the
+   allocator's peak). ``ratio = time / bare matmul time`` (target <= 1.5, peak
+   extra memory < 1 GB).
+3. ``rbm``: ``run()`` from ``benchmarks/_classic_rbm.py`` when that file exists.
+
+    python benchmarks/classic.py [--repeats 3] [--som-epochs 10] [--skip-kernel]
+
+Prints JSON. Takes about 1–3 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+
+from neuralab.classic import GRNN, PNN, SOFM
+from neuralab.classic._base import resolve_device
+
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * _PAGE
+
+
+def measure(fn, device):
+    """(seconds, peak extra bytes, result) of ``fn()``."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        base = torch.cuda.memory_allocated()
+        start = time.perf_counter()
+        out = fn()
+        torch.cuda.synchronize()
+        return time.perf_counter() - start, torch.cuda.max_memory_allocated() - base, out
+    base = _rss()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.002)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    start = time.perf_counter()
+    out = fn()
+    elapsed = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    peak[0] = max(peak[0], _rss())
+    return elapsed, peak[0] - base, out
+
+
+def bench_sofm(repeats: int, epochs: int) -> dict:
+    from minisom import MiniSom
+
+    X = load_digits().data
+    grid, sigma, lr = (20, 20), 3.0, 0.5
+    res = {"ours": {"time": [], "qe": [], "te": []}, "minisom": {"time": [], "qe": [], "te": []}}
+    for seed in range(repeats):
+        start = time.perf_counter()
+        ms = MiniSom(*grid, X.shape[1], sigma=sigma, learning_rate=lr, random_seed=seed)
+        ms.random_weights_init(X)
+        ms.train(X, epochs, random_order=True, use_epochs=True)
+        res["minisom"]["time"].append(time.perf_counter() - start)
+        res["minisom"]["qe"].append(float(ms.quantization_error(X)))
+        res["minisom"]["te"].append(float(ms.topographic_error(X)))
+
+        start = time.perf_counter()
+        som = SOFM(grid, std=sigma, learning_rate=lr, max_iter=epochs,
+                   reduce_step_after=epochs / 2, reduce_std_after=epochs / 2, random_state=seed)
+        som.fit(X)
+        res["ours"]["time"].append(time.perf_counter() - start)
+        res["ours"]["qe"].append(som.quantization_error(X))
+        res["ours"]["te"].append(som.topographic_error(X))
+    out = {"grid": list(grid), "sigma": sigma, "learning_rate": lr, "epochs": epochs,
+           "samples": len(X), "repeats": repeats}
+    for who in ("ours", "minisom"):
+        out[who] = {k: statistics.median(v) for k, v in res[who].items()}
+    out["speedup"] = out["minisom"]["time"] / out["ours"]["time"]
+    out["qe_ratio"] = out["ours"]["qe"] / out["minisom"]["qe"]
+    out["meets_target"] = bool(out["speedup"] >= 10 and out["qe_ratio"] <= 1.0)
+    return out
+
+
+def bench_kernel(repeats: int) -> dict:
+    device = resolve_device("auto")
+    rng = np.random.default_rng(0)
+    n_train, n_query, d = 100_000, 10_000, 64
+    X = rng.normal(size=(n_train, d)).astype(np.float32)
+    y = rng.normal(size=n_train)
+    labels = rng.integers(0, 10, size=n_train)
+    Q = rng.normal(size=(n_query, d)).astype(np.float32)
+    Qt, Xt = torch.as_tensor(Q, device=device), torch.as_tensor(X, device=device)
+    chunk_out = torch.empty(1000, n_train, device=device)
+
+    def bare():
+        return Qt @ Xt.T
+
+    def bare_chunked():
+        for i in range(0, n_query, 1000):
+            torch.mm(Qt[i:i + 1000], Xt.T, out=chunk_out)
+
+    grnn = GRNN(std=8.0).fit(X, y)
+    pnn = PNN(std=8.0).fit(X, labels)
+    cases = {
+        "bare_matmul": bare,
+        "bare_matmul_chunked": bare_chunked,
+        "grnn": lambda: grnn.predict(Q),
+        "pnn": lambda: pnn.predict(Q),
+    }
+    times = {k: [] for k in cases}
+    peaks = {k: [] for k in cases}
+    for _ in range(repeats):
+        for name, fn in cases.items():
+            elapsed, peak, out = measure(fn, device)
+            del out
+            times[name].append(elapsed)
+            peaks[name].append(peak)
+    out = {"n_train": n_train, "n_queries": n_query, "n_features": d, "device": str(device),
+           "repeats": repeats, "threads": torch.get_num_threads()}
+    for name in cases:
+        out[name] = {"time": statistics.median(times[name]),
+                     "peak_extra_mb": max(peaks[name]) / 2**20}
+    floor = out["bare_matmul"]["time"]
+    for name in ("grnn", "pnn", "bare_matmul_chunked"):
+        out[name]["ratio_to_bare_matmul"] = out[name]["time"] / floor
+    out["meets_target"] = bool(
+        all(out[m]["ratio_to_bare_matmul"] <= 1.5 and out[m]["peak_extra_mb"] < 1024
+            for m in ("grnn", "pnn"))
+    )
+    return out
+
+
+def bench_rbm():
+    path = Path(__file__).with_name("_classic_rbm.py")
+    if not path.exists():
+        return None
+    spec = importlib.util.spec_from_file_location("_classic_rbm", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.run()
+    return json.loads(result) if isinstance(result, str) else result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--som-epochs", type=int, default=10)
+    parser.add_argument("--skip-kernel", action="store_true")
+    parser.add_argument("--skip-rbm", action="store_true")
+    args = parser.parse_args(argv)
+    report = {"sofm": bench_sofm(args.repeats, args.som_epochs)}
+    if not args.skip_kernel:
+        report["kernel"] = bench_kernel(args.repeats)
+    if not args.skip_rbm:
+        rbm = bench_rbm()
+        if rbm is not None:
+            report["rbm"] = rbm
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
