@@ -1,0 +1,562 @@
+"""Unsupervised Hebbian learning rules: Oja, Kohonen (competitive), Instar, Hebb with decay.
+
+All four learn online (``partial_fit``) with torch tensors. ``Oja`` is a
+dimension-reduction transformer; ``Kohonen`` a competitive clusterer;
+``Instar`` and ``HebbRule`` are associative (conditioning) networks whose first
+``n_unconditioned`` inputs are unconditioned stimuli wired with fixed weights,
+the remaining (conditioned) inputs learn.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+)
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_array, check_random_state
+
+from .. import registry
+from ..errors import ConfigError, DataError, TrainingError
+from ._base import (
+    check_choice,
+    check_in_range,
+    check_is_fitted,
+    check_positive,
+    resolve_device,
+    validate,
+)
+from ._threads import limit_threads, small_work_threads
+
+__all__ = ["Oja", "Kohonen", "Instar", "HebbRule"]
+
+
+def _dtype(device):
+    return torch.float64 if device.type == "cpu" else torch.float32
+
+
+def _check_bool(estimator, name, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"{type(estimator).__name__}: `{name}` must be True or False, received {value!r}")
+
+
+# ---------------------------------------------------------------------------------------
+@registry.estimators.register("Oja")
+class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Oja's subspace rule: a linear neural network that learns the principal subspace.
+
+    With ``W`` of shape (n_features, n_components), a centred input ``x`` and
+    ``y = Wᵀ x`` (the outputs), each mini-batch ``B`` applies::
+
+        W += η / |B| · Σ_{x∈B} (x − W y) yᵀ
+
+    (Oja 1982 for one output; the symmetric subspace rule of Oja 1989 for
+    several). Its stable fixed points are orthonormal bases of the span of the
+    top ``n_components`` eigenvectors of the data covariance (not the
+    eigenvectors themselves: any rotation inside the subspace is a fixed point).
+
+    ``learning_rate="auto"`` sets ``η = 0.5 / mean‖x − mean‖²`` from the first
+    data seen; since the largest covariance eigenvalue is at most that mean,
+    ``η λ_max ≤ 0.5`` and the rule is stable whatever the data scale.
+    NeuPy does not centre the data; ``center=False`` reproduces that.
+
+    Args:
+        n_components: output size. Default 2.
+        learning_rate: ``η`` or "auto". Default "auto".
+        batch_size: samples per update; None → the whole data (one deterministic
+            update per epoch, which converges to ``tol``; mini-batches keep a
+            noise floor of order ``η``). Default None.
+        max_iter: maximum epochs in ``fit``. Default 1000.
+        tol: stop when an epoch moves no weight by more than ``tol``. Default 1e-6.
+        center: subtract the (running) mean of the data. Default True.
+        shuffle: shuffle samples every epoch. Default True.
+        random_state: seed for the initial weights and the order. Default None.
+        device: "auto" | "cpu" | "cuda" … Default "auto".
+
+    Input/Output shape: ``X`` (n_samples, n_features) → ``transform`` (n_samples, n_components).
+
+    Attributes:
+        components_: (n_components, n_features) = ``Wᵀ``.
+        mean_: (n_features,) the mean subtracted (zeros when ``center=False``).
+        learning_rate_: the ``η`` used. n_iter_: epochs run.
+        n_samples_seen_: samples used for the running mean.
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralab.classic import Oja
+        >>> X = np.random.RandomState(0).randn(300, 3) * [3.0, 1.0, 0.1]
+        >>> oja = Oja(n_components=1, random_state=0, device="cpu").fit(X)
+        >>> bool(abs(oja.components_[0, 0]) > 0.99)
+        True
+    """
+
+    def __init__(
+        self,
+        n_components=2,
+        learning_rate="auto",
+        batch_size=None,
+        max_iter=1000,
+        tol=1e-6,
+        center=True,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+    ):
+        self.n_components = n_components
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.center = center
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+
+    def _check_params(self):
+        check_positive(self, "n_components", self.n_components, integer=True)
+        if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
+            if isinstance(self.learning_rate, str):
+                check_choice(self, "learning_rate", self.learning_rate, ("auto",))
+            check_positive(self, "learning_rate", self.learning_rate)
+        if self.batch_size is not None:
+            check_positive(self, "batch_size", self.batch_size, integer=True)
+        check_positive(self, "max_iter", self.max_iter, integer=True)
+        check_positive(self, "tol", self.tol, allow_zero=True)
+        _check_bool(self, "center", self.center)
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _setup(self, X, rng):
+        n_features = X.shape[1]
+        if self.n_components > n_features:
+            raise ConfigError(
+                f"Oja: `n_components` must be <= n_features={n_features}, "
+                f"received {self.n_components}"
+            )
+        self.mean_ = X.mean(0) if self.center else np.zeros(n_features)
+        self.n_samples_seen_ = X.shape[0]
+        if self.learning_rate == "auto":
+            power = float(np.mean(np.sum((X - self.mean_) ** 2, axis=1)))
+            self.learning_rate_ = 0.5 / power if power > 0 else 1.0
+        else:
+            self.learning_rate_ = float(self.learning_rate)
+        W = rng.standard_normal((n_features, self.n_components))
+        W, _ = np.linalg.qr(W)  # orthonormal start
+        self.components_ = W.T.copy()
+
+    def _epochs(self, X, n_epochs, rng):
+        device = resolve_device(self.device)
+        bs = X.shape[0] if self.batch_size is None else int(self.batch_size)
+        with small_work_threads(bs * X.shape[1] * self.n_components, device):
+            return self._epochs_loop(X, n_epochs, rng, device)
+
+    def _epochs_loop(self, X, n_epochs, rng, device):
+        dtype = _dtype(device)
+        W = torch.as_tensor(self.components_.T.copy(), device=device, dtype=dtype)
+        Xc = torch.as_tensor(X - self.mean_, device=device, dtype=dtype)
+        n = X.shape[0]
+        eta, bs = self.learning_rate_, n if self.batch_size is None else int(self.batch_size)
+        n_run = 0
+        self._converged = False
+        for _ in range(n_epochs):
+            W0 = W.clone()
+            if self.shuffle and bs < n:
+                Xe = Xc[torch.as_tensor(rng.permutation(n), device=device)]
+            else:
+                Xe = Xc
+            for B in Xe.split(bs):
+                Y = B @ W  # (b, k)
+                # W += η/b (Bᵀ Y − W YᵀY)  ==  η/b Σ (x − W y) yᵀ
+                W.add_(B.T @ Y - W @ (Y.T @ Y), alpha=eta / B.shape[0])
+            n_run += 1
+            if not torch.isfinite(W).all():
+                raise TrainingError(
+                    f"Oja: weights became non-finite; lower learning_rate (η={eta:g})"
+                )
+            if float((W - W0).abs().max()) <= self.tol:
+                self._converged = True
+                break
+        self.components_ = W.T.cpu().numpy().astype(np.float64)
+        return n_run
+
+    def fit(self, X, y=None):
+        """Learn the principal subspace of ``X`` with up to ``max_iter`` epochs. Returns self."""
+        self._check_params()
+        X = validate(self, X, reset=True)
+        rng = self.random_state_ = check_random_state(self.random_state)
+        self._setup(X, rng)
+        self.n_iter_ = self._epochs(X, int(self.max_iter), rng)
+        if not self._converged:
+            warnings.warn(
+                f"Oja: the weights still moved by more than tol={self.tol:g} after "
+                f"max_iter={self.max_iter} epochs; increase max_iter or learning_rate",
+                ConvergenceWarning,
+            )
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One epoch of the rule on ``X`` (running mean when ``center``). Returns self."""
+        self._check_params()
+        first = not hasattr(self, "components_")
+        X = validate(self, X, reset=first)
+        if first:
+            self.random_state_ = check_random_state(self.random_state)
+            self._setup(X, self.random_state_)
+            self.n_iter_ = 0
+        elif self.center:
+            total = self.n_samples_seen_ + X.shape[0]
+            self.mean_ = self.mean_ + (X.sum(0) - X.shape[0] * self.mean_) / total
+            self.n_samples_seen_ = total
+        self.n_iter_ += self._epochs(X, 1, self.random_state_)
+        return self
+
+    def transform(self, X):
+        """Outputs ``y = (x − mean) W``, (n_samples, n_components)."""
+        check_is_fitted(self)
+        X = validate(self, X, reset=False)
+        return (X - self.mean_) @ self.components_.T
+
+    def inverse_transform(self, X):
+        """Back to input space: ``x̂ = y Wᵀ + mean``, (n_samples, n_features)."""
+        check_is_fitted(self)
+        Y = check_array(X, dtype=np.float64)
+        if Y.shape[1] != self.components_.shape[0]:
+            raise DataError(
+                f"Oja.inverse_transform expects shape (n_samples, {self.components_.shape[0]}), "
+                f"received {Y.shape}"
+            )
+        return Y @ self.components_ + self.mean_
+
+    def reconstruct(self, X):
+        """``inverse_transform(transform(X))``: the projection onto the learned subspace."""
+        return self.inverse_transform(self.transform(X))
+
+
+# ---------------------------------------------------------------------------------------
+@registry.estimators.register("Kohonen")
+class Kohonen(ClusterMixin, BaseEstimator):
+    """Kohonen's competitive layer: winner-take-all with the Kohonen (instar) rule.
+
+    For each input ``x``: the winner ``i* = argmax_i w_i·x`` (``distance="dot"``,
+    Kohonen's competitive layer, meant for normalised vectors) or
+    ``argmin_i ‖x − w_i‖`` (``distance="euclid"``); only the winner moves::
+
+        w_{i*} += η (x − w_{i*})
+
+    Args:
+        n_clusters: number of competing units. Default 2.
+        learning_rate: ``η`` in (0, 1]. Default 0.1.
+        distance: "dot" | "euclid". Default "euclid".
+        max_iter: epochs in ``fit``. Default 20.
+        shuffle: shuffle every epoch. Default True.
+        random_state: seed for the initial weights (drawn from the samples) and order.
+        device: "auto" | "cpu" | "cuda" … Default "auto".
+
+    Attributes:
+        weight_: (n_clusters, n_features) unit weights. labels_: winners of the
+        training samples. n_iter_: epochs run.
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralab.classic import Kohonen
+        >>> X = np.array([[0.0, 0.1], [0.1, 0.0], [5.0, 5.1], [5.1, 5.0]])
+        >>> km = Kohonen(n_clusters=2, random_state=1, device="cpu").fit(X)
+        >>> km.labels_[0] == km.labels_[1] != km.labels_[2] == km.labels_[3]
+        np.True_
+    """
+
+    def __init__(
+        self,
+        n_clusters=2,
+        learning_rate=0.1,
+        distance="euclid",
+        max_iter=20,
+        shuffle=True,
+        random_state=None,
+        device="auto",
+    ):
+        self.n_clusters = n_clusters
+        self.learning_rate = learning_rate
+        self.distance = distance
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+
+    def _check_params(self):
+        check_positive(self, "n_clusters", self.n_clusters, integer=True)
+        check_in_range(self, "learning_rate", self.learning_rate, 0, 1, closed="right")
+        check_choice(self, "distance", self.distance, ("dot", "euclid"))
+        check_positive(self, "max_iter", self.max_iter, integer=True)
+
+    def _winners(self, X, W):
+        if self.distance == "dot":
+            return (X @ W.T).argmax(1)
+        return torch.cdist(X, W).argmin(1)
+
+    def _epochs(self, X, n_epochs, rng):
+        device = resolve_device(self.device)
+        with limit_threads(1, enabled=device.type == "cpu"):  # a loop of tiny kernels
+            return self._epochs_loop(X, n_epochs, rng, device)
+
+    def _epochs_loop(self, X, n_epochs, rng, device):
+        dtype = _dtype(device)
+        W = torch.as_tensor(self.weight_, device=device, dtype=dtype).clone()
+        Xt = torch.as_tensor(X, device=device, dtype=dtype)
+        eta = float(self.learning_rate)
+        for _ in range(n_epochs):
+            order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
+            for i in order.tolist():
+                x = Xt[i]
+                j = int(self._winners(x[None], W)[0])
+                W[j] += eta * (x - W[j])
+        self.weight_ = W.cpu().numpy().astype(np.float64)
+        return n_epochs
+
+    def _init(self, X, rng):
+        if len(X) >= self.n_clusters:
+            idx = rng.choice(len(X), self.n_clusters, replace=False)
+        else:
+            idx = rng.choice(len(X), self.n_clusters, replace=True)
+        self.weight_ = X[idx].astype(np.float64).copy()
+
+    def fit(self, X, y=None):
+        """Train for ``max_iter`` epochs. Returns self."""
+        self._check_params()
+        X = validate(self, X, reset=True)
+        rng = self.random_state_ = check_random_state(self.random_state)
+        self._init(X, rng)
+        self.n_iter_ = self._epochs(X, int(self.max_iter), rng)
+        self.labels_ = self.predict(X)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """One epoch of the rule on ``X``. Returns self."""
+        self._check_params()
+        first = not hasattr(self, "weight_")
+        X = validate(self, X, reset=first)
+        if first:
+            self.random_state_ = check_random_state(self.random_state)
+            self._init(X, self.random_state_)
+            self.n_iter_ = 0
+        self.n_iter_ += self._epochs(X, 1, self.random_state_)
+        self.labels_ = self.predict(X)
+        return self
+
+    def predict(self, X):
+        """Winning unit of each sample, (n_samples,)."""
+        check_is_fitted(self)
+        X = validate(self, X, reset=False)
+        device = resolve_device(self.device)
+        dtype = _dtype(device)
+        W = torch.as_tensor(self.weight_, device=device, dtype=dtype)
+        return self._winners(torch.as_tensor(X, device=device, dtype=dtype), W).cpu().numpy()
+
+
+# ---------------------------------------------------------------------------------------
+class _StepAssociative(BaseEstimator):
+    """Shared code of Instar and HebbRule (step-function associative networks).
+
+    Weights ``W`` (n_outputs, n_features); the first ``n_unconditioned``
+    columns are fixed at ``unconditioned_weight``, the others start at 0 and
+    learn. Output: ``a = 1[W x ≥ threshold]`` (Hagan et al.'s hardlim with
+    bias ``−threshold``). Samples are presented in order, one update each.
+    """
+
+    def __init__(
+        self,
+        n_outputs=1,
+        n_unconditioned=1,
+        learning_rate=0.1,
+        threshold=0.5,
+        unconditioned_weight=1.0,
+        max_iter=1,
+        device="auto",
+    ):
+        self.n_outputs = n_outputs
+        self.n_unconditioned = n_unconditioned
+        self.learning_rate = learning_rate
+        self.threshold = threshold
+        self.unconditioned_weight = unconditioned_weight
+        self.max_iter = max_iter
+        self.device = device
+
+    def _check_params(self):
+        check_positive(self, "n_outputs", self.n_outputs, integer=True)
+        check_positive(self, "n_unconditioned", self.n_unconditioned, integer=True, allow_zero=True)
+        check_positive(self, "learning_rate", self.learning_rate)
+        if not isinstance(self.threshold, (int, float, np.floating, np.integer)) or not np.isfinite(self.threshold):
+            raise ConfigError(
+                f"{type(self).__name__}: `threshold` must be a finite number, received {self.threshold!r}"
+            )
+        if not isinstance(self.unconditioned_weight, (int, float, np.floating, np.integer)):
+            raise ConfigError(
+                f"{type(self).__name__}: `unconditioned_weight` must be a number, "
+                f"received {self.unconditioned_weight!r}"
+            )
+        check_positive(self, "max_iter", self.max_iter, integer=True)
+
+    def _init(self, n_features):
+        if self.n_unconditioned >= n_features:
+            raise DataError(
+                f"{type(self).__name__}: X must have more than n_unconditioned="
+                f"{self.n_unconditioned} features (the rest are conditioned inputs), "
+                f"received {n_features}"
+            )
+        W = np.zeros((self.n_outputs, n_features))
+        W[:, : self.n_unconditioned] = self.unconditioned_weight
+        self.weight_ = W
+
+    def _update(self, W, x, a):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _run(self, X, n_epochs):
+        device = resolve_device(self.device)
+        with limit_threads(1, enabled=device.type == "cpu"):  # a loop of tiny kernels
+            self._run_loop(X, n_epochs, device)
+
+    def _run_loop(self, X, n_epochs, device):
+        dtype = _dtype(device)
+        W = torch.as_tensor(self.weight_, device=device, dtype=dtype).clone()
+        Xt = torch.as_tensor(X, device=device, dtype=dtype)
+        u = int(self.n_unconditioned)
+        for _ in range(n_epochs):
+            for i in range(Xt.shape[0]):
+                x = Xt[i]
+                a = ((W @ x) >= self.threshold).to(dtype)  # (n_outputs,)
+                self._update(W, x, a, u)
+        self.weight_ = W.cpu().numpy().astype(np.float64)
+
+    def fit(self, X, y=None):
+        """Present ``X`` in order for ``max_iter`` epochs from fresh weights. Returns self."""
+        self._check_params()
+        X = validate(self, X, reset=True)
+        self._init(X.shape[1])
+        self._run(X, int(self.max_iter))
+        return self
+
+    def partial_fit(self, X, y=None):
+        """Present ``X`` once, in order, continuing from the current weights. Returns self."""
+        self._check_params()
+        first = not hasattr(self, "weight_")
+        X = validate(self, X, reset=first)
+        if first:
+            self._init(X.shape[1])
+        self._run(X, 1)
+        return self
+
+    def predict(self, X):
+        """Binary outputs ``1[W x ≥ threshold]``, (n_samples, n_outputs)."""
+        check_is_fitted(self)
+        X = validate(self, X, reset=False)
+        return (X @ self.weight_.T >= self.threshold).astype(np.float64)
+
+
+@registry.estimators.register("Instar")
+class Instar(_StepAssociative):
+    """Instar (Grossberg; Hagan et al., ch. 15): the winning output's weights move to the input.
+
+    Output ``a = 1[W x ≥ threshold]``. When some output fires, the winner
+    ``i* = argmax_i (W x)_i`` among the firing outputs learns::
+
+        w_{i*, c} += η (x_c − w_{i*, c})        (conditioned columns c only)
+
+    and no other row changes. NeuPy computed the winner's change and added it
+    to every output's weights.
+
+    Args:
+        n_outputs: outputs. Default 1.
+        n_unconditioned: leading inputs with fixed weights. Default 1.
+        learning_rate: ``η``. Default 0.1.
+        threshold: firing threshold (bias ``−threshold``). Default 0.5.
+        unconditioned_weight: fixed weight of the unconditioned inputs. Default 1.0.
+        max_iter: epochs in ``fit``. Default 1.
+        device: "auto" | "cpu" | "cuda" … Default "auto".
+
+    Attributes: weight_ (n_outputs, n_features).
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralab.classic import Instar
+        >>> X = np.array([[1, 1, 0, 1], [0, 1, 0, 1]] * 10, dtype=float)  # US + CS, then CS alone
+        >>> Instar(learning_rate=0.5, device="cpu").fit(X).predict([[0, 1, 0, 1]]).tolist()
+        [[1.0]]
+    """
+
+    def _update(self, W, x, a, u):
+        if not bool(a.any()):
+            return
+        net = torch.where(a > 0, W @ x, -torch.inf)
+        j = int(net.argmax())
+        W[j, u:] += self.learning_rate * (x[u:] - W[j, u:])
+
+
+@registry.estimators.register("HebbRule", "hebb")
+class HebbRule(_StepAssociative):
+    """Unsupervised Hebb rule with weight decay (Hagan et al., ch. 13).
+
+    Output ``a = 1[W x ≥ threshold]``; after every input the conditioned
+    weights learn::
+
+        W_c ← (1 − γ) W_c + η a x_cᵀ
+
+    where ``γ = decay_rate`` keeps the weights bounded (at most ``η/γ`` for
+    binary inputs) and lets unused associations fade.
+
+    Args:
+        n_outputs: outputs. Default 1.
+        n_unconditioned: leading inputs with fixed weights. Default 1.
+        learning_rate: ``η``. Default 0.1.
+        decay_rate: ``γ`` in [0, 1]. Default 0.2.
+        threshold: firing threshold (bias ``−threshold``). Default 0.5.
+        unconditioned_weight: fixed weight of the unconditioned inputs. Default 1.0.
+        max_iter: epochs in ``fit``. Default 1.
+        device: "auto" | "cpu" | "cuda" … Default "auto".
+
+    Attributes: weight_ (n_outputs, n_features).
+
+    Example:
+        >>> import numpy as np
+        >>> from neuralab.classic import HebbRule
+        >>> X = np.array([[1, 1, 0], [1, 1, 0], [1, 1, 0]], dtype=float)  # US paired with CS 1
+        >>> HebbRule(learning_rate=0.5, decay_rate=0.1, device="cpu").fit(X).predict([[0, 1, 0]]).tolist()
+        [[1.0]]
+    """
+
+    def __init__(
+        self,
+        n_outputs=1,
+        n_unconditioned=1,
+        learning_rate=0.1,
+        decay_rate=0.2,
+        threshold=0.5,
+        unconditioned_weight=1.0,
+        max_iter=1,
+        device="auto",
+    ):
+        super().__init__(
+            n_outputs=n_outputs,
+            n_unconditioned=n_unconditioned,
+            learning_rate=learning_rate,
+            threshold=threshold,
+            unconditioned_weight=unconditioned_weight,
+            max_iter=max_iter,
+            device=device,
+        )
+        self.decay_rate = decay_rate
+
+    def _check_params(self):
+        super()._check_params()
+        check_in_range(self, "decay_rate", self.decay_rate, 0, 1)
+
+    def _update(self, W, x, a, u):
+        W[:, u:] *= 1 - self.decay_rate
+        W[:, u:] += self.learning_rate * torch.outer(a, x[u:])
