@@ -1,5 +1,7 @@
 """Newton, HessianDiagonal, CG, quasi-Newton and iRPROP+ against known answers."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -66,9 +68,9 @@ def test_newton_indefinite_hessian_still_descends():
     def f():  # saddle at 0 plus a quartic: indefinite Hessian near the start
         return w[0] ** 2 - w[1] ** 2 + w[1] ** 4
 
-    before = float(f())
+    before = float(f().detach())
     opt.step(f)
-    assert float(f()) < before and opt.last_info["penalty"] > 0
+    assert float(f().detach()) < before and opt.last_info["penalty"] > 0
 
 
 # (algorithm, seed, steps, MSE threshold) — thresholds state what each method reaches
@@ -200,3 +202,46 @@ def test_line_search_survives_overflowing_trial_points():
     for _ in range(30):
         loss = opt.step(lambda: torch.exp(-10 * w).sum() + 10 * w.sum())
     assert float(w) == pytest.approx(0.0, abs=1e-6) and float(loss) == pytest.approx(1.0)
+
+
+def test_irprop_plus_checkpoint_resume_is_exact():
+    """state_dict carries E(t−1): a run resumed from a checkpoint backtracks like the original."""
+    rng = np.random.default_rng(1)
+    A, b = torch.tensor(rng.standard_normal((6, 3))), torch.tensor(rng.standard_normal(6))
+    w0 = torch.tensor(rng.standard_normal(3))
+
+    def run(p, opt, steps):
+        backtracked = []
+        for _ in range(steps):
+            def closure():
+                opt.zero_grad()
+                loss = (A @ p - b).pow(2).sum()
+                loss.backward()
+                return loss
+            opt.step(closure)
+            backtracked.append(opt.last_info["backtracked"])
+        return backtracked
+
+    def resume(saved, keep_loss=True):
+        q = torch.nn.Parameter(saved["params"].clone())
+        opt = nopt.IRPropPlus([q], lr=0.5)
+        state = dict(saved["opt"])
+        if not keep_loss:
+            state.pop("prev_loss")
+        opt.load_state_dict(state)
+        return q, run(q, opt, 8)
+
+    p = torch.nn.Parameter(w0.clone())
+    opt = nopt.IRPropPlus([p], lr=0.5)
+    run(p, opt, 17)
+    buffer = io.BytesIO()
+    torch.save({"params": p.detach().clone(), "opt": opt.state_dict()}, buffer)
+    straight = run(p, opt, 8)
+    assert straight[0] > 0  # the first step after the checkpoint backtracks: E(t−1) matters
+    buffer.seek(0)
+    saved = torch.load(buffer, weights_only=True)
+    q, resumed = resume(saved)
+    assert resumed == straight
+    torch.testing.assert_close(q.detach(), p.detach(), rtol=0, atol=0)
+    q, forgetful = resume(saved, keep_loss=False)  # what resuming did before prev_loss was saved
+    assert forgetful[0] == 0 and not torch.equal(q.detach(), p.detach())

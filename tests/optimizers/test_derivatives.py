@@ -1,5 +1,7 @@
 """Jacobians and Hessians against torch.autograd.functional (an independent computation)."""
 
+import math
+
 import hypothesis.strategies as st
 import pytest
 import torch
@@ -8,6 +10,7 @@ from torch.autograd.functional import hessian, jacobian
 from torch.func import functional_call
 
 import neuralab.optimizers as nopt
+from neuralab.errors import ConfigError
 from neuralab.optimizers._flat import flatten, get_flat, set_flat_, unflatten
 
 from _opt_helpers import mlp
@@ -34,13 +37,108 @@ def net_and_data(outputs=1, seed=0):
     return net, x, y
 
 
+def uses_linear_plan(closure, params) -> bool:
+    return closure._cache.get(("linear", tuple(id(p) for p in params))) is True
+
+
+@pytest.mark.parametrize("method", ["linear", "func"])
 @pytest.mark.parametrize("outputs", [1, 3])
-def test_jacobian_func_path_matches_autograd_functional(outputs):
+def test_jacobian_matches_autograd_functional(outputs, method):
     net, x, y = net_and_data(outputs)
-    J, r = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y), net.parameters())
+    closure = nopt.ResidualClosure(net, x, y, jacobian=method)
+    J, r = nopt.residual_jacobian(closure, net.parameters())
     assert J.shape == (7 * outputs, sum(p.numel() for p in net.parameters()))
     torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(r, (net(x) - y).reshape(-1).detach())
+    assert uses_linear_plan(closure, list(net.parameters())) == (method == "linear")
+
+
+class SharedSequenceNet(torch.nn.Module):
+    """Linear layers over a sequence axis (N, T, F), one of them applied twice (shared weights),
+    and a dense layer written with F.linear directly, as neuralab's layers do."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner = torch.nn.Linear(3, 3)
+        self.w = torch.nn.Parameter(torch.randn(2, 3, dtype=torch.float64))
+        self.b = torch.nn.Parameter(torch.randn(2, dtype=torch.float64))
+
+    def forward(self, x):  # x: (N, T, 3)
+        h = torch.tanh(self.inner(torch.tanh(self.inner(x))))
+        return torch.nn.functional.linear(h.mean(1), self.w, self.b)
+
+
+def test_linear_plan_handles_sequences_and_shared_weights():
+    torch.manual_seed(0)
+    net = SharedSequenceNet().double()
+    x, y = torch.randn(5, 4, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    closure = nopt.ResidualClosure(net, x, y)
+    J, _ = nopt.residual_jacobian(closure, net.parameters())
+    assert uses_linear_plan(closure, list(net.parameters()))
+    torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
+
+
+def test_linear_plan_falls_back_when_a_parameter_is_used_elsewhere():
+    # PReLU's weight enters through prelu, not F.linear: "auto" falls back to torch.func
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.PReLU(), torch.nn.Linear(4, 1)).double()
+    x, y = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
+    closure = nopt.ResidualClosure(net, x, y)
+    J, _ = nopt.residual_jacobian(closure, net.parameters())
+    assert not uses_linear_plan(closure, list(net.parameters()))
+    torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
+    forced = nopt.ResidualClosure(net, x, y, jacobian="linear")
+    with pytest.raises(ConfigError, match=r"jacobian='linear'\) does not apply.*prelu.*'auto' or 'func'"):
+        nopt.residual_jacobian(forced, net.parameters())
+    with pytest.raises(ConfigError, match="unknown jacobian 'fast'; expected one of: auto, linear, func"):
+        nopt.ResidualClosure(net, x, y, jacobian="fast")
+
+
+def test_linear_plan_rejects_a_model_without_samples_on_axis_0():
+    # the layer sees the batch flattened into rows (N·T, F): per-sample rows are not on axis 0
+    class Flattening(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 1)
+
+        def forward(self, x):
+            return self.lin(x.reshape(-1, 3)).reshape(x.shape[0], -1).sum(1, keepdim=True)
+
+    torch.manual_seed(0)
+    net = Flattening().double()
+    x, y = torch.randn(4, 2, 3, dtype=torch.float64), torch.randn(4, 1, dtype=torch.float64)
+    closure = nopt.ResidualClosure(net, x, y)
+    J, _ = nopt.residual_jacobian(closure, net.parameters())
+    assert not uses_linear_plan(closure, list(net.parameters()))
+    torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["linear", "func"])
+def test_jacobian_chunks_stay_within_the_memory_budget(method):
+    from neuralab.optimizers._derivatives import jacobian_chunks
+
+    net, x, y = net_and_data(outputs=2)  # 7 samples × 2 residuals, 32 parameters
+    budget = 5 * 32 * 8  # 5 rows of J → 2 samples per chunk
+    chunks = list(jacobian_chunks(nopt.ResidualClosure(net, x, y, jacobian=method),
+                                  list(net.parameters()), budget))
+    assert [Jt.shape for Jt, _ in chunks] == [(32, 4)] * 3 + [(32, 2)]
+    assert all(Jt.numel() * Jt.element_size() <= budget for Jt, _ in chunks)
+
+
+def test_blocked_gram_for_many_parameters_equals_full_product():
+    # P > 1024: JᵀJ is accumulated block-row by block-row on the lower triangle, then mirrored
+    net = mlp([4, 40, 20, 1], seed=0)
+    P = sum(p.numel() for p in net.parameters())
+    assert P > 1024
+    torch.manual_seed(1)
+    x, y = torch.randn(30, 4, dtype=torch.float64), torch.randn(30, 1, dtype=torch.float64)
+    J, r = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y), net.parameters())
+    for budget in (math.inf, 12 * P * 8):
+        ne = nopt.residual_normal_equations(nopt.ResidualClosure(net, x, y),
+                                            list(net.parameters()), memory_budget=budget)
+        torch.testing.assert_close(ne.JtJ, J.T @ J, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(ne.Jtr, J.T @ r, rtol=1e-12, atol=1e-12)
+    assert ne.chunks == 3
 
 
 def test_jacobian_forward_mode_when_many_outputs_per_sample():
@@ -51,9 +149,10 @@ def test_jacobian_forward_mode_when_many_outputs_per_sample():
         p.requires_grad_(False)
     x, y = torch.randn(4, 2, dtype=torch.float64), torch.randn(4, 40, dtype=torch.float64)
     params = [p for p in net.parameters() if p.requires_grad]
-    J, _ = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y), params)
     full = reference_jacobian(net, x, y)
-    torch.testing.assert_close(J, full[:, :6], rtol=1e-12, atol=1e-12)
+    for method in ("func", "linear"):  # torch.func forward mode; linear plan with frozen layers
+        J, _ = nopt.residual_jacobian(nopt.ResidualClosure(net, x, y, jacobian=method), params)
+        torch.testing.assert_close(J, full[:, :6], rtol=1e-12, atol=1e-12)
 
 
 def test_jacobian_plain_closure_batched_autograd():

@@ -22,6 +22,7 @@ from ..errors import ConfigError, DataError, DTypeError
 __all__ = ["ResidualClosure", "LossClosure"]
 
 LEAST_SQUARES_LOSSES = ("mse", "sse", "sum_of_squares", "l2")
+JACOBIAN_METHODS = ("auto", "linear", "func")
 
 
 def check_residuals(r, who: str = "LevenbergMarquardt") -> torch.Tensor:
@@ -83,6 +84,9 @@ class _ModuleClosure:
                     f"and targets {tuple(targets.shape)}"
                 )
         self.n_samples = int(n)
+        # derivative machinery built once per closure and parameter list (functional
+        # wrappers, the linear-layer plan, residuals per sample), reused by every step
+        self._cache: dict = {}
 
     def _forward(self, start: int | None = None, stop: int | None = None) -> torch.Tensor:
         xs = [x[start:stop] for x in self.inputs]
@@ -118,8 +122,23 @@ class ResidualClosure(_ModuleClosure):
     ``closure()`` returns ``residual_fn(module(inputs), targets).reshape(-1)``:
     the flattened residuals r (length N·O for N samples with O residuals each)
     at the current parameters, so ``mean(r²)`` is the MSE. Levenberg–Marquardt
-    recognises this class and computes the Jacobian per sample with
-    ``torch.func`` and in chunks of samples that fit its memory budget.
+    recognises this class and computes the Jacobian per sample, in chunks of
+    samples that fit its memory budget:
+
+    - "linear" (chosen by "auto" when it applies): when every trained parameter
+      enters the model only as the weight or bias of
+      ``torch.nn.functional.linear`` (``nn.Linear``, neuralab's dense layers),
+      J follows from one ordinary forward and one backward pass per residual
+      component (per-example gradient identity ∂r_i/∂W = Σ_t g_{i,t}ᵀ x_{i,t},
+      with g = ∂r/∂z at the linear's output z and x its input), no vmap.
+      Requires axis 0 of every such linear's input to be the sample axis.
+    - "func": ``torch.func`` (``vmap`` over samples of ``grad`` / ``jacrev``,
+      or ``jacfwd`` when a sample has more residuals than there are parameters);
+      any architecture.
+
+    When the samples are coupled (``per_sample`` False, e.g. BatchNorm in
+    training mode) J is taken over the whole batch at once (forward mode when
+    there are fewer parameters than residuals, reverse mode otherwise).
 
     Args:
         module: the model.
@@ -131,6 +150,8 @@ class ResidualClosure(_ModuleClosure):
         per_sample: whether the Jacobian may be computed one sample at a time.
             ``None`` (default) decides automatically: False when the module
             contains BatchNorm in training mode (samples are coupled).
+        jacobian: "auto" (default), "linear" or "func" (see above). "linear" raises
+            ConfigError when the model does not fit it; "auto" then uses "func".
 
     Example:
         >>> import torch
@@ -147,10 +168,17 @@ class ResidualClosure(_ModuleClosure):
         targets: torch.Tensor,
         residual_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         per_sample: bool | None = None,
+        jacobian: str = "auto",
     ):
         super().__init__(module, inputs, targets)
+        if jacobian not in JACOBIAN_METHODS:
+            raise ConfigError(
+                f"ResidualClosure: unknown jacobian {jacobian!r}; expected one of: "
+                f"{', '.join(JACOBIAN_METHODS)}"
+            )
         self.residual_fn = residual_fn or _default_residual
         self.per_sample = per_sample
+        self.jacobian = jacobian
 
     def __call__(self) -> torch.Tensor:
         return self.residuals()

@@ -7,15 +7,18 @@
 - :func:`loss_hessian` / :func:`loss_hessian_diagonal` return the Hessian (or its
   diagonal), gradient and value of a scalar loss.
 
-A :class:`~neuralab.optimizers.ResidualClosure` or
-:class:`~neuralab.optimizers.LossClosure` takes the ``torch.func`` path
-(per-sample ``vmap(jacrev)``; forward-over-reverse Hessian-vector products);
-a plain closure is differentiated with batched autograd
-(``torch.autograd.grad(..., is_grads_batched=True)``).
+A :class:`~neuralab.optimizers.ResidualClosure` gets per-sample Jacobians from
+its linear layers (``_linear_jacobian``: one forward and one backward pass per
+chunk) or, for other architectures, from ``torch.func`` (per-sample
+``vmap(grad/jacrev/jacfwd)``); a :class:`~neuralab.optimizers.LossClosure`
+gets Hessians from ``torch.func`` vector-Hessian products; a plain closure
+is differentiated with batched autograd (``torch.autograd.grad(...,
+is_grads_batched=True)``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
@@ -26,6 +29,9 @@ from torch.func import functional_call, jacfwd, jacrev, vmap
 from ..errors import ConfigError
 from ._closures import LEAST_SQUARES_LOSSES, LossClosure, ResidualClosure, check_residuals
 from ._flat import flat_grad, get_flat, numel
+from ._linear_jacobian import NotApplicable, linear_jacobian_chunk
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "NormalEquations",
@@ -44,11 +50,31 @@ def _rows_per_chunk(n_params: int, itemsize: int, memory_budget: float) -> int:
 
 
 # -- Jacobian chunks -----------------------------------------------------------------
-def _functional_residuals(closure: ResidualClosure, params, per_sample: bool):
-    names, constants = closure.split_parameters(params)
-    buffers = {name for name, _ in closure.module.named_buffers()}
+# Every chunk is yielded as (Jᵀ, r): Jᵀ is (P, m_chunk), r is (m_chunk,). Holding Jᵀ
+# (parameters × residuals, row-major) lets the linear plan write each layer's block as
+# one contiguous slice and gives JᵀJ as one matrix product.
 
-    def run(ps, xs, y):
+
+def _offsets(params) -> list[int]:
+    out, total = [], 0
+    for p in params:
+        out.append(total)
+        total += p.numel()
+    return out
+
+
+def _outputs_per_sample(closure: ResidualClosure) -> int | None:
+    """Residuals per sample (cached on the closure; the data never changes)."""
+    cache = closure._cache
+    if "outputs_per_sample" not in cache:
+        with torch.no_grad():
+            m = check_residuals(closure.residuals(0, 1)).numel()
+        cache["outputs_per_sample"] = max(1, m)
+    return cache["outputs_per_sample"]
+
+
+def _functional_residuals(closure: ResidualClosure, names, buffers, per_sample: bool):
+    def run(ps, constants, xs, y):
         # buffers are cloned inside the transform: BatchNorm in training mode updates its
         # running statistics in place, which must not touch the module's own buffers
         state = {k: (v.clone() if k in buffers else v) for k, v in constants.items()}
@@ -60,48 +86,111 @@ def _functional_residuals(closure: ResidualClosure, params, per_sample: bool):
     if not per_sample:
         return run
 
-    def one(ps, *args):
+    def one(ps, constants, *args):
         *xs, y = args
-        return run(ps, [x.unsqueeze(0) for x in xs], y.unsqueeze(0))
+        return run(ps, constants, [x.unsqueeze(0) for x in xs], y.unsqueeze(0))
 
     return one
 
 
+def _func_transform(closure: ResidualClosure, params, per_sample: bool, outputs: int | None):
+    """The torch.func Jacobian function, built once per closure and parameter list."""
+    key = ("func", tuple(id(p) for p in params), per_sample, outputs)
+    cached = closure._cache.get(key)
+    if cached is not None:
+        return cached
+    names, _ = closure.split_parameters(params)
+    buffers = {name for name, _ in closure.module.named_buffers()}
+    f = _functional_residuals(closure, names, buffers, per_sample)
+    n_params = numel(params)
+    if not per_sample:
+        # J of the whole batch: forward mode costs P forward passes, reverse mode one
+        # backward pass per residual (at least one per sample)
+        mode = jacfwd if n_params < closure.n_samples else jacrev
+        jf = mode(f, has_aux=True)
+    else:
+        if outputs == 1:  # one residual per sample: a per-sample gradient suffices
+
+            def scalar(ps, constants, *args):
+                r, _ = f(ps, constants, *args)
+                return r.sum(), r
+
+            per_sample_jac = torch.func.grad(scalar, has_aux=True)
+        else:  # reverse mode costs O backward passes per sample, forward mode P forward passes
+            per_sample_jac = (jacrev if outputs <= n_params else jacfwd)(f, has_aux=True)
+        jf = vmap(
+            per_sample_jac,
+            in_dims=(None, None) + (0,) * (len(closure.inputs) + 1),
+            randomness="different",
+        )
+    closure._cache[key] = jf
+    return jf
+
+
+def _stack_transposed(jac, m: int) -> torch.Tensor:
+    """Per-parameter Jacobians (m, *shape) -> Jᵀ (P, m)."""
+    return torch.cat([j.reshape(m, -1) for j in jac], dim=1).T
+
+
 def _jacobian_chunks_func(
-    closure: ResidualClosure, params, rows: int, outputs_per_sample: int | None
+    closure: ResidualClosure, params, rows: int, outputs: int | None
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     primals = tuple(p.detach() for p in params)
-    n = closure.n_samples
-    per_sample = outputs_per_sample is not None and closure.can_split_samples()
-    if not per_sample:
-        f = _functional_residuals(closure, params, per_sample=False)
-        jac, r = jacrev(lambda ps: f(ps, closure.inputs, closure.targets), has_aux=True)(primals)
-        yield torch.cat([j.reshape(r.numel(), -1) for j in jac], dim=1), r.detach()
+    _, constants = closure.split_parameters(params)
+    if outputs is None:
+        jf = _func_transform(closure, params, False, None)
+        jac, r = jf(primals, constants, closure.inputs, closure.targets)
+        yield _stack_transposed(jac, r.numel()), r.detach()
         return
-    f = _functional_residuals(closure, params, per_sample=True)
-    n_params = numel(params)
-    if outputs_per_sample == 1:  # one residual per sample: a per-sample gradient suffices
-
-        def scalar(ps, *args):
-            r, _ = f(ps, *args)
-            return r.sum(), r
-
-        per_sample_jac = torch.func.grad(scalar, has_aux=True)
-    else:  # reverse mode costs O backward passes per sample, forward mode P forward passes
-        per_sample_jac = (jacrev if outputs_per_sample <= n_params else jacfwd)(f, has_aux=True)
-    jf = vmap(
-        per_sample_jac,
-        in_dims=(None,) + (0,) * (len(closure.inputs) + 1),
-        randomness="different",
-    )
-    step = max(1, rows // max(1, outputs_per_sample))
+    jf = _func_transform(closure, params, True, outputs)
+    n = closure.n_samples
+    step = max(1, rows // outputs)
     for start in range(0, n, step):
         stop = min(n, start + step)
         xs = [x[start:stop] for x in closure.inputs]
-        jac, r = jf(primals, *xs, closure.targets[start:stop])
-        m = r.numel()
-        J = torch.cat([j.reshape(m, -1) for j in jac], dim=1)  # (m, P)
-        yield J, r.reshape(-1)
+        jac, r = jf(primals, constants, *xs, closure.targets[start:stop])
+        yield _stack_transposed(jac, r.numel()), r.reshape(-1)
+
+
+def _jacobian_chunks_linear(
+    closure: ResidualClosure, params, rows: int, outputs: int, first
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    n = closure.n_samples
+    step = max(1, rows // outputs)
+    offsets = _offsets(params)
+    if first is not None:
+        yield first
+    for start in range(0 if first is None else step, n, step):
+        yield linear_jacobian_chunk(closure, params, start, min(n, start + step), offsets)
+
+
+def _residual_closure_chunks(closure: ResidualClosure, params, rows: int):
+    """Pick the Jacobian method for a ResidualClosure (cached) and return its chunk iterator."""
+    if not closure.can_split_samples():
+        return _jacobian_chunks_func(closure, params, rows, None)
+    outputs = _outputs_per_sample(closure)
+    key = ("linear", tuple(id(p) for p in params))
+    usable = closure._cache.get(key)
+    if closure.jacobian != "func" and usable is not False:
+        if usable is None:
+            closure.split_parameters(params)  # every parameter must belong to the module
+        step = max(1, rows // outputs)
+        try:
+            # the first chunk decides whether the linear plan applies to this model
+            first = linear_jacobian_chunk(closure, params, 0, min(closure.n_samples, step),
+                                          _offsets(params))
+        except NotApplicable as exc:
+            if closure.jacobian == "linear":
+                raise ConfigError(
+                    f"ResidualClosure(jacobian='linear') does not apply to this model: {exc}; "
+                    "use jacobian='auto' or 'func'"
+                ) from None
+            logger.debug("linear Jacobian plan not applicable (%s); using torch.func", exc)
+            closure._cache[key] = False
+        else:
+            closure._cache[key] = True
+            return _jacobian_chunks_linear(closure, params, rows, outputs, first)
+    return _jacobian_chunks_func(closure, params, rows, outputs)
 
 
 def _jacobian_chunks_autograd(
@@ -111,7 +200,7 @@ def _jacobian_chunks_autograd(
         r = check_residuals(closure())
     m = r.numel()
     if not r.requires_grad:
-        yield torch.zeros(m, numel(params), dtype=r.dtype, device=r.device), r.detach()
+        yield torch.zeros(numel(params), m, dtype=r.dtype, device=r.device), r.detach()
         return
     for start in range(0, m, rows):
         stop = min(m, start + rows)
@@ -130,32 +219,44 @@ def _jacobian_chunks_autograd(
             ],
             dim=1,
         )
-        yield J, r.detach()[start:stop]
+        yield J.T, r.detach()[start:stop]
 
 
 def jacobian_chunks(closure, params, memory_budget: float = 2**30):
-    """Yield ``(J_chunk, r_chunk)`` pairs covering all residuals.
+    """Yield ``(Jᵀ_chunk, r_chunk)`` pairs covering all residuals, in order.
 
-    Each chunk's Jacobian holds at most ``memory_budget`` bytes (at least one
-    sample per chunk). Returns ``(iterator, n_residuals, per_sample)``.
+    ``Jᵀ_chunk`` is (P, m_chunk). Each chunk's Jacobian holds at most
+    ``memory_budget`` bytes (at least one sample per chunk); with a plain
+    closure the chunks are groups of residuals of one whole-batch graph.
     """
     params = list(params)
-    n_params = numel(params)
-    itemsize = params[0].element_size()
-    rows = _rows_per_chunk(n_params, itemsize, memory_budget)
+    rows = _rows_per_chunk(numel(params), params[0].element_size(), memory_budget)
     if isinstance(closure, ResidualClosure):
-        with torch.no_grad():
-            r0 = check_residuals(closure())
-        m = r0.numel()
-        n = closure.n_samples
-        outputs = m // n if m % n == 0 else None
-        return _jacobian_chunks_func(closure, params, rows, outputs), m
-    return _jacobian_chunks_autograd(closure, params, rows), None
+        return _residual_closure_chunks(closure, params, rows)
+    return _jacobian_chunks_autograd(closure, params, rows)
+
+
+_GRAM_BLOCK = 1024
+
+
+def _add_lower_gram(out: torch.Tensor, Jt: torch.Tensor, block: int = _GRAM_BLOCK) -> None:
+    """``out += Jᵀ J`` on and below the diagonal only (about half the flops of ``Jt @ Jt.T``).
+
+    Row block i of the lower triangle is ``Jt[i:i+b] @ Jt[:i+b].T``; the upper
+    triangle of ``out`` is left untouched (mirror it once at the end).
+    """
+    P = Jt.shape[0]
+    for i in range(0, P, block):
+        stop = min(P, i + block)
+        out[i:stop, :stop].addmm_(Jt[i:stop], Jt[:stop].T)
 
 
 @dataclass
 class NormalEquations:
-    """``JᵀJ`` (P, P), ``Jᵀr`` (P,), ``r·r`` and the residual count; ``J`` if it fit in one chunk."""
+    """``JᵀJ`` (P, P), ``Jᵀr`` (P,), ``r·r`` and the residual count; ``J`` if it fit in one chunk.
+
+    ``J`` (m, P) may be a transposed view of a (P, m) tensor.
+    """
 
     JtJ: torch.Tensor
     Jtr: torch.Tensor
@@ -171,32 +272,38 @@ def residual_normal_equations(
 ) -> NormalEquations:
     """Accumulate ``JᵀJ`` and ``Jᵀr`` chunk by chunk (``J`` never held whole unless it fits)."""
     params = list(params)
-    P = numel(params)
     p0 = params[0]
-    JtJ = torch.zeros(P, P, dtype=p0.dtype, device=p0.device)
-    Jtr = torch.zeros(P, dtype=p0.dtype, device=p0.device)
-    sse, m, chunks = 0.0, 0, 0
-    last = None
-    chunk_iter, _ = jacobian_chunks(closure, params, memory_budget)
-    for J, r in chunk_iter:
-        J = J.to(p0.dtype)
+    P = numel(params)
+    blocked = P > _GRAM_BLOCK
+    JtJ = Jtr = sse = None
+    m, chunks, last = 0, 0, None
+    for Jt, r in jacobian_chunks(closure, params, memory_budget):
+        Jt = Jt.to(p0.dtype)
         r = r.to(p0.dtype)
-        JtJ.addmm_(J.T, J)
-        Jtr.addmv_(J.T, r)
-        sse += float(r @ r)
+        if JtJ is None:
+            JtJ = torch.zeros(P, P, dtype=p0.dtype, device=p0.device) if blocked else Jt @ Jt.T
+            Jtr, sse = Jt @ r, r @ r
+            if blocked:
+                _add_lower_gram(JtJ, Jt)
+        else:
+            _add_lower_gram(JtJ, Jt) if blocked else JtJ.addmm_(Jt, Jt.T)
+            Jtr.addmv_(Jt, r)
+            sse = sse + r @ r
         m += r.numel()
         chunks += 1
-        last = (J, r)
+        last = (Jt, r)
+    if blocked:  # only the lower triangle (and diagonal blocks) was accumulated: mirror it
+        strict_lower = JtJ.tril(-1)
+        JtJ.tril_().add_(strict_lower.T)
     if chunks == 1:
-        return NormalEquations(JtJ, Jtr, sse, m, chunks, J=last[0], r=last[1])
-    return NormalEquations(JtJ, Jtr, sse, m, chunks)
+        return NormalEquations(JtJ, Jtr, float(sse), m, chunks, J=last[0].T, r=last[1])
+    return NormalEquations(JtJ, Jtr, float(sse), m, chunks)
 
 
 def residual_jacobian(closure, params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """The full Jacobian ``J`` (m, P) of the residuals and the residuals ``r`` (m,)."""
-    chunk_iter, _ = jacobian_chunks(closure, list(params), memory_budget=math.inf)
-    Js, rs = zip(*chunk_iter)
-    return torch.cat(Js), torch.cat(rs)
+    Jts, rs = zip(*jacobian_chunks(closure, list(params), memory_budget=math.inf))
+    return torch.cat(Jts, dim=1).T.contiguous(), torch.cat(rs)
 
 
 # -- losses: value, gradient, Hessian -------------------------------------------------

@@ -35,15 +35,15 @@ def unflatten(vec: torch.Tensor, like: Sequence[torch.Tensor]) -> list[torch.Ten
 
 
 def get_flat(params: Sequence[torch.Tensor]) -> torch.Tensor:
-    """A detached copy of the parameters as one vector."""
-    return torch.cat([p.detach().reshape(-1) for p in params]).clone()
+    """A detached copy of the parameters as one vector (``torch.cat`` always copies)."""
+    return torch.cat([p.detach().reshape(-1) for p in params])
 
 
 @torch.no_grad()
 def set_flat_(params: Sequence[torch.Tensor], vec: torch.Tensor) -> None:
-    """Write ``vec`` into the parameters in place."""
-    for p, v in zip(params, unflatten(vec, params)):
-        p.copy_(v)
+    """Write ``vec`` into the parameters in place (one fused copy for all of them)."""
+    pieces = torch.split(vec, [p.numel() for p in params])
+    torch._foreach_copy_(list(params), [v.view(p.shape) for p, v in zip(params, pieces)])
 
 
 def flat_grad(grads: Sequence[torch.Tensor | None], params: Sequence[torch.Tensor]) -> torch.Tensor:

@@ -27,7 +27,8 @@ class IRPropPlus(Optimizer):
     backtracking needs the loss E: pass a closure (that zeroes the gradients,
     calls ``backward`` and returns the loss, as for any torch optimizer) or the
     loss itself (``opt.step(loss=loss)``) after ``loss.backward()``. Without
-    either, no backtracking happens and the update is iRPROP−.
+    either, no backtracking happens and the update is iRPROP−. The previous
+    loss is part of :meth:`state_dict`, so checkpoint/resume is exact.
 
     Args:
         params: parameters or parameter groups.
@@ -66,6 +67,19 @@ class IRPropPlus(Optimizer):
         super().__init__(params, dict(lr=lr, etas=tuple(etas), step_sizes=tuple(step_sizes)))
         self.last_info: dict[str, float] = {}
         self._prev_loss: float | None = None
+
+    def state_dict(self) -> dict:
+        """torch's optimizer state plus ``prev_loss`` (the loss E(t−1) backtracking compares to)."""
+        state = super().state_dict()
+        state["prev_loss"] = self._prev_loss
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore :meth:`state_dict`'s output, so a resumed run takes exactly the same steps."""
+        state_dict = dict(state_dict)
+        prev_loss = state_dict.pop("prev_loss", None)
+        super().load_state_dict(state_dict)
+        self._prev_loss = None if prev_loss is None else float(prev_loss)
 
     @torch.no_grad()
     def step(self, closure=None, loss=None):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ..errors import ConfigError
 from ._base import FullBatchOptimizer, check_positive
+from ._flat import all_finite
 from ._derivatives import LEAST_SQUARES_LOSSES, check_residuals, residual_normal_equations
-from ._linalg import check_damping, damping_diagonal, solve_damped, solve_spd
+from ._linalg import check_damping, damping_diagonal, solve_spd
 
 __all__ = ["LevenbergMarquardt", "check_least_squares_loss"]
 
@@ -114,10 +117,6 @@ class LevenbergMarquardt(FullBatchOptimizer):
         )
         super().__init__(params, defaults)
 
-    def _loss_at_current(self, closure) -> float:
-        r = check_residuals(closure())
-        return float(r.pow(2).mean()) if r.numel() else 0.0
-
     def _step(self, closure):
         """One LM step (see the class docstring); returns the loss mean(r²) after it."""
         group = self.param_groups[0]
@@ -125,38 +124,49 @@ class LevenbergMarquardt(FullBatchOptimizer):
         with torch.enable_grad():
             ne = residual_normal_equations(closure, params, group["memory_budget"])
         ref = params[0]
-        loss0 = ne.sse / max(1, ne.n_residuals)
-        self._guard_start(torch.tensor(loss0, dtype=ref.dtype), "loss")
         x0 = self._flat()
+        loss0 = ne.sse / max(1, ne.n_residuals)
+        if not all_finite(x0):
+            self._fail("the parameters contain NaN or inf")
+        if not math.isfinite(loss0):
+            self._fail(f"the loss is {loss0} at the current parameters")
         mu = max(group["mu"], group["mu_min"])
+        lr = group["lr"]
+        d = damping_diagonal(ne.JtJ, group["damping"])
         use_dual = ne.J is not None and ne.n_residuals < x0.numel()
-        if use_dual:
-            d_inv = 1.0 / damping_diagonal(ne.JtJ, group["damping"])
-            JD = ne.J * d_inv  # (m, P): J D⁻¹
-            K = JD @ ne.J.T  # (m, m)
+        if use_dual:  # m < P: solve the m×m system (J D⁻¹Jᵀ + mu·I) y = r, δ = −D⁻¹Jᵀy
+            JDt = ne.J.T * (1.0 / d).unsqueeze(1)  # (P, m): D⁻¹Jᵀ
+            K = ne.J @ JDt  # (m, m)
         accepted, new_loss, attempts = False, loss0, 0
         for attempts in range(1, group["max_attempts"] + 1):
             if use_dual:
                 Km = K.clone()
                 Km.diagonal().add_(mu)
                 y, _ = solve_spd(Km, ne.r)
-                delta = -(JD.T @ y)
+                x_try = x0.sub(JDt @ y, alpha=lr)  # δ = −D⁻¹Jᵀy
             else:
-                delta, _ = solve_damped(ne.JtJ, -ne.Jtr, mu, group["damping"])
-            x_try = x0 + group["lr"] * delta
-            if bool(torch.isfinite(x_try).all()):
-                self._set(x_try)
-                trial = self._loss_at_current(closure)
-                if trial == trial and trial < loss0:  # finite and lower (NaN fails both)
-                    accepted, new_loss = True, trial
-                    mu = max(mu * group["mu_decrease"], group["mu_min"])
-                    break
+                A = ne.JtJ.clone()
+                A.diagonal().add_(d, alpha=mu)
+                delta, _ = solve_spd(A, ne.Jtr)  # δ = −delta
+                x_try = x0.sub(delta, alpha=lr)
+            self._set(x_try)
+            r = check_residuals(closure())
+            trial = float(r.pow(2).mean()) if r.numel() else 0.0
+            if trial < loss0:  # finite and lower (NaN fails the comparison)
+                accepted, new_loss = True, trial
+                mu = max(mu * group["mu_decrease"], group["mu_min"])
+                break
             mu = min(mu * group["mu_increase"], group["mu_max"])
-        if not accepted:
+        if accepted:
+            if not all_finite(x_try):  # a parameter the residuals do not use went non-finite
+                self._fail("the step produced non-finite parameters")
+            self._last_good = x_try
+        else:
             self._set(x0)
+            self._last_good = x0
         group["mu"] = mu
         self.last_info = {
             "mu": float(mu), "loss": float(new_loss), "attempts": float(attempts),
             "accepted": float(accepted), "chunks": float(ne.chunks),
         }
-        return self._finish(self._flat(), torch.tensor(new_loss, dtype=ref.dtype), "loss")
+        return torch.tensor(new_loss, dtype=ref.dtype, device=ref.device)
