@@ -10,7 +10,8 @@ MODULES = [
     "neuralab.graph", "neuralab.layers.activations", "neuralab.layers.conv",
     "neuralab.layers.core", "neuralab.layers.merge", "neuralab.layers.pooling",
     "neuralab.layers.recurrent", "neuralab.layers.stochastic",
-    "neuralab.datasets._digits", "neuralab.datasets._synthetic",
+    "neuralab.datasets._digits", "neuralab.datasets._synthetic", "neuralab.datasets._augment",
+    "neuralab.cli",
 ]
 
 

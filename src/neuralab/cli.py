@@ -147,7 +147,14 @@ def cmd_train(args) -> int:
     print(f"neuralab: training {name} ({n_params:,} parameters) on {args.data}: "
           f"{len(split.x_train)} train / {len(split.x_test)} test samples, input {input_shape}")
     start = time.perf_counter()
-    history = fit(model, split.x_train, split.y_train, optimizer=args.optimizer, lr=args.lr,
+    if args.augment == "shift":
+        from .datasets import RandomShift
+
+        train_data = (RandomShift(split.x_train, split.y_train, max_shift=args.max_shift,
+                                  seed=args.seed), None)
+    else:
+        train_data = (split.x_train, split.y_train)
+    history = fit(model, *train_data, optimizer=args.optimizer, lr=args.lr,
                   epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"],
                   validation_split=args.validation_split, progress=not args.no_progress,
                   device=args.device, seed=args.seed, lr_schedule=_schedule(args))
@@ -172,6 +179,7 @@ def cmd_train(args) -> int:
         "test_loss": float(scores["loss"]),
         "optimizer": args.optimizer,
         "lr": args.lr,
+        "augment": args.augment,
         "batch_size": args.batch_size,
         "seed": args.seed,
         "confusion_matrix": matrix.tolist(),
@@ -186,7 +194,7 @@ def cmd_train(args) -> int:
 
 
 def _schedule(args):
-    if not args.step_decay:
+    if not args.step_decay or args.step_decay == ["0", "0"]:
         return None
     from . import schedules
 
@@ -298,8 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
     t.add_argument("--validation-split", type=float, default=0.0,
                    help="fraction of the training data held out for validation (default: 0)")
-    t.add_argument("--step-decay", nargs=2, metavar=("FACTOR", "EVERY"), default=None,
-                   help="multiply the learning rate by FACTOR every EVERY epochs")
+    t.add_argument("--step-decay", nargs=2, metavar=("FACTOR", "EVERY"), default=["0.3", "8"],
+                   help="multiply the learning rate by FACTOR every EVERY epochs "
+                        "(default: 0.3 8; '0 0' for a constant rate)")
+    t.add_argument("--augment", choices=("shift", "none"), default="shift",
+                   help="training-time augmentation: random pixel shifts (default) or none")
+    t.add_argument("--max-shift", type=int, default=2,
+                   help="largest random shift in pixels for --augment shift (default: 2)")
     t.add_argument("--out", default=None, help="output folder (default: runs/NAME)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     t.add_argument("--split-seed", type=int, default=0,

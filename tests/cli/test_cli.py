@@ -62,7 +62,7 @@ def test_summary_unknown_architecture_lists_names(capsys):
 def test_train_then_evaluate_writes_the_run_folder(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "lenet5", "--data", "digits", "--epochs", "2", "--out", str(out),
-                 "--no-progress", "--batch-size", "64"]) == 0
+                 "--no-progress", "--batch-size", "64", "--augment", "none"]) == 0
     for name in ("model.safetensors", "metrics.json", "curves.png", "confusion.png"):
         assert (out / name).stat().st_size > 0
     metrics = json.loads((out / "metrics.json").read_text())

@@ -49,3 +49,28 @@ def test_shapes_boxes_cover_the_painted_pixels():
             inside[y1:y2, x1:x2] = True
         assert not (painted & ~inside).any()
         assert set(t["labels"].tolist()) <= {0, 1, 2}
+
+
+def test_random_shift_moves_images_without_wrapping():
+    import torch
+
+    from neuralab.datasets import RandomShift
+    from neuralab.errors import DataError
+
+    x = np.zeros((1, 1, 5, 5), np.float32)
+    x[0, 0, 2, 2] = 1.0
+    x[0, 0, 0, 0] = 5.0  # a corner pixel must never reappear on the far side
+    data = RandomShift(x, np.array([7]), max_shift=1, seed=3)
+    seen = set()
+    for _ in range(300):
+        image, label = data[0]
+        assert int(label) == 7 and image.shape == (1, 5, 5)
+        ones = torch.nonzero(image[0] == 1.0)
+        seen.add(tuple(ones[0].tolist()))
+        fives = torch.nonzero(image[0] == 5.0).tolist()
+        assert fives in ([], [[0, 0]], [[0, 1]], [[1, 0]], [[1, 1]])
+    assert seen == {(r, c) for r in (1, 2, 3) for c in (1, 2, 3)}
+    with pytest.raises(ConfigError, match="`max_shift` must be a non-negative int, received -1"):
+        RandomShift(x, np.array([7]), max_shift=-1)
+    with pytest.raises(DataError, match=r"expects images \(N, C, H, W\), received shape \(1, 5\)"):
+        RandomShift(np.zeros((1, 5)), np.array([7]))

@@ -6,10 +6,12 @@
 - :func:`make_spirals`: interleaved spirals, a classic non-linear problem.
 - :func:`make_reber`: strings of the (embedded) Reber grammar, for recurrent nets.
 - :func:`make_shapes`: images of squares, discs and triangles with boxes, for detection.
+- :class:`RandomShift`: random pixel shifts of images, as a Dataset for ``fit``.
 """
 
+from ._augment import RandomShift
 from ._digits import Split, load_digits
 from ._synthetic import REBER_SYMBOLS, is_reber, make_reber, make_shapes, make_spirals
 
-__all__ = ["Split", "load_digits", "make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
+__all__ = ["RandomShift", "Split", "load_digits", "make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
            "make_shapes"]
