@@ -14,25 +14,25 @@ def reference_art1(X, rho, L=2.0, max_epochs=100):
     protos = []
     for _ in range(max_epochs):
         changed = False
-        for I in X:
-            size_i = I.sum()
+        for inp in X:
+            size_i = inp.sum()
             order = sorted(
                 range(len(protos)),
-                key=lambda j: -L * (I * protos[j]).sum() / (L - 1 + protos[j].sum()),
+                key=lambda j: -L * (inp * protos[j]).sum() / (L - 1 + protos[j].sum()),
             )
             for j in order:  # visit by decreasing choice T_j; reset on mismatch
-                overlap = (I * protos[j]).sum()
+                overlap = (inp * protos[j]).sum()
                 if size_i == 0:
                     ok = protos[j].sum() == 0
                 else:
                     ok = protos[j].sum() > 0 and overlap / size_i >= rho
                 if ok:
-                    new = I * protos[j]
+                    new = inp * protos[j]
                     changed |= not np.array_equal(new, protos[j])
                     protos[j] = new
                     break
             else:
-                protos.append(I.copy())
+                protos.append(inp.copy())
                 changed = True
         if not changed:
             break

@@ -100,10 +100,10 @@ class ART1(ClusterMixin, BaseEstimator):
         return check_binary(self, X)
 
     # -- core ---------------------------------------------------------------------
-    def _scores(self, I, P):
-        """Choice T (n, k) and vigilance pass mask (n, k) of inputs I against prototypes P."""
-        overlap = I @ P.T  # |I ∧ t_j|, (n, k)
-        size_i = I.sum(1, keepdim=True)  # |I|, (n, 1)
+    def _scores(self, inp, P):
+        """Choice T (n, k) and vigilance pass mask (n, k) of the inputs against the prototypes P."""
+        overlap = inp @ P.T  # |inp ∧ t_j|, (n, k)
+        size_i = inp.sum(1, keepdim=True)  # |inp|, (n, 1)
         size_p = P.sum(1)  # |t_j|, (k,)
         T = self.L * overlap / (self.L - 1 + size_p)
         zero_i = size_i == 0
@@ -126,15 +126,15 @@ class ART1(ClusterMixin, BaseEstimator):
         cap = self.max_clusters
         changed = False
         for i in range(X.shape[0]):
-            I = X[i : i + 1]
-            T, passes = self._scores(I, P)
+            inp = X[i : i + 1]
+            T, passes = self._scores(inp, P)
             j = int(self._best(T, passes)[0])
             if j < 0:
                 if cap is None or P.shape[0] < cap:
-                    P = torch.cat([P, I], 0)
+                    P = torch.cat([P, inp], 0)
                     changed = True
                 continue
-            new = P[j] * I[0]
+            new = P[j] * inp[0]
             if not torch.equal(new, P[j]):
                 P[j] = new
                 changed = True
