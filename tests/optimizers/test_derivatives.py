@@ -113,16 +113,21 @@ def test_linear_plan_rejects_a_model_without_samples_on_axis_0():
     torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", ["linear", "func"])
-def test_jacobian_chunks_stay_within_the_memory_budget(method):
+@pytest.mark.parametrize("method,samples_per_chunk", [("linear", 2), ("func", 1)])
+def test_jacobian_chunks_stay_within_the_memory_budget(method, samples_per_chunk):
     from neuralab.optimizers._derivatives import jacobian_chunks
 
     net, x, y = net_and_data(outputs=2)  # 7 samples × 2 residuals, 32 parameters
-    budget = 5 * 32 * 8  # 5 rows of J → 2 samples per chunk
-    chunks = list(jacobian_chunks(nopt.ResidualClosure(net, x, y, jacobian=method),
-                                  list(net.parameters()), budget))
-    assert [Jt.shape for Jt, _ in chunks] == [(32, 4)] * 3 + [(32, 2)]
-    assert all(Jt.numel() * Jt.element_size() <= budget for Jt, _ in chunks)
+    budget = 5 * 32 * 8  # 5 rows of J: 2 samples (torch.func: 1, its concatenation copies J)
+    plan = jacobian_chunks(nopt.ResidualClosure(net, x, y, jacobian=method),
+                           list(net.parameters()), budget)
+    assert len(plan) == math.ceil(7 / samples_per_chunk)
+    shapes = []
+    for make in plan:
+        Jt, r = make()
+        assert Jt.numel() * Jt.element_size() <= budget
+        shapes.append(Jt.shape)
+    assert shapes[0] == (32, 2 * samples_per_chunk) and shapes[-1] == (32, 2)
 
 
 def test_blocked_gram_for_many_parameters_equals_full_product():
@@ -235,3 +240,21 @@ def test_flatten_unflatten_roundtrip(shapes):
     targets = [torch.zeros_like(t) for t in tensors]
     set_flat_(targets, flat * 2)
     assert torch.equal(get_flat(targets), flat * 2)
+
+
+def test_linear_plan_detects_a_parameter_used_as_a_linear_input():
+    class ParamInput(torch.nn.Module):  # a learned table mixed linearly with the data
+        def __init__(self):
+            super().__init__()
+            self.table = torch.nn.Parameter(torch.randn(2, 3, dtype=torch.float64))
+
+        def forward(self, x):  # x: (N, 3); the parameter is the linear's input, the data its weight
+            return torch.nn.functional.linear(self.table, x).T.sum(1, keepdim=True)
+
+    torch.manual_seed(0)
+    net = ParamInput()
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 1, dtype=torch.float64)
+    closure = nopt.ResidualClosure(net, x, y)
+    J, _ = nopt.residual_jacobian(closure, net.parameters())
+    assert not uses_linear_plan(closure, list(net.parameters()))
+    torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)

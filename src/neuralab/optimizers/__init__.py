@@ -26,9 +26,10 @@ Interface contract (what ``neuralab.training.fit`` and plain PyTorch loops rely 
    objective after the step as a 0-d tensor (for LM: mean of squared residuals).
 4. ``ResidualClosure(module, inputs, targets, residual_fn=None)`` and
    ``LossClosure(module, inputs, targets, loss_fn)`` are such closures that
-   also expose the model and data: LM then uses per-sample ``torch.func``
-   Jacobians in memory-bounded chunks, Newton/HessianDiagonal ``torch.func``
-   Hessian-vector products.
+   also expose the model and data: LM then uses per-sample Jacobians (from the
+   linear layers with one backward pass, or ``torch.func`` for other
+   architectures) in memory-bounded chunks, Newton/HessianDiagonal
+   ``torch.func`` Hessian-vector products.
 5. After each step ``optimizer.last_info`` is a dict of floats to record
    (e.g. ``{"mu": 0.001}`` for LM, ``{"step_size": 0.3}`` for line searches).
 6. NaN/inf in parameters or objective: the last good parameters are restored

@@ -21,7 +21,8 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from functools import partial
+from typing import Callable, Sequence
 
 import torch
 from torch.func import functional_call, jacfwd, jacrev, vmap
@@ -132,53 +133,65 @@ def _stack_transposed(jac, m: int) -> torch.Tensor:
     return torch.cat([j.reshape(m, -1) for j in jac], dim=1).T
 
 
-def _jacobian_chunks_func(
-    closure: ResidualClosure, params, rows: int, outputs: int | None
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+# A chunk plan is a list of zero-argument callables, one per chunk, each returning
+# (Jᵀ, r); the consumer calls them in order and drops each result before the next,
+# so at most one chunk's J is alive at a time (a generator would keep the previous
+# chunk referenced while computing the next one).
+ChunkThunk = Callable[[], "tuple[torch.Tensor, torch.Tensor]"]
+
+
+class _Ready:
+    """A chunk computed already (it decided which method applies); handed over once."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __call__(self):
+        value, self.value = self.value, None
+        return value
+
+
+def _func_chunks(closure: ResidualClosure, params, rows: int, outputs: int | None):
     primals = tuple(p.detach() for p in params)
     _, constants = closure.split_parameters(params)
     if outputs is None:
         jf = _func_transform(closure, params, False, None)
-        jac, r = jf(primals, constants, closure.inputs, closure.targets)
-        yield _stack_transposed(jac, r.numel()), r.detach()
-        return
+
+        def whole():
+            jac, r = jf(primals, constants, closure.inputs, closure.targets)
+            return _stack_transposed(jac, r.numel()), r.detach()
+
+        return [whole]
     jf = _func_transform(closure, params, True, outputs)
     n = closure.n_samples
-    step = max(1, rows // outputs)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
+    # torch.func returns J per parameter and the concatenation copies it: half the
+    # rows keep both within the budget
+    step = max(1, rows // (2 * outputs))
+
+    def chunk(start, stop):
         xs = [x[start:stop] for x in closure.inputs]
         jac, r = jf(primals, constants, *xs, closure.targets[start:stop])
-        yield _stack_transposed(jac, r.numel()), r.reshape(-1)
+        return _stack_transposed(jac, r.numel()), r.reshape(-1)
 
-
-def _jacobian_chunks_linear(
-    closure: ResidualClosure, params, rows: int, outputs: int, first
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    n = closure.n_samples
-    step = max(1, rows // outputs)
-    offsets = _offsets(params)
-    if first is not None:
-        yield first
-    for start in range(0 if first is None else step, n, step):
-        yield linear_jacobian_chunk(closure, params, start, min(n, start + step), offsets)
+    return [partial(chunk, start, min(n, start + step)) for start in range(0, n, step)]
 
 
 def _residual_closure_chunks(closure: ResidualClosure, params, rows: int):
-    """Pick the Jacobian method for a ResidualClosure (cached) and return its chunk iterator."""
+    """Pick the Jacobian method for a ResidualClosure (cached) and plan its chunks."""
     if not closure.can_split_samples():
-        return _jacobian_chunks_func(closure, params, rows, None)
+        return _func_chunks(closure, params, rows, None)
     outputs = _outputs_per_sample(closure)
     key = ("linear", tuple(id(p) for p in params))
     usable = closure._cache.get(key)
     if closure.jacobian != "func" and usable is not False:
         if usable is None:
             closure.split_parameters(params)  # every parameter must belong to the module
+        n = closure.n_samples
         step = max(1, rows // outputs)
+        offsets = _offsets(params)
         try:
             # the first chunk decides whether the linear plan applies to this model
-            first = linear_jacobian_chunk(closure, params, 0, min(closure.n_samples, step),
-                                          _offsets(params))
+            first = linear_jacobian_chunk(closure, params, 0, min(n, step), offsets)
         except NotApplicable as exc:
             if closure.jacobian == "linear":
                 raise ConfigError(
@@ -189,28 +202,32 @@ def _residual_closure_chunks(closure: ResidualClosure, params, rows: int):
             closure._cache[key] = False
         else:
             closure._cache[key] = True
-            return _jacobian_chunks_linear(closure, params, rows, outputs, first)
-    return _jacobian_chunks_func(closure, params, rows, outputs)
+            return [_Ready(first)] + [
+                partial(linear_jacobian_chunk, closure, params, start, min(n, start + step),
+                        offsets)
+                for start in range(step, n, step)
+            ]
+    return _func_chunks(closure, params, rows, outputs)
 
 
-def _jacobian_chunks_autograd(
-    closure: Callable, params, rows: int
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _autograd_chunks(closure: Callable, params, rows: int):
+    """Rows of J by batched autograd over one whole-batch graph (call the chunks in order)."""
     with torch.enable_grad():
         r = check_residuals(closure())
     m = r.numel()
     if not r.requires_grad:
-        yield torch.zeros(numel(params), m, dtype=r.dtype, device=r.device), r.detach()
-        return
-    for start in range(0, m, rows):
-        stop = min(m, start + rows)
+        return [_Ready((torch.zeros(numel(params), m, dtype=r.dtype, device=r.device),
+                        r.detach()))]
+
+    def chunk(start, stop):
         c = stop - start
         basis = torch.zeros(c, m, dtype=r.dtype, device=r.device)
         basis[torch.arange(c), torch.arange(start, stop)] = 1
-        grads = torch.autograd.grad(
-            r, params, grad_outputs=basis, is_grads_batched=True,
-            retain_graph=stop < m, allow_unused=True,
-        )
+        with torch.enable_grad():
+            grads = torch.autograd.grad(
+                r, params, grad_outputs=basis, is_grads_batched=True,
+                retain_graph=stop < m, allow_unused=True,
+            )
         J = torch.cat(
             [
                 (torch.zeros(c, p.numel(), dtype=r.dtype, device=r.device) if g is None
@@ -219,21 +236,24 @@ def _jacobian_chunks_autograd(
             ],
             dim=1,
         )
-        yield J.T, r.detach()[start:stop]
+        return J.T, r.detach()[start:stop]
+
+    return [partial(chunk, start, min(m, start + rows)) for start in range(0, m, rows)]
 
 
-def jacobian_chunks(closure, params, memory_budget: float = 2**30):
-    """Yield ``(Jᵀ_chunk, r_chunk)`` pairs covering all residuals, in order.
+def jacobian_chunks(closure, params, memory_budget: float = 2**30) -> list[ChunkThunk]:
+    """Plan the Jacobian in chunks: a list of callables, each returning ``(Jᵀ_chunk, r_chunk)``.
 
-    ``Jᵀ_chunk`` is (P, m_chunk). Each chunk's Jacobian holds at most
-    ``memory_budget`` bytes (at least one sample per chunk); with a plain
-    closure the chunks are groups of residuals of one whole-batch graph.
+    Call them in order (a plain closure's chunks share one autograd graph) and
+    drop each result before calling the next. ``Jᵀ_chunk`` is (P, m_chunk) and
+    holds at most ``memory_budget`` bytes (at least one sample per chunk); with
+    a plain closure the chunks are groups of residuals of one whole-batch graph.
     """
     params = list(params)
     rows = _rows_per_chunk(numel(params), params[0].element_size(), memory_budget)
     if isinstance(closure, ResidualClosure):
         return _residual_closure_chunks(closure, params, rows)
-    return _jacobian_chunks_autograd(closure, params, rows)
+    return _autograd_chunks(closure, params, rows)
 
 
 _GRAM_BLOCK = 1024
@@ -276,8 +296,12 @@ def residual_normal_equations(
     P = numel(params)
     blocked = P > _GRAM_BLOCK
     JtJ = Jtr = sse = None
-    m, chunks, last = 0, 0, None
-    for Jt, r in jacobian_chunks(closure, params, memory_budget):
+    m, last = 0, None
+    thunks = jacobian_chunks(closure, params, memory_budget)
+    chunks = len(thunks)
+    for k in range(chunks):
+        Jt, r = thunks[k]()
+        thunks[k] = None
         Jt = Jt.to(p0.dtype)
         r = r.to(p0.dtype)
         if JtJ is None:
@@ -290,11 +314,13 @@ def residual_normal_equations(
             Jtr.addmv_(Jt, r)
             sse = sse + r @ r
         m += r.numel()
-        chunks += 1
-        last = (Jt, r)
+        if chunks == 1:
+            last = (Jt, r)
+        del Jt, r  # free this chunk's J before the next one is computed
     if blocked:  # only the lower triangle (and diagonal blocks) was accumulated: mirror it
         strict_lower = JtJ.tril(-1)
         JtJ.tril_().add_(strict_lower.T)
+        del strict_lower
     if chunks == 1:
         return NormalEquations(JtJ, Jtr, float(sse), m, chunks, J=last[0].T, r=last[1])
     return NormalEquations(JtJ, Jtr, float(sse), m, chunks)
@@ -302,7 +328,7 @@ def residual_normal_equations(
 
 def residual_jacobian(closure, params: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """The full Jacobian ``J`` (m, P) of the residuals and the residuals ``r`` (m,)."""
-    Jts, rs = zip(*jacobian_chunks(closure, list(params), memory_budget=math.inf))
+    Jts, rs = zip(*[make() for make in jacobian_chunks(closure, list(params), math.inf)])
     return torch.cat(Jts, dim=1).T.contiguous(), torch.cat(rs)
 
 

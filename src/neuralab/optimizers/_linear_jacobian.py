@@ -66,6 +66,8 @@ class _LinearRecorder(TorchFunctionMode):
             b = args[2] if len(args) > 2 else kwargs.get("bias")
             wp = index.get(id(w))
             bp = index.get(id(b)) if b is not None else None
+            if id(x) in index:  # a trained parameter as the input of a linear map
+                self.foreign = self.foreign or "linear (as its input)"
             if wp is not None or bp is not None:
                 if (wp is not None and w.dim() != 2) or x.dim() < 2:
                     self.foreign = self.foreign or "linear with a 1-D weight or input"

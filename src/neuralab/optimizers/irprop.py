@@ -45,7 +45,7 @@ class IRPropPlus(Optimizer):
         ...     loss = (w ** 2).sum()
         ...     loss.backward()
         ...     _ = opt.step(loss=loss)
-        >>> abs(float(w)) < 1e-2
+        >>> abs(float(w.detach())) < 1e-2
         True
     """
 

@@ -47,11 +47,22 @@ class LevenbergMarquardt(FullBatchOptimizer):
 
     The closure returns the residual vector at the current parameters (no
     ``backward``). A plain closure is differentiated with batched autograd; a
-    :class:`~neuralab.optimizers.ResidualClosure` gets per-sample Jacobians from
-    ``torch.func`` (``vmap(jacrev)``, or ``jacfwd`` when a sample has more
-    residuals than the model has parameters), and when J (m×P) would exceed
-    ``memory_budget`` bytes the samples are processed in chunks, accumulating
-    JᵀJ and Jᵀr without ever holding J (JᵀJ itself, P×P, is always held).
+    :class:`~neuralab.optimizers.ResidualClosure` gets per-sample Jacobians:
+    from its linear layers with one forward and one backward pass when every
+    trained parameter is a linear weight or bias (MLPs), otherwise from
+    ``torch.func`` (``vmap`` of ``grad``/``jacrev``, or ``jacfwd`` when a sample
+    has more residuals than the model has parameters); see ResidualClosure's
+    ``jacobian`` option. When J (m×P) would exceed ``memory_budget`` bytes the
+    samples are processed in chunks whose J fits the budget, accumulating JᵀJ
+    and Jᵀr without ever holding J (JᵀJ itself, P×P, is always held; for
+    P > 1024 only its lower triangle is computed, then mirrored). Memory ≈
+    budget + 3·P² numbers (JᵀJ, the damped copy, its Cholesky factor).
+
+    Damping schedule: Marquardt's ×``mu_increase`` / ×``mu_decrease``. On the
+    1-10-1 sin(x) fit (30 seeds) "identity" needs a median of 12 steps and
+    "marquardt" 19, and the initial mu (1e-3 … 1) hardly matters; mu_decrease=0.3
+    saves about 15% of the steps there (10 instead of 12), the defaults are
+    the classic ones (MATLAB's trainlm).
 
     Args:
         params: parameters (one group, one dtype).
