@@ -137,6 +137,10 @@ def cmd_train(args) -> int:
     from . import storage
     from .training import evaluate, fit, predict
 
+    if args.threads is not None:
+        if args.threads < 1:
+            raise SystemExit(f"neuralab: --threads must be >= 1, received {args.threads}")
+        torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     model, name = _build_model(args.model, args)
     input_shape = _model_input_shape(model)
@@ -154,7 +158,10 @@ def cmd_train(args) -> int:
                                   seed=args.seed), None)
     else:
         train_data = (split.x_train, split.y_train)
-    history = fit(model, *train_data, optimizer=args.optimizer, lr=args.lr,
+    lr = args.lr
+    if lr is None and isinstance(args.optimizer, str) and args.optimizer.lower() == "adam":
+        lr = 0.002
+    history = fit(model, *train_data, optimizer=args.optimizer, lr=lr,
                   epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"],
                   validation_split=args.validation_split, progress=not args.no_progress,
                   device=args.device, seed=args.seed, lr_schedule=_schedule(args))
@@ -178,7 +185,7 @@ def cmd_train(args) -> int:
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
         "optimizer": args.optimizer,
-        "lr": args.lr,
+        "lr": lr,
         "augment": args.augment,
         "batch_size": args.batch_size,
         "seed": args.seed,
@@ -302,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "adadelta, adagrad, rprop, irprop+, lm, newton, cg, bfgs … "
                         "(default: adam)")
     t.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default: the optimizer's own)")
+                   help="learning rate (default: 0.002 for adam, the digits recipe; "
+                        "otherwise the optimizer's own)")
     t.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default: 32)")
     t.add_argument("--validation-split", type=float, default=0.0,
                    help="fraction of the training data held out for validation (default: 0)")
@@ -319,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the train/test split (default: 0)")
     t.add_argument("--device", default="auto",
                    help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
+    t.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's own; 1 is fastest for small "
+                        "models on a busy machine)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
     t.set_defaults(func=cmd_train)
 
