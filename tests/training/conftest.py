@@ -4,15 +4,6 @@ import pytest
 import torch
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _blobs(n=300, seed=0, classes=3):
     g = torch.Generator().manual_seed(seed)
     centers = torch.tensor([[0.0, 3.0], [3.0, -2.0], [-3.0, -2.0], [3.0, 3.0]])[:classes]

@@ -306,8 +306,41 @@ class LVQ(_LVQBase):
         self.verbose = verbose
 
 
+class _WindowedLVQ(_LVQBase):
+    """Shared arguments of LVQ2 and LVQ2.1 (scikit-learn reads them from ``__init__``)."""
+
+    def __init__(
+        self,
+        n_subclasses=None,
+        *,
+        prototypes_per_class=None,
+        learning_rate=0.1,
+        window=0.3,
+        max_iter=50,
+        n_updates_to_stepdrop=None,
+        min_learning_rate=1e-5,
+        weight_init="sample",
+        shuffle=True,
+        random_state=None,
+        device="auto",
+        verbose=False,
+    ):
+        self.n_subclasses = n_subclasses
+        self.prototypes_per_class = prototypes_per_class
+        self.learning_rate = learning_rate
+        self.window = window
+        self.max_iter = max_iter
+        self.n_updates_to_stepdrop = n_updates_to_stepdrop
+        self.min_learning_rate = min_learning_rate
+        self.weight_init = weight_init
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+
 @registry.estimators.register("LVQ2")
-class LVQ2(_LVQBase):
+class LVQ2(_WindowedLVQ):
     __doc__ = (
         """LVQ2 (Kohonen): correct the nearest prototype with the help of the runner-up.
 
@@ -329,38 +362,9 @@ class LVQ2(_LVQBase):
 
     _rule = "lvq2"
 
-    def __init__(
-        self,
-        n_subclasses=None,
-        *,
-        prototypes_per_class=None,
-        learning_rate=0.1,
-        window=0.3,
-        max_iter=50,
-        n_updates_to_stepdrop=None,
-        min_learning_rate=1e-5,
-        weight_init="sample",
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=False,
-    ):
-        self.n_subclasses = n_subclasses
-        self.prototypes_per_class = prototypes_per_class
-        self.learning_rate = learning_rate
-        self.window = window
-        self.max_iter = max_iter
-        self.n_updates_to_stepdrop = n_updates_to_stepdrop
-        self.min_learning_rate = min_learning_rate
-        self.weight_init = weight_init
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-
 
 @registry.estimators.register("LVQ21", "LVQ2.1")
-class LVQ21(_LVQBase):
+class LVQ21(_WindowedLVQ):
     __doc__ = (
         """LVQ2.1 (Kohonen): symmetric LVQ2 on the two nearest prototypes.
 
@@ -380,35 +384,6 @@ class LVQ21(_LVQBase):
     )
 
     _rule = "lvq21"
-
-    def __init__(
-        self,
-        n_subclasses=None,
-        *,
-        prototypes_per_class=None,
-        learning_rate=0.1,
-        window=0.3,
-        max_iter=50,
-        n_updates_to_stepdrop=None,
-        min_learning_rate=1e-5,
-        weight_init="sample",
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=False,
-    ):
-        self.n_subclasses = n_subclasses
-        self.prototypes_per_class = prototypes_per_class
-        self.learning_rate = learning_rate
-        self.window = window
-        self.max_iter = max_iter
-        self.n_updates_to_stepdrop = n_updates_to_stepdrop
-        self.min_learning_rate = min_learning_rate
-        self.weight_init = weight_init
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
 
 
 @registry.estimators.register("LVQ3")
