@@ -144,6 +144,20 @@ class _ConvBase(Layer):
             )
         return n, k, s, d, pads
 
+    def _spatial_output(self, input_shape, size_fn):
+        """``(filters, O_1, …)`` with ``O_i = size_fn(I_i, F_i, S_i, P_i, d_i)``."""
+        n, k, s, d, pads = self._geometry(input_shape)
+        out = [self.filters]
+        for axis in range(n):
+            try:
+                out.append(size_fn(input_shape[axis + 1], k[axis], s[axis], pads[axis], d[axis]))
+            except ShapeError as exc:
+                raise ShapeError(
+                    f"layer '{self.name}' ({type(self).__name__}) cannot take input "
+                    f"{format_shape(input_shape)}: {exc}"
+                ) from None
+        return tuple(out)
+
     def kernel_geometry(self):
         if self.rank is None:
             return None
@@ -187,18 +201,7 @@ class Convolution(_ConvBase):
     """
 
     def output_shape_for(self, input_shape):
-        n, k, s, d, pads = self._geometry(input_shape)
-        out = [self.filters]
-        for axis in range(n):
-            try:
-                out.append(arithmetic.output_size(input_shape[axis + 1], k[axis], s[axis],
-                                                  pads[axis], d[axis]))
-            except ShapeError as exc:
-                raise ShapeError(
-                    f"layer '{self.name}' (Convolution) cannot take input "
-                    f"{format_shape(input_shape)}: {exc}"
-                ) from None
-        return tuple(out)
+        return self._spatial_output(input_shape, arithmetic.output_size)
 
     def _build(self, input_shape):
         n, k, s, d, pads = self._geometry(input_shape)
@@ -243,18 +246,7 @@ class Deconvolution(_ConvBase):
     """
 
     def output_shape_for(self, input_shape):
-        n, k, s, d, pads = self._geometry(input_shape)
-        out = [self.filters]
-        for axis in range(n):
-            try:
-                out.append(arithmetic.transposed_output_size(
-                    input_shape[axis + 1], k[axis], s[axis], pads[axis], d[axis]))
-            except ShapeError as exc:
-                raise ShapeError(
-                    f"layer '{self.name}' (Deconvolution) cannot take input "
-                    f"{format_shape(input_shape)}: {exc}"
-                ) from None
-        return tuple(out)
+        return self._spatial_output(input_shape, arithmetic.transposed_output_size)
 
     def _build(self, input_shape):
         n, k, s, d, pads = self._geometry(input_shape)
