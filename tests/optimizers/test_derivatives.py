@@ -166,11 +166,12 @@ def test_jacobian_plain_closure_batched_autograd():
     torch.testing.assert_close(J, reference_jacobian(net, x, y), rtol=1e-12, atol=1e-12)
 
 
-def test_jacobian_with_custom_residual_and_batchnorm_whole_batch():
+@pytest.mark.parametrize("n", [6, 40])  # 29 parameters: reverse mode for 6 samples, forward for 40
+def test_jacobian_with_custom_residual_and_batchnorm_whole_batch(n):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Tanh(),
                               torch.nn.Linear(4, 1)).double().train()
-    x, y = torch.randn(6, 3, dtype=torch.float64), torch.randn(6, 1, dtype=torch.float64)
+    x, y = torch.randn(n, 3, dtype=torch.float64), torch.randn(n, 1, dtype=torch.float64)
     closure = nopt.ResidualClosure(net, x, y, residual_fn=lambda p, t: 2.0 * (p - t))
     assert not closure.can_split_samples()  # BatchNorm couples the samples
     J, _ = nopt.residual_jacobian(closure, net.parameters())

@@ -51,7 +51,7 @@ def _rows_per_chunk(n_params: int, itemsize: int, memory_budget: float) -> int:
 
 
 # -- Jacobian chunks -----------------------------------------------------------------
-# Every chunk is yielded as (Jᵀ, r): Jᵀ is (P, m_chunk), r is (m_chunk,). Holding Jᵀ
+# Every chunk comes as (Jᵀ, r): Jᵀ is (P, m_chunk), r is (m_chunk,). Holding Jᵀ
 # (parameters × residuals, row-major) lets the linear plan write each layer's block as
 # one contiguous slice and gives JᵀJ as one matrix product.
 
