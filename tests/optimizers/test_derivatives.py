@@ -64,6 +64,7 @@ class SharedSequenceNet(torch.nn.Module):
         self.b = torch.nn.Parameter(torch.randn(2, dtype=torch.float64))
 
     def forward(self, x):  # x: (N, T, 3)
+        assert x.shape[-1] == self.inner.weight.shape[1] == self.w.size(1)  # metadata reads are fine
         h = torch.tanh(self.inner(torch.tanh(self.inner(x))))
         return torch.nn.functional.linear(h.mean(1), self.w, self.b)
 

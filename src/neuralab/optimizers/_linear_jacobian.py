@@ -47,6 +47,14 @@ def _flat_args(args, kwargs):
             yield a
 
 
+def _returns_tensors(out) -> bool:
+    if isinstance(out, torch.Tensor):
+        return True
+    if isinstance(out, (list, tuple)) and not isinstance(out, torch.Size):
+        return any(isinstance(o, torch.Tensor) for o in out)
+    return False
+
+
 class _LinearRecorder(TorchFunctionMode):
     """Records ``(weight position, bias position, input, output)`` of each linear call."""
 
@@ -72,7 +80,8 @@ class _LinearRecorder(TorchFunctionMode):
                 if (wp is not None and w.dim() != 2) or x.dim() < 2:
                     self.foreign = self.foreign or "linear with a 1-D weight or input"
                 self.uses.append((wp, bp, x, out))
-        elif self.foreign is None and isinstance(out, (torch.Tensor, list, tuple)):
+        elif self.foreign is None and _returns_tensors(out):
+            # metadata reads (w.shape, w.size(), w.dtype) return no tensor and are harmless
             if any(id(a) in index for a in _flat_args(args, kwargs)):
                 self.foreign = getattr(func, "__name__", repr(func))
         return out
