@@ -20,7 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PIP) install --quiet -c constraints.txt -e '.[dev,bench]'
-	for f in benchmarks/*.py; do $(PY) $$f; done
+	for f in benchmarks/[!_]*.py; do echo "== $$f"; $(PY) $$f; done
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks examples
