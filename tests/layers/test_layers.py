@@ -107,6 +107,11 @@ def test_pooling_values():
     torch.testing.assert_close(L.MaxPooling(3, 1, padding="same")(-ones), -ones)
     torch.testing.assert_close(L.Upscale(2)(x), F.interpolate(x, scale_factor=2, mode="nearest"))
     torch.testing.assert_close(L.GlobalPooling()(x), x.mean(dim=(2, 3)))
+    # padded max pooling: symmetric (torch pads itself) and asymmetric ("same", explicit -inf)
+    z = torch.randn(2, 3, 9, 8)
+    torch.testing.assert_close(L.MaxPooling(3, 2, padding=1)(z), F.max_pool2d(z, 3, 2, 1))
+    ref = F.max_pool2d(F.pad(z, (0, 1, 0, 1), value=float("-inf")), 2, 2)
+    torch.testing.assert_close(L.MaxPooling(2, padding="same")(z), ref)
 
 
 def test_merge_values():

@@ -23,7 +23,7 @@ from .. import arithmetic
 from .. import registry
 from ..errors import ConfigError, ShapeError, format_shape
 from .base import Layer, as_tuple
-from .conv import axis_paddings, symmetric_or_pad, validate_padding
+from .conv import axis_paddings, validate_padding
 
 __all__ = ["MaxPooling", "AveragePooling", "AdaptiveAveragePooling", "Upscale", "GlobalPooling"]
 
@@ -105,12 +105,13 @@ class MaxPooling(_Pooling):
 
     def forward(self, x):
         pairs = self._pad_pairs(x)
-        if any(a or b for a, b in pairs):
-            _, pre = symmetric_or_pad(pairs)
-            if pre is None:
-                pre = tuple(v for a, b in reversed(pairs) for v in (a, b))
-            x = F.pad(x, pre, value=float("-inf"))
-        return _MAX[self.rank](x, self._k, self._s)
+        if not any(a or b for a, b in pairs):
+            return _MAX[self.rank](x, self._k, self._s)
+        if all(a == b and 2 * a <= k for (a, b), k in zip(pairs, self._k)):
+            # torch pads with -inf itself when the padding is symmetric and at most F/2
+            return _MAX[self.rank](x, self._k, self._s, tuple(a for a, _ in pairs))
+        pre = tuple(v for a, b in reversed(pairs) for v in (a, b))
+        return _MAX[self.rank](F.pad(x, pre, value=float("-inf")), self._k, self._s)
 
 
 @registry.layers.register("AveragePooling")
