@@ -263,12 +263,14 @@ def _add_lower_gram(out: torch.Tensor, Jt: torch.Tensor, block: int = _GRAM_BLOC
     """``out += Jᵀ J`` on and below the diagonal only (about half the flops of ``Jt @ Jt.T``).
 
     Row block i of the lower triangle is ``Jt[i:i+b] @ Jt[:i+b].T``; the upper
-    triangle of ``out`` is left untouched (mirror it once at the end).
+    triangle of ``out`` is left untouched (mirror it once at the end). The block
+    product goes to a temporary (b × P numbers) and is then added: measured
+    faster than ``addmm_`` into the strided slice of ``out``.
     """
     P = Jt.shape[0]
     for i in range(0, P, block):
         stop = min(P, i + block)
-        out[i:stop, :stop].addmm_(Jt[i:stop], Jt[:stop].T)
+        out[i:stop, :stop] += Jt[i:stop] @ Jt[:stop].T
 
 
 @dataclass
