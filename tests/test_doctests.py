@@ -12,6 +12,8 @@ MODULES = [
     "neuralab.layers.recurrent", "neuralab.layers.stochastic",
     "neuralab.datasets._digits", "neuralab.datasets._synthetic", "neuralab.datasets._augment",
     "neuralab.cli",
+    "neuralab.classic.grnn", "neuralab.classic.sofm", "neuralab.classic.lvq",
+    "neuralab.classic.cmac",
 ]
 
 

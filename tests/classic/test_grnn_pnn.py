@@ -92,6 +92,39 @@ def test_pnn_probabilities_match_parzen_reference():
     np.testing.assert_array_equal(model.predict(Xq), expected)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 30), min_size=1, max_size=5),
+    m=st.integers(1, 12),
+    std=st.floats(0.5, 3.0),
+    batch_size=st.sampled_from(["auto", 1, 5]),
+    seed=st.integers(0, 2**16),
+)
+def test_pnn_matches_parzen_reference_any_class_sizes(counts, m, std, batch_size, seed):
+    # Equal-ish sizes take the padded class-major layout, unequal ones the
+    # one-hot product (MAX_CLASS_PADDING); both must give Specht's densities.
+    rng = np.random.default_rng(seed)
+    y = rng.permutation(np.repeat(np.arange(len(counts)) * 3 + 1, counts))
+    X, Xq = rng.normal(size=(len(y), 3)), rng.normal(size=(m, 3))
+    model = PNN(std=std, batch_size=batch_size, device="cpu").fit(X, y)
+    proba = model.predict_proba(Xq)
+    if len(counts) == 1:
+        np.testing.assert_allclose(proba, 1.0)
+    else:
+        np.testing.assert_allclose(proba, parzen_classes(Xq, X, y, std), rtol=2e-4, atol=1e-6)
+
+
+def test_pnn_groups_training_points_by_class_and_ignores_their_order():
+    rng = np.random.default_rng(3)
+    X, y, Xq = rng.normal(size=(90, 4)), rng.integers(0, 3, 90), rng.normal(size=(25, 4))
+    a = PNN(std=1.1).fit(X, y)
+    assert np.all(np.diff(a.y_fit_) >= 0)
+    np.testing.assert_array_equal(a.X_fit_, X[np.argsort(y, kind="stable")])
+    perm = rng.permutation(90)
+    b = PNN(std=1.1).fit(X[perm], y[perm])
+    np.testing.assert_allclose(a.predict_proba(Xq), b.predict_proba(Xq), rtol=1e-5, atol=1e-7)
+
+
 def test_pnn_far_query_is_finite_and_takes_nearest_class():
     X = np.array([[0.0, 0.0], [5.0, 5.0]])
     model = PNN(std=0.1).fit(X, [0, 1])

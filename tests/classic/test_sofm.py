@@ -67,6 +67,28 @@ def test_minibatch_of_identical_samples_equals_sequential_steps():
     np.testing.assert_allclose(a.cluster_centers_, b.cluster_centers_, rtol=1e-5, atol=1e-6)
 
 
+def test_minibatch_step_is_exact_sequential_composition():
+    # B distinct samples, BMUs found against the weights at the step's start,
+    # then applied one after the other in row order (float64 reference).
+    import torch
+
+    rng = np.random.default_rng(5)
+    som = SOFM((4, 5), learning_rate=0.7, std=1.2, batch_size=6)
+    som.unit_coordinates_ = grid_coordinates((4, 5))
+    W0, Xp = rng.normal(size=(20, 3)), rng.normal(scale=2.0, size=(15, 3))
+    H = np.exp(-som._grid_sq() / (2 * 1.2**2))
+    out = som._online_epoch(torch.tensor(Xp, dtype=torch.float32),
+                            torch.tensor(W0, dtype=torch.float32),
+                            torch.tensor(H, dtype=torch.float32), 0.7).numpy()
+    W = W0.copy()
+    for start in range(0, 15, 6):  # steps of 6, 6 and 3 samples
+        xb = Xp[start:start + 6]
+        bmus = cdist(xb, W).argmin(1)
+        for x, c in zip(xb, bmus):
+            W += 0.7 * H[c][:, None] * (x - W)
+    np.testing.assert_allclose(out, W, rtol=1e-5, atol=1e-5)
+
+
 def test_batch_epoch_is_kohonen_batch_map():
     som = _fitted(mode="batch", learning_rate=1.0, std=0.8)
     W0 = X_SMALL[[0, 5, 9, 13, 17, 21, 25, 29, 33]].copy()
@@ -154,19 +176,23 @@ def test_pca_init_spans_leading_components():
 def test_digits_quantization_error_no_worse_than_minisom():
     minisom = pytest.importorskip("minisom")
     X = load_digits().data
-    grid, sigma, lr, epochs = (10, 10), 1.5, 0.5, 5
+    # Same grid, sigma, learning rate, initialisation (data samples) and schedule
+    # (MiniSom's asymptotic decay per epoch = reduce_*_after = epochs / 2), and
+    # the same number of sample presentations (epochs × 1797, in shuffled order).
+    grid, sigma, lr, epochs, seeds = (10, 10), 1.5, 0.5, 4, range(8)
     ours, theirs = [], []
-    for seed in range(3):
+    for seed in seeds:
         ms = minisom.MiniSom(*grid, X.shape[1], sigma=sigma, learning_rate=lr, random_seed=seed)
-        ms.random_weights_init(X)  # samples from the data, like weight_init="sample"
+        ms.random_weights_init(X)
         ms.train(X, epochs, random_order=True, use_epochs=True)
         theirs.append(ms.quantization_error(X))
-        som = SOFM(grid, std=sigma, learning_rate=lr, max_iter=epochs,
+        som = SOFM(grid, std=sigma, learning_rate=lr, max_iter=epochs, device="cpu",
                    reduce_step_after=epochs / 2, reduce_std_after=epochs / 2, random_state=seed)
         ours.append(som.fit(X).quantization_error(X))
-    # Seed-to-seed spread of either implementation is about ±0.5 %; the mean over
-    # three seeds must not be worse than MiniSom's beyond that noise.
-    assert np.mean(ours) <= np.mean(theirs) * 1.005, (ours, theirs)
+    # Both are random over seeds (about ±0.3 % here); "no worse" = our mean is not
+    # above MiniSom's by more than two standard errors of the difference of means.
+    se = np.sqrt(np.var(ours, ddof=1) / len(ours) + np.var(theirs, ddof=1) / len(theirs))
+    assert np.mean(ours) <= np.mean(theirs) + 2 * se, (ours, theirs)
 
 
 def test_bad_input():
