@@ -55,7 +55,10 @@ def to_tensor(array, device, dtype=torch.float32) -> torch.Tensor:
     """A NumPy array (or tensor) as a contiguous tensor on ``device``."""
     if isinstance(array, torch.Tensor):
         return array.to(device=device, dtype=dtype)
-    return torch.as_tensor(np.ascontiguousarray(array), dtype=dtype, device=device)
+    array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # e.g. a read-only memmap: torch cannot share it
+        array = array.copy()
+    return torch.as_tensor(array, dtype=dtype, device=device)
 
 
 def torch_generator(random_state, device="cpu") -> torch.Generator:

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import contextlib
 
 import numpy as np
 import torch
@@ -24,11 +23,8 @@ __all__ = [
     "check_supervised",
     "as_numpy",
     "MEMORY_BUDGET_BYTES",
-    "small_step_threads",
 ]
 
-#: multiply-adds per step below which extra threads cost more than they give.
-SMALL_STEP_WORK = 1 << 22
 
 #: bytes of each of the two scratch buffers of a query chunk (``batch_size ×
 #: n_train`` floats, reused across chunks): 320 MB in all, below 1 GB for any
@@ -256,26 +252,3 @@ def class_kernel_shares(
     for start, stop, weights in _softmax_blocks(queries, centers_aug_t, mean, batch_size):
         torch.mm(weights, one_hot_t.t(), out=out[start:stop])
     return out
-
-
-@contextlib.contextmanager
-def small_step_threads(device: torch.device, work_per_step: float):
-    """Run a loop of many small steps on one CPU thread, then restore the setting.
-
-    Sequential learning rules (online SOFM, LVQ, CMAC) run thousands of tiny
-    kernels; with several OpenMP threads each kernel pays a fork/join, and on a
-    busy machine one descheduled thread stalls every step (measured: 14 s
-    instead of 0.16 s for a 10×10 SOFM on digits with 2 threads under load).
-    scikit-learn's KMeans limits its BLAS threads for the same reason. Only
-    CPU loops whose steps do fewer than ``SMALL_STEP_WORK`` multiply-adds are
-    affected; ``torch.get_num_threads()`` is restored on exit.
-    """
-    if device.type != "cpu" or work_per_step >= SMALL_STEP_WORK:
-        yield
-        return
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

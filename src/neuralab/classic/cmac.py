@@ -13,7 +13,8 @@ from tqdm.auto import tqdm
 from .. import registry
 from ..errors import ConfigError, DataError
 from ._base import check_is_fitted, check_positive, resolve_device, to_tensor, validate
-from ._kernels import as_numpy, check_supervised, small_step_threads
+from ._kernels import as_numpy, check_supervised
+from ._threads import small_work_threads
 
 __all__ = ["CMAC"]
 
@@ -156,7 +157,7 @@ class CMAC(RegressorMixin, BaseEstimator):
         keys = self._keys(Xt)
         table, cells = torch.unique(keys, sorted=True, return_inverse=True)  # cells: (n, C)
         W = torch.zeros(len(table), Y.shape[1], dtype=Y.dtype, device=device)
-        with small_step_threads(device, self.batch_size * keys.shape[1] * W.shape[1]):
+        with small_work_threads(self.batch_size * keys.shape[1] * W.shape[1], device):
             self._train(Y, cells, W)
         self.cell_keys_ = table.cpu().numpy()
         self.weights_ = as_numpy(W)

@@ -19,7 +19,8 @@ from .. import registry
 from ..errors import ConfigError, DataError
 from ._base import check_choice, check_in_range, check_is_fitted, check_positive, resolve_device
 from ._base import to_tensor, validate
-from ._kernels import as_numpy, check_supervised, small_step_threads
+from ._kernels import as_numpy, check_supervised
+from ._threads import small_work_threads
 
 __all__ = ["LVQ", "LVQ2", "LVQ21", "LVQ3"]
 
@@ -191,7 +192,7 @@ class _LVQBase(ClassifierMixin, BaseEstimator):
             threshold = (1.0 - self.window) / (1.0 + self.window)
         rng = _epoch_rng(self.random_state, self.n_iter_)
         epochs = tqdm(range(n_epochs), desc=type(self).__name__, disable=not self.verbose, leave=False)
-        with small_step_threads(device, P.numel()):
+        with small_work_threads(P.numel(), device):
             for _ in epochs:
                 order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
                 for n in order.tolist():

@@ -21,7 +21,8 @@ from ._base import (
     torch_generator,
     validate,
 )
-from ._kernels import as_numpy, float_tensor, small_step_threads
+from ._kernels import as_numpy, float_tensor
+from ._threads import small_work_threads
 
 __all__ = ["SOFM", "grid_coordinates"]
 
@@ -300,7 +301,7 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
         gen = _epoch_generator(self.random_state, self.n_iter_) if self.mode == "online" else None
         n_units, n_features = W.shape
         rows = len(Xt) if self.mode == "batch" else min(self.batch_size, len(Xt))
-        with small_step_threads(device, rows * n_units * n_features):
+        with small_work_threads(rows * n_units * n_features, device):
             W = self._loop(Xt, W, grid_sq, gen, n_epochs)
             labels = self._bmu(Xt, W)
         self.cluster_centers_ = as_numpy(W)
