@@ -4,6 +4,9 @@ Run: .venv/bin/python examples/02_train_digits.py
 (the same job from the shell: `neuralab train lenet5 --data digits`)
 """
 
+import os
+import tempfile
+
 import neuralab as nl
 from neuralab.datasets import load_digits
 
@@ -14,6 +17,7 @@ history = net.fit(data.x_train, data.y_train, optimizer="adam", epochs=10, batch
                   callbacks=[nl.callbacks.EarlyStopping(patience=3)])
 print(net.evaluate(data.x_test, data.y_test, metrics=["accuracy"]))
 
-nl.save(net, "/tmp/lenet5.safetensors")
-again = nl.load("/tmp/lenet5.safetensors")
+path = os.path.join(tempfile.mkdtemp(), "lenet5.safetensors")
+nl.save(net, path)
+again = nl.load(path)
 print("reloaded:", again.evaluate(data.x_test, data.y_test, metrics=["accuracy"]))

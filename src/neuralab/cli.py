@@ -195,7 +195,8 @@ def cmd_train(args) -> int:
     _write_json(out / "metrics.json", metrics)
     correct = int(matrix.trace())
     print(f"neuralab: test accuracy {scores['accuracy']:.2%} ({correct}/{len(y_pred)}), "
-          f"test loss {scores['loss']:.4f}, {metrics['epochs']} epochs in {seconds:.1f} s")
+          f"test loss {scores['loss']:.4f}, {metrics['epochs']} "
+          f"epoch{'' if metrics['epochs'] == 1 else 's'} in {seconds:.1f} s")
     print(f"neuralab: wrote {out}/model.safetensors, metrics.json, curves.png, confusion.png")
     return 0
 
