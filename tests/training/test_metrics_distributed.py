@@ -1,7 +1,6 @@
 """Metrics against scikit-learn; the DistributedDataParallel path with gloo."""
 
 import copy
-import os
 
 import numpy as np
 import pytest

@@ -59,7 +59,7 @@ import torch
 from torch.optim import Optimizer
 
 from .. import registry
-from ..errors import ConfigError, DTypeError
+from ..errors import DTypeError
 from ._closures import LossClosure, ResidualClosure
 from ._derivatives import (
     loss_hessian,

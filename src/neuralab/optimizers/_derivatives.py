@@ -28,7 +28,7 @@ import torch
 from torch.func import functional_call, jacfwd, jacrev, vmap
 
 from ..errors import ConfigError
-from ._closures import LEAST_SQUARES_LOSSES, LossClosure, ResidualClosure, check_residuals
+from ._closures import LossClosure, ResidualClosure, check_residuals
 from ._flat import flat_grad, get_flat, numel
 from ._linear_jacobian import NotApplicable, linear_jacobian_chunk
 

@@ -33,7 +33,6 @@ import sys
 import warnings
 from typing import Any
 
-import torch
 
 from ..errors import ConfigError
 from .checkpoint import CHECKPOINT_NAME
