@@ -9,7 +9,8 @@ import torch
 from ..errors import ConfigError
 from ._base import FullBatchOptimizer, check_positive
 from ._flat import all_finite
-from ._derivatives import LEAST_SQUARES_LOSSES, check_residuals, residual_normal_equations
+from ._closures import LEAST_SQUARES_LOSSES
+from ._derivatives import check_residuals, residual_normal_equations
 from ._linalg import check_damping, damping_diagonal, solve_spd
 
 __all__ = ["LevenbergMarquardt", "check_least_squares_loss"]

@@ -33,7 +33,6 @@ import sys
 import warnings
 from typing import Any
 
-
 from ..errors import ConfigError
 from .checkpoint import CHECKPOINT_NAME
 from .history import jsonable
