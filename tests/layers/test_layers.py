@@ -231,3 +231,12 @@ def test_shape_errors_when_built():
         L.Input((2, 3)) >> L.Reshape(4)
     with pytest.raises(ShapeError, match=r"gate of shape \(2,\) for 2 experts, received \(3,\)"):
         (L.Input(3) | L.Input(4) | L.Input(4)) >> L.GatedAverage()
+
+
+def test_same_padding_on_an_axis_of_unknown_length_follows_each_batch():
+    net = L.Input((2, None)) >> L.Convolution(3, 4, stride=2, padding="same") \
+        >> L.MaxPooling(2, padding="same")
+    assert net.output_shape == (3, None)
+    for length in (9, 16):  # O = ceil(ceil(I / 2) / 2)
+        out = net(torch.randn(1, 2, length))
+        assert out.shape[-1] == math.ceil(math.ceil(length / 2) / 2)

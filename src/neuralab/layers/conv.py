@@ -30,7 +30,8 @@ from .. import registry
 from ..errors import ConfigError, ShapeError, format_shape
 from .base import Layer, as_tuple, init_param, positive_int
 
-__all__ = ["Convolution", "Deconvolution", "validate_padding", "axis_paddings"]
+__all__ = ["Convolution", "Deconvolution", "validate_padding", "axis_paddings", "padding_pairs",
+           "spatial_output_shape"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -90,6 +91,30 @@ def symmetric_or_pad(pairs):
     return (0,) * len(pairs), tuple(flat)
 
 
+def padding_pairs(sizes, k, s, d, pads):
+    """Per-axis ``(P_start, P_end)`` for spatial ``sizes``; None when "same" meets an
+    axis of unknown size (the padding is then computed from each batch)."""
+    if any(p == "same" and size is None for size, p in zip(sizes, pads)):
+        return None
+    return [arithmetic.padding(size, k_i, s_i, p_i, d_i)
+            for size, k_i, s_i, p_i, d_i in zip(sizes, k, s, pads, d)]
+
+
+def spatial_output_shape(layer, input_shape, leading, k, s, d, pads, size_fn):
+    """``(leading, O_1, …)`` with ``O_i = size_fn(I_i, F_i, S_i, P_i, d_i)``; a filter that
+    does not fit becomes a ShapeError naming ``layer`` and its input."""
+    out = [leading]
+    for axis, (size, k_i, s_i, p_i, d_i) in enumerate(zip(input_shape[1:], k, s, pads, d)):
+        try:
+            out.append(size_fn(size, k_i, s_i, p_i, d_i))
+        except ShapeError as exc:
+            raise ShapeError(
+                f"layer '{layer.name}' ({type(layer).__name__}) cannot take input "
+                f"{format_shape(input_shape)}: {exc}"
+            ) from None
+    return tuple(out)
+
+
 class _ConvBase(Layer):
     fresh_output = True
     _config_keys = ("filters", "kernel_size", "stride", "padding", "dilation", "groups")
@@ -145,27 +170,19 @@ class _ConvBase(Layer):
         return n, k, s, d, pads
 
     def _spatial_output(self, input_shape, size_fn):
-        """``(filters, O_1, …)`` with ``O_i = size_fn(I_i, F_i, S_i, P_i, d_i)``."""
         n, k, s, d, pads = self._geometry(input_shape)
-        out = [self.filters]
-        for axis in range(n):
-            try:
-                out.append(size_fn(input_shape[axis + 1], k[axis], s[axis], pads[axis], d[axis]))
-            except ShapeError as exc:
-                raise ShapeError(
-                    f"layer '{self.name}' ({type(self).__name__}) cannot take input "
-                    f"{format_shape(input_shape)}: {exc}"
-                ) from None
-        return tuple(out)
+        return spatial_output_shape(self, input_shape, self.filters, k, s, d, pads, size_fn)
+
+    def _build_geometry(self, input_shape):
+        """Fix rank, kernel, stride, dilation and padding specs for ``input_shape``."""
+        n, k, s, d, pads = self._geometry(input_shape)
+        self.rank, self._k, self._stride, self._dilation, self._pads = n, k, s, d, pads
+        return n, k, s, d, pads
 
     def kernel_geometry(self):
         if self.rank is None:
             return None
-        n = self.rank
-        owner = type(self).__name__
-        return list(zip(as_tuple(owner, "k", self.kernel_size, n),
-                        as_tuple(owner, "s", self.stride, n),
-                        as_tuple(owner, "d", self.dilation, n)))
+        return list(zip(self._k, self._stride, self._dilation))
 
     def reset_parameters(self):
         if self.weight is not None:
@@ -204,18 +221,10 @@ class Convolution(_ConvBase):
         return self._spatial_output(input_shape, arithmetic.output_size)
 
     def _build(self, input_shape):
-        n, k, s, d, pads = self._geometry(input_shape)
-        self.rank = n
-        self._stride, self._dilation = s, d
-        self._k = k
-        self._pads = pads
-        self._static = all(
-            not (isinstance(p, str) and p == "same") or input_shape[i + 1] is not None
-            for i, p in enumerate(pads)
-        )
+        n, k, s, d, pads = self._build_geometry(input_shape)
+        pairs = padding_pairs(input_shape[1:], k, s, d, pads)
+        self._static = pairs is not None
         if self._static:
-            pairs = [arithmetic.padding(input_shape[i + 1], k[i], s[i], pads[i], d[i])
-                     for i in range(n)]
             self._torch_padding, self._pre_pad = symmetric_or_pad(pairs)
         self.weight = nn.Parameter(torch.empty(self.filters, input_shape[0] // self.groups, *k))
         if self.bias_init is not None:
@@ -225,9 +234,7 @@ class Convolution(_ConvBase):
         if self._static:
             padding, pre_pad = self._torch_padding, self._pre_pad
         else:
-            pairs = [arithmetic.padding(x.shape[i + 2], self._k[i], self._stride[i],
-                                        self._pads[i], self._dilation[i])
-                     for i in range(self.rank)]
+            pairs = padding_pairs(x.shape[2:], self._k, self._stride, self._dilation, self._pads)
             padding, pre_pad = symmetric_or_pad(pairs)
         if pre_pad is not None:
             x = F.pad(x, pre_pad)
@@ -249,9 +256,7 @@ class Deconvolution(_ConvBase):
         return self._spatial_output(input_shape, arithmetic.transposed_output_size)
 
     def _build(self, input_shape):
-        n, k, s, d, pads = self._geometry(input_shape)
-        self.rank = n
-        self._stride, self._dilation = s, d
+        n, k, s, d, pads = self._build_geometry(input_shape)
         crops = [arithmetic.transposed_padding(k[i], s[i], pads[i], d[i]) for i in range(n)]
         self._sym = tuple(min(a, b) for a, b, _ in crops)
         self._extra = tuple(e for _, _, e in crops)

@@ -23,7 +23,7 @@ from .. import arithmetic
 from .. import registry
 from ..errors import ConfigError, ShapeError, format_shape
 from .base import Layer, as_tuple
-from .conv import axis_paddings, validate_padding
+from .conv import axis_paddings, padding_pairs, spatial_output_shape, validate_padding
 
 __all__ = ["MaxPooling", "AveragePooling", "AdaptiveAveragePooling", "Upscale", "GlobalPooling"]
 
@@ -55,31 +55,18 @@ class _Pooling(Layer):
 
     def output_shape_for(self, input_shape):
         n, k, s, pads = self._geometry(input_shape)
-        out = [input_shape[0]]
-        for i in range(n):
-            try:
-                out.append(arithmetic.output_size(input_shape[i + 1], k[i], s[i], pads[i]))
-            except ShapeError as exc:
-                raise ShapeError(
-                    f"layer '{self.name}' ({type(self).__name__}) cannot take input "
-                    f"{format_shape(input_shape)}: {exc}"
-                ) from None
-        return tuple(out)
+        return spatial_output_shape(self, input_shape, input_shape[0], k, s, (1,) * n, pads,
+                                    arithmetic.output_size)
 
     def _build(self, input_shape):
         n, k, s, pads = self._geometry(input_shape)
         self.rank, self._k, self._s, self._pads = n, k, s, pads
-        self._static = all(p != "same" or input_shape[i + 1] is not None
-                           for i, p in enumerate(pads))
-        if self._static:
-            self._pairs = [arithmetic.padding(input_shape[i + 1], k[i], s[i], pads[i])
-                           for i in range(n)]
+        self._pairs = padding_pairs(input_shape[1:], k, s, (1,) * n, pads)
 
     def _pad_pairs(self, x):
-        if self._static:
+        if self._pairs is not None:
             return self._pairs
-        return [arithmetic.padding(x.shape[i + 2], self._k[i], self._s[i], self._pads[i])
-                for i in range(self.rank)]
+        return padding_pairs(x.shape[2:], self._k, self._s, (1,) * self.rank, self._pads)
 
     def kernel_geometry(self):
         if self.rank is None:
