@@ -218,6 +218,11 @@ def get(spec) -> Initializer:
     )
 
 
+def spec_config(spec) -> dict | None:
+    """JSON config of a ``weight=``/``bias=`` argument as the user gave it (None stays None)."""
+    return None if spec is None else to_config(get(spec))
+
+
 def to_config(initializer) -> dict | None:
     """JSON config of an initializer (None for None); raises for unsaveable callables."""
     if initializer is None:

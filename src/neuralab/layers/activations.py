@@ -61,23 +61,16 @@ class Activation(Layer):
     """
 
     default_weight = "xavier_normal"
-    _config_keys = ("n_units", "weight", "bias")
+    _config_keys = ("n_units",)
 
     def __init__(self, n_units: int | None = None, *, weight=None, bias=0.0, name=None):
         super().__init__(name)
         self.n_units = positive_int(type(self).__name__, "n_units", n_units, allow_none=True)
         self.weight_init = init_param(weight, self.default_weight) if n_units else None
         self.bias_init = None if bias is None else initializers.get(bias)
-        self._weight_spec, self._bias_spec = weight, bias
+        self._init_specs = {"weight": weight, "bias": bias}
         self.weight = None
         self.bias = None
-
-    # configs store what the user passed, so a round trip rebuilds the same layer
-    def get_config(self):
-        config = super().get_config()
-        config["weight"] = _init_config(self._weight_spec)
-        config["bias"] = _init_config(self._bias_spec)
-        return config
 
     def output_shape_for(self, input_shape):
         if self.n_units is None:
@@ -113,14 +106,6 @@ class Activation(Layer):
 
     def extra_repr(self):
         return "" if self.n_units is None else str(self.n_units)
-
-
-def _init_config(spec):
-    if spec is None or isinstance(spec, (int, float, str)):
-        return spec
-    if isinstance(spec, dict):
-        return spec
-    return initializers.to_config(spec)
 
 
 @registry.layers.register("Linear")

@@ -106,6 +106,9 @@ class Layer(nn.Module):
 
     n_inputs: int | None = 1
     _config_keys: tuple[str, ...] = ()
+    # ``weight=``/``bias=`` arguments as given, stored by layers that take them;
+    # get_config writes them as initializer configs.
+    _init_specs: dict = {}
     # Execution hints for Network (see Network._plan): ``fresh_output`` means the
     # layer returns a new tensor that its backward does not need, so a later
     # layer may overwrite it; ``forward_inplace(target, *xs)`` computes the output
@@ -189,11 +192,9 @@ class Layer(nn.Module):
         config = {"name": self.name}
         for key in self._config_keys:
             value = getattr(self, key)
-            if isinstance(value, initializers.Initializer):
-                value = initializers.to_config(value)
-            elif isinstance(value, tuple):
-                value = list(value)
-            config[key] = value
+            config[key] = list(value) if isinstance(value, tuple) else value
+        for key, spec in self._init_specs.items():
+            config[key] = initializers.spec_config(spec)
         return config
 
     @classmethod

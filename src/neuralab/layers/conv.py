@@ -136,7 +136,7 @@ class _ConvBase(Layer):
         self.padding = validate_padding(owner, padding)
         self.weight_init = init_param(weight, self.default_weight)
         self.bias_init = None if bias is None else initializers.get(bias)
-        self._weight_spec, self._bias_spec = weight, bias
+        self._init_specs = {"weight": weight, "bias": bias}
         self.weight = None
         self.bias = None
         self.rank = None
@@ -145,10 +145,6 @@ class _ConvBase(Layer):
         config = super().get_config()
         if isinstance(self.padding, tuple):
             config["padding"] = [list(p) if isinstance(p, tuple) else p for p in self.padding]
-        config["weight"] = None if self._weight_spec is None else initializers.to_config(
-            initializers.get(self._weight_spec))
-        config["bias"] = None if self._bias_spec is None else initializers.to_config(
-            initializers.get(self._bias_spec))
         return config
 
     def _geometry(self, input_shape):

@@ -210,15 +210,9 @@ class Embedding(Layer):
         super().__init__(name)
         self.input_size = positive_int("Embedding", "input_size", input_size)
         self.output_size = positive_int("Embedding", "output_size", output_size)
-        self._weight_spec = weight
+        self._init_specs = {"weight": weight}
         self.weight_init = init_param(weight, initializers.Normal(0.0, 1.0))
         self.weight = None
-
-    def get_config(self):
-        config = super().get_config()
-        config["weight"] = None if self._weight_spec is None else initializers.to_config(
-            initializers.get(self._weight_spec))
-        return config
 
     def output_shape_for(self, input_shape):
         return tuple(input_shape) + (self.output_size,)

@@ -43,16 +43,10 @@ class _Recurrent(Layer):
         self.n_layers = positive_int(owner, "n_layers", n_layers)
         self.return_sequences = bool(return_sequences)
         self.bidirectional = bool(bidirectional)
-        self._weight_spec, self._bias_spec = weight, bias
+        self._init_specs = {"weight": weight, "bias": bias}
         self.weight_init = None if weight is None else initializers.get(weight)
         self.bias_init = None if bias is None else initializers.get(bias)
         self.cell = None
-
-    def get_config(self):
-        config = super().get_config()
-        for key, spec in (("weight", self._weight_spec), ("bias", self._bias_spec)):
-            config[key] = None if spec is None else initializers.to_config(initializers.get(spec))
-        return config
 
     def output_shape_for(self, input_shape):
         if not isinstance(input_shape, tuple) or len(input_shape) != 2 or input_shape[1] is None:
