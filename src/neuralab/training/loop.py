@@ -421,12 +421,7 @@ def fit(
     val_targets = same if isinstance(val, _data.Arrays) else stream_targets
 
     # -- metrics, regularizers, optimizer, schedule ---------------------------
-    metric_fns = []
-    for spec in metrics or []:
-        name, fn = _metrics.get(spec)
-        if name in ("accuracy", "acc") and loss_name in ("sigmoid_crossentropy", "hinge"):
-            fn = _threshold_zero_accuracy
-        metric_fns.append((name, fn))
+    metric_fns = _resolve_metrics(metrics, loss_name)
     regs = _regularizers.resolve(regularizers)
     penalties = [r for r in regs if type(r).penalty is not _regularizers.Regularizer.penalty
                  and not isinstance(r, _regularizers.MaxNorm)]
@@ -555,6 +550,17 @@ def fit(
             bar.on_train_end()
         module.train(was_training)
     return history
+
+
+def _resolve_metrics(metrics, loss_name: str) -> list:
+    """``(name, fn)`` pairs; accuracy of a single logit/score output thresholds at 0."""
+    resolved = []
+    for spec in metrics or []:
+        name, fn = _metrics.get(spec)
+        if name in ("accuracy", "acc") and loss_name in ("sigmoid_crossentropy", "hinge"):
+            fn = _threshold_zero_accuracy
+        resolved.append((name, fn))
+    return resolved
 
 
 def _threshold_zero_accuracy(y_pred, y_true):
@@ -877,12 +883,7 @@ def evaluate(module: nn.Module, x, y=None, *, loss: Any = "auto", metrics=None, 
     else:
         def target_fn(yb, out):
             return _fit_targets(yb, out, loss_name, "y batch")
-    metric_fns = []
-    for spec in metrics or []:
-        name, fn = _metrics.get(spec)
-        if name in ("accuracy", "acc") and loss_name in ("sigmoid_crossentropy", "hinge"):
-            fn = _threshold_zero_accuracy
-        metric_fns.append((name, fn))
+    metric_fns = _resolve_metrics(metrics, loss_name)
     sums, count = _eval_sums(module, data, batch_size, dev, loss_fn, metric_fns, target_fn, dtype, keep_ints)
     values = (sums / count).tolist()
     result = {"loss": values[0]}
