@@ -199,9 +199,8 @@ class Network(nn.Module):
         self._order = self._topological_order()
         for layer in self._order:
             self.add_module(layer.name, layer)
-        self._plan()
         self._propagate_shapes()
-        self._plan()  # in-place decisions depend on which layers are built
+        self._plan()  # after the shapes: in-place decisions depend on which layers are built
 
     def replace(self, old, new=None) -> "Network":
         """Swap layers in place, keeping their connections: ``net.replace(old, new)``.

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from .errors import ConfigError
 
@@ -52,7 +52,6 @@ class Registry:
     Args:
         kind: what the registry holds, used in error messages ("layer", "loss" …).
         populate: modules imported on first lookup; they register their entries.
-        base: optional type; ``get`` returns instances of it unchanged.
         instantiate: when False (registries of plain functions such as losses),
             ``get(name)`` returns the registered function itself.
     """
@@ -61,7 +60,6 @@ class Registry:
         self,
         kind: str,
         populate: Iterable[str] = (),
-        base: type | None = None,
         instantiate: bool = True,
     ):
         self.kind = kind
@@ -70,7 +68,6 @@ class Registry:
         self._populated = False
         self._entries: dict[str, Any] = {}
         self._canonical: dict[str, str] = {}
-        self.base = base
 
     # -- registration -------------------------------------------------------
     def register(self, name: str | None = None, *aliases: str, obj: Any = None):
@@ -174,10 +171,3 @@ schedules = Registry("schedule", populate=["neuralab.schedules"])
 optimizers = Registry("optimizer", populate=["neuralab.optimizers"])
 architectures = Registry("architecture", populate=["neuralab.architectures"])
 estimators = Registry("estimator", populate=["neuralab.classic._all"])
-
-
-def as_callable(spec: Any, registry: Registry) -> Callable:
-    """Resolve ``spec`` through ``registry`` unless it is already callable."""
-    if callable(spec) and not isinstance(spec, str):
-        return spec
-    return registry.get(spec)

@@ -19,7 +19,7 @@ from torch import nn
 from .. import init as initializers
 from .. import registry
 from ..errors import ConfigError, DTypeError, ShapeError, format_shape
-from .base import Layer, init_param, positive_int
+from .base import Layer, init_param, positive_int, shapes_match
 
 __all__ = ["Input", "Identity", "Reshape", "Transpose", "Embedding"]
 
@@ -71,8 +71,6 @@ class Input(Layer):
         self.build(self.shape)
 
     def output_shape_for(self, input_shape):
-        from .base import shapes_match
-
         if not shapes_match(self.shape, input_shape):
             raise ShapeError(
                 f"input '{self.name}' expects samples of shape {format_shape(self.shape)}, "
