@@ -264,3 +264,14 @@ def test_replace_swaps_a_layer_and_rejects_bad_shapes():
     with pytest.raises(ShapeError):
         net.replace("hidden", L.Relu(8, name="h2").build((3,)))
     assert [l.name for l in net.layers] == before  # unchanged after the failure
+
+
+def test_replace_and_layer_lookup_errors():
+    net = L.Input(4, name="in4") >> L.Relu(8, name="hidden")
+    with pytest.raises(ConfigError, match=r"network has no layer 'nope'; layers: in4, hidden"):
+        net.layer("nope")
+    with pytest.raises(ConfigError, match=r"layer 'stranger' is not in network 'network'"):
+        net.replace(L.Relu(name="stranger"), L.Relu())
+    with pytest.raises(DTypeError, match=r"replace expects a neuralab layer for 'hidden', "
+                                         r"received Linear"):
+        net.replace("hidden", torch.nn.Linear(4, 8))

@@ -73,3 +73,15 @@ def test_train_then_evaluate_writes_the_run_folder(tmp_path, capsys):
     assert main(["evaluate", str(out / "model.safetensors"), "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["test_accuracy"] == pytest.approx(metrics["test_accuracy"])
+
+
+def test_train_rejects_bad_shapes_and_threads(capsys, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["train", "lenet5", "--input-shape", "1,a,32"])
+    assert "expected a shape such as 3,224,224, received '1,a,32'" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="--threads must be >= 1, received 0"):
+        main(["train", "lenet5", "--threads", "0", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match=r"digits are square images; the model expects "
+                                         r"\(1, 32, 40\)"):
+        main(["train", "lenet5", "--input-shape", "1,32,40", "--out", str(tmp_path),
+              "--no-progress"])

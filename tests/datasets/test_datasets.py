@@ -74,3 +74,11 @@ def test_random_shift_moves_images_without_wrapping():
         RandomShift(x, np.array([7]), max_shift=-1)
     with pytest.raises(DataError, match=r"expects images \(N, C, H, W\), received shape \(1, 5\)"):
         RandomShift(np.zeros((1, 5)), np.array([7]))
+
+
+def test_random_shift_rejects_mismatched_lengths():
+    from neuralab.datasets import RandomShift
+    from neuralab.errors import DataError
+
+    with pytest.raises(DataError, match="RandomShift: x has 2 samples but y has 3"):
+        RandomShift(np.zeros((2, 1, 4, 4)), np.zeros(3))

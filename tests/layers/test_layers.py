@@ -240,3 +240,17 @@ def test_same_padding_on_an_axis_of_unknown_length_follows_each_batch():
     for length in (9, 16):  # O = ceil(ceil(I / 2) / 2)
         out = net(torch.randn(1, 2, length))
         assert out.shape[-1] == math.ceil(math.ceil(length / 2) / 2)
+
+
+def test_more_construction_and_shape_messages():
+    with pytest.raises(ConfigError, match=r"`name` must be a non-empty string without '.', "
+                                          r"received 'a.b'"):
+        L.Relu(name="a.b")
+    with pytest.raises(ConfigError, match=r"Input: unknown dtype 'int7'; expected one of: .*int64"):
+        L.Input(3, dtype="int7")
+    with pytest.raises(ShapeError, match=r"\(LSTM\) expects sequences \(T, F\) with a known "
+                                         r"feature size, received \(5,\)"):
+        L.Input(5) >> L.LSTM(4)
+    with pytest.raises(ShapeError, match=r"needs a known number of channels, received "
+                                         r"\(None, 8\)"):
+        L.Input((None, 8)) >> L.Convolution(2, 3)
