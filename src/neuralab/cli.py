@@ -22,6 +22,18 @@ __all__ = ["main", "build_parser"]
 
 DATASETS = ("digits",)
 
+# `neuralab demo CHAPTER`: each chapter's demo is a function
+# ``run(out_dir: Path, *, quick: bool = False, seed: int = 0) -> dict`` that writes its
+# pictures into ``out_dir`` and returns the metrics; the CLI writes metrics.json.
+DEMOS = {
+    "detection": ("neuralab.vision._demo_detection", "object detection: IoU, NMS, anchors, YOLO on shapes"),
+    "faces": ("neuralab.vision._demo_face", "faces: Haar cascade, Siamese embeddings, verification"),
+    "style": ("neuralab.vision._demo_style", "neural style transfer on a pretrained backbone"),
+    "sequences": ("neuralab.sequences._demo", "recurrent networks: Reber grammar, language model, BLEU"),
+    "gan": ("neuralab.generative._demo", "a DCGAN on digits, with FID"),
+    "rl": ("neuralab.rl._demo", "reinforcement learning: value iteration, Q-learning, DQN"),
+}
+
 
 # ----------------------------------------------------------------------------- helpers
 def _shape(text: str) -> tuple:
@@ -238,6 +250,38 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    import importlib
+
+    from .errors import ConfigError
+
+    if args.list or args.chapter is None:
+        for name, (_, what) in DEMOS.items():
+            print(f"{name:<10} {what}")
+        return 0
+    if args.chapter not in DEMOS:
+        raise ConfigError(f"demo: expected a chapter, one of {', '.join(DEMOS)}; received {args.chapter!r}")
+    module_name, _ = DEMOS[args.chapter]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"demo {args.chapter!r} needs the module {exc.name!r}, which is not installed; "
+                          "install neuralab with its extras (pip install 'neuralab[vision,rl,pretrained]')") from None
+    out = Path(args.out or os.path.join("runs", f"demo-{args.chapter}"))
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    metrics = module.run(out, quick=args.quick, seed=args.seed)
+    metrics = dict(metrics, seconds=round(time.perf_counter() - t0, 2), chapter=args.chapter)
+    from .storage import atomic_write_bytes
+
+    atomic_write_bytes(out / "metrics.json", (json.dumps(metrics, indent=2, default=float) + "\n").encode())
+    for key, value in metrics.items():
+        if isinstance(value, (int, float, str, bool)):
+            print(f"neuralab demo {args.chapter}: {key} = {value}")
+    print(f"neuralab: wrote {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")
+    return 0
+
+
 def cmd_calc(args) -> int:
     from . import arithmetic as A
     from .errors import NeuralabError
@@ -350,6 +394,16 @@ def build_parser() -> argparse.ArgumentParser:
                                    "summary table.")
     model_args(s)
     s.set_defaults(func=cmd_summary)
+
+    d = sub.add_parser("demo", help="run one chapter of the curriculum end to end",
+                       description="Run a chapter's demo and write runs/demo-CHAPTER/ "
+                                   "(metrics.json and pictures).")
+    d.add_argument("chapter", nargs="?", default=None, help="the chapter: " + ", ".join(DEMOS))
+    d.add_argument("--list", action="store_true", help="list the chapters")
+    d.add_argument("--quick", action="store_true", help="a short run (as in the tests)")
+    d.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    d.add_argument("--out", default=None, help="output folder (default: runs/demo-CHAPTER)")
+    d.set_defaults(func=cmd_demo)
 
     c = sub.add_parser("calc", help="CS230 CNN arithmetic: output size, padding, "
                                     "receptive field, parameters",
