@@ -1,0 +1,19 @@
+"""Reinforcement learning: MDPs and dynamic programming, tabular and deep agents."""
+
+from __future__ import annotations
+
+from .dp import DPResult, greedy_policy, policy_evaluation, policy_iteration, value_iteration
+from .gridworld import ACTION_DELTAS, ACTIONS, GridWorld
+from .mdp import MDP
+
+__all__ = [
+    "MDP",
+    "DPResult",
+    "policy_evaluation",
+    "policy_iteration",
+    "value_iteration",
+    "greedy_policy",
+    "GridWorld",
+    "ACTIONS",
+    "ACTION_DELTAS",
+]
