@@ -11,42 +11,96 @@ They wrap PyTorch's fused kernels (``nn.RNN``/``nn.LSTM``/``nn.GRU``, batch firs
 Shape: ``(T, F)`` → ``(n_units·dirs,)`` (last step) or ``(T, n_units·dirs)`` with
 ``return_sequences=True``; ``dirs`` is 2 when bidirectional.
 
+Variable-length batches: sequences are padded at the end to a common length
+``T``; the true lengths come from ``lengths=`` (``(N,)`` ints in ``[1, T]``),
+``mask=`` (``(N, T)`` booleans, True on real steps, padding last) or, inside a
+network, from ``mask_value=`` (a step whose features all equal it is padding).
+The layer then runs a packed sequence (:func:`torch.nn.utils.rnn.pack_padded_sequence`):
+padded steps never touch the state, the "last step" output is each sequence's
+own last step (its first step for the backward direction), and the padded steps
+of ``return_sequences`` outputs are zeros.
+
 >>> import torch
 >>> from neuralab import layers as L
 >>> L.LSTM(8)(torch.zeros(4, 5, 3)).shape
 torch.Size([4, 8])
+>>> rnn = L.GRU(6, return_sequences=True, bidirectional=True)
+>>> out = rnn(torch.randn(2, 5, 3), lengths=[5, 2])
+>>> out.shape, bool(out[1, 2:].eq(0).all())
+(torch.Size([2, 5, 12]), True)
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import rnn as rnn_utils
 
 from .. import init as initializers
 from .. import registry
-from ..errors import ConfigError, ShapeError, format_shape
+from ..errors import ConfigError, DataError, DTypeError, ShapeError, format_shape
 from .base import Layer, positive_int
 
-__all__ = ["SimpleRNN", "LSTM", "GRU"]
+__all__ = ["SimpleRNN", "LSTM", "GRU", "lengths_from_mask"]
+
+
+def lengths_from_mask(mask: torch.Tensor, owner: str = "mask") -> torch.Tensor:
+    """Lengths ``(N,)`` of a padding mask ``(N, T)`` that is True on a prefix of each row.
+
+    Raises DataError when a row is not a prefix (padding must come last) or is empty.
+
+    >>> lengths_from_mask(torch.tensor([[1, 1, 0], [1, 1, 1]]).bool()).tolist()
+    [2, 3]
+    """
+    if not isinstance(mask, torch.Tensor):
+        mask = torch.as_tensor(mask)
+    if mask.dim() != 2:
+        raise ShapeError(f"{owner}: expected a mask of shape (N, T), received "
+                         f"{format_shape(tuple(mask.shape))}")
+    mask = mask.bool()
+    lengths = mask.sum(1)
+    steps = torch.arange(mask.shape[1], device=mask.device)
+    prefix = steps.unsqueeze(0) < lengths.unsqueeze(1)
+    if not bool((prefix == mask).all()):
+        row = int((prefix != mask).any(1).nonzero()[0, 0])
+        raise DataError(f"{owner}: expected True on the first steps of each row and False after "
+                        f"(padding at the end), received row {row}: "
+                        f"{mask[row].int().tolist()}")
+    return lengths
 
 
 class _Recurrent(Layer):
     _module_cls = nn.RNN
-    _config_keys = ("n_units", "return_sequences", "bidirectional", "n_layers")
+    _config_keys = ("n_units", "return_sequences", "bidirectional", "n_layers", "dropout",
+                    "mask_value")
 
     def __init__(self, n_units: int, *, return_sequences: bool = False,
-                 bidirectional: bool = False, n_layers: int = 1, weight=None, bias=0.0,
-                 name=None):
+                 bidirectional: bool = False, n_layers: int = 1, dropout: float = 0.0,
+                 mask_value: float | None = None, weight=None, bias=0.0, name=None):
         super().__init__(name)
         owner = type(self).__name__
         self.n_units = positive_int(owner, "n_units", n_units)
         self.n_layers = positive_int(owner, "n_layers", n_layers)
         self.return_sequences = bool(return_sequences)
         self.bidirectional = bool(bidirectional)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
+                0.0 <= dropout < 1.0):
+            raise ConfigError(f"{owner}: expected `dropout` to be a number in [0, 1), "
+                              f"received {dropout!r}")
+        self.dropout = float(dropout)
+        if mask_value is not None and (isinstance(mask_value, bool)
+                                       or not isinstance(mask_value, (int, float))):
+            raise ConfigError(f"{owner}: expected `mask_value` to be a number or None, "
+                              f"received {mask_value!r}")
+        self.mask_value = None if mask_value is None else float(mask_value)
         self._init_specs = {"weight": weight, "bias": bias}
         self.weight_init = None if weight is None else initializers.get(weight)
         self.bias_init = None if bias is None else initializers.get(bias)
         self.cell = None
+
+    @property
+    def n_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
     def output_shape_for(self, input_shape):
         if not isinstance(input_shape, tuple) or len(input_shape) != 2 or input_shape[1] is None:
@@ -54,7 +108,7 @@ class _Recurrent(Layer):
                 f"layer '{self.name}' ({type(self).__name__}) expects sequences (T, F) with a "
                 f"known feature size, received {format_shape(input_shape)}"
             )
-        units = self.n_units * (2 if self.bidirectional else 1)
+        units = self.n_units * self.n_directions
         return (input_shape[0], units) if self.return_sequences else (units,)
 
     def _cell_kwargs(self):
@@ -64,7 +118,7 @@ class _Recurrent(Layer):
         self.cell = self._module_cls(
             input_shape[1], self.n_units, num_layers=self.n_layers, batch_first=True,
             bidirectional=self.bidirectional, bias=self.bias_init is not None,
-            **self._cell_kwargs())
+            dropout=self.dropout, **self._cell_kwargs())
 
     def reset_parameters(self):
         if self.cell is None:
@@ -76,15 +130,98 @@ class _Recurrent(Layer):
             elif name.startswith("bias") and self.bias_init is not None:
                 self.bias_init(p)
 
-    def forward(self, x):
-        out, _ = self.cell(x)
+    # -- inputs --------------------------------------------------------------------------------
+    def _lengths(self, x, mask, lengths):
+        """The per-sequence lengths as a CPU int64 tensor, or None when every sequence is full."""
+        n, t = x.shape[0], x.shape[1]
+        if mask is not None and lengths is not None:
+            raise ConfigError(f"layer '{self.name}': expected `mask` or `lengths`, received both")
+        if mask is not None:
+            mask = torch.as_tensor(mask)
+            if tuple(mask.shape) != (n, t):
+                raise ShapeError(
+                    f"layer '{self.name}' ({type(self).__name__}): expected a mask of shape "
+                    f"({n}, {t}) for input {format_shape(tuple(x.shape))}, received "
+                    f"{format_shape(tuple(mask.shape))}")
+            lengths = lengths_from_mask(mask, f"layer '{self.name}' mask")
+        elif lengths is None and self.mask_value is not None:
+            real = (x != self.mask_value).any(-1)  # (N, T)
+            steps = torch.arange(1, t + 1, device=x.device)
+            lengths = (real * steps).amax(1).clamp_min(1)
+        if lengths is None:
+            return None
+        lengths = torch.as_tensor(lengths)
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise DTypeError(f"layer '{self.name}': expected integer `lengths`, received dtype "
+                             f"{lengths.dtype}")
+        if tuple(lengths.shape) != (n,):
+            raise ShapeError(f"layer '{self.name}': expected `lengths` of shape ({n},) for a batch "
+                             f"of {n}, received {format_shape(tuple(lengths.shape))}")
+        lengths = lengths.to("cpu", torch.int64)
+        lo, hi = int(lengths.min()), int(lengths.max())
+        if lo < 1 or hi > t:
+            raise DataError(f"layer '{self.name}': expected lengths in [1, {t}] (the padded "
+                            f"length), received lengths in [{lo}, {hi}]")
+        if lo == t:
+            return None
+        return lengths
+
+    def _initial_state(self, x, state):
+        if state is None:
+            return None
+        is_lstm = self._module_cls is nn.LSTM
+        parts = state if isinstance(state, (tuple, list)) else (state,)
+        if len(parts) != (2 if is_lstm else 1):
+            raise ConfigError(
+                f"layer '{self.name}' ({type(self).__name__}): expected `initial_state` to be "
+                + ("a pair (h0, c0)" if is_lstm else "one tensor h0")
+                + f", received {len(parts)} tensors")
+        layers = self.n_layers * self.n_directions
+        full = (layers, x.shape[0], self.n_units)
+        out = []
+        for p in parts:
+            p = torch.as_tensor(p, dtype=x.dtype, device=x.device)
+            if p.dim() == 2 and layers == 1:
+                p = p.unsqueeze(0)
+            if tuple(p.shape) != full:
+                raise ShapeError(
+                    f"layer '{self.name}' ({type(self).__name__}): expected an initial state of "
+                    f"shape {format_shape(full)} (n_layers·directions, N, n_units), received "
+                    f"{format_shape(tuple(p.shape))}")
+            out.append(p.contiguous())
+        return tuple(out) if is_lstm else out[0]
+
+    # -- running ---------------------------------------------------------------------------------
+    def forward_with_state(self, x, mask=None, *, lengths=None, initial_state=None):
+        """Run the layer and return ``(output, final_state)``.
+
+        ``final_state`` is ``h_n`` (``(n_layers·dirs, N, n_units)``), a pair ``(h_n, c_n)``
+        for an LSTM, taken at each sequence's own last step.
+        """
+        if x.dim() != 3:
+            raise ShapeError(
+                f"layer '{self.name}' ({type(self).__name__}) expects a batch of sequences "
+                f"(N, T, F), received {format_shape(tuple(x.shape))}")
+        lens = self._lengths(x, mask, lengths)
+        h0 = self._initial_state(x, initial_state)
+        if lens is None:
+            out, state = self.cell(x, h0)
+        else:
+            packed = rnn_utils.pack_padded_sequence(x, lens, batch_first=True,
+                                                    enforce_sorted=False)
+            out, state = self.cell(packed, h0)
+            out, _ = rnn_utils.pad_packed_sequence(out, batch_first=True,
+                                                   total_length=x.shape[1])
         if self.return_sequences:
-            return out
-        if not self.bidirectional:
-            return out[:, -1]
-        half = self.n_units
-        # forward direction ends at the last step, backward direction at the first
-        return torch.cat([out[:, -1, :half], out[:, 0, half:]], dim=-1)
+            return out, state
+        h = state[0] if isinstance(state, tuple) else state
+        if self.bidirectional:
+            return torch.cat([h[-2], h[-1]], dim=-1), state
+        return h[-1], state
+
+    def forward(self, x, mask=None, *, lengths=None, initial_state=None):
+        """Outputs for ``x`` ``(N, T, F)``; optional ``mask``/``lengths`` and ``initial_state``."""
+        return self.forward_with_state(x, mask, lengths=lengths, initial_state=initial_state)[0]
 
     def extra_repr(self):
         parts = [str(self.n_units)]
@@ -93,6 +230,10 @@ class _Recurrent(Layer):
                 parts.append(f"{key}=True")
         if self.n_layers != 1:
             parts.append(f"n_layers={self.n_layers}")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        if self.mask_value is not None:
+            parts.append(f"mask_value={self.mask_value}")
         return ", ".join(parts)
 
 
@@ -100,8 +241,18 @@ class _Recurrent(Layer):
 class SimpleRNN(_Recurrent):
     """Elman recurrent layer ``h_t = f(W x_t + U h_{t-1} + b)``, f = "tanh" or "relu".
 
-    Args: n_units, activation ("tanh"), return_sequences (False), bidirectional (False),
-    n_layers (1), weight/bias initializers (default: PyTorch's U(±1/√n_units); bias 0).
+    Args:
+        n_units: size of the state ``h_t``.
+        activation: "tanh" (default) or "relu".
+        return_sequences: output every step ``(T, n_units·dirs)`` instead of the last one.
+        bidirectional: also run the sequence backwards and concatenate both directions.
+        n_layers: stacked recurrent layers (a deep RNN), default 1.
+        dropout: dropout between stacked layers (default 0).
+        mask_value: inside a network, steps whose features all equal this value are
+            padding (default None: no masking unless ``mask``/``lengths`` are given).
+        weight/bias: initializers (default: PyTorch's U(±1/√n_units); bias 0).
+
+    Call: ``layer(x, mask=None, lengths=None, initial_state=None)`` with ``x`` ``(N, T, F)``.
     """
 
     _config_keys = _Recurrent._config_keys + ("activation",)
@@ -120,7 +271,10 @@ class SimpleRNN(_Recurrent):
 
 @registry.layers.register("LSTM")
 class LSTM(_Recurrent):
-    """Long short-term memory (Hochreiter & Schmidhuber, 1997). Args as SimpleRNN."""
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997). Args as SimpleRNN.
+
+    ``initial_state`` is a pair ``(h0, c0)``; the final state is ``(h_n, c_n)``.
+    """
 
     _module_cls = nn.LSTM
 
