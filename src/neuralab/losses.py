@@ -203,7 +203,7 @@ def _is_label(y_pred: torch.Tensor, y_true: torch.Tensor) -> bool:
     return not y_true.is_floating_point() and y_true.dim() == y_pred.dim() - 1
 
 
-@registry.losses.register("categorical_crossentropy", "cce", "crossentropy")
+@registry.losses.register("categorical_crossentropy", "cce", "crossentropy", "sparse_categorical_crossentropy")
 def categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Categorical cross-entropy on probabilities ``p`` (the output of a softmax).
 

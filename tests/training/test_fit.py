@@ -307,11 +307,11 @@ def test_irprop_plus_trains_per_batch(blobs, mlp):
 
 def test_bad_arguments_raise_config_errors(blobs, mlp):
     x, y = blobs(20)
-    with pytest.raises(ConfigError, match=r"expected an integer for `epochs`, received 'ten'"):
+    with pytest.raises(ConfigError, match=r"fit: expected `epochs` to be an integer >= 0, received 'ten'"):
         fit(mlp(), x, y, epochs="ten")
-    with pytest.raises(ConfigError, match=r"expected `batch_size` >= 1, received 0"):
+    with pytest.raises(ConfigError, match=r"fit: expected `batch_size` to be an integer >= 1, received 0"):
         fit(mlp(), x, y, batch_size=0)
-    with pytest.raises(ConfigError, match=r"validation_split in \[0, 1\), received 1.5"):
+    with pytest.raises(ConfigError, match=r"fit: expected `validation_split` to be a finite number >= 0 and < 1, received 1.5"):
         fit(mlp(), x, y, validation_split=1.5)
     with pytest.raises(ConfigError, match=r"expected device 'auto', 'cpu'"):
         fit(mlp(), x, y, device="tpu-ish")

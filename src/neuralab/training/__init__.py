@@ -1,7 +1,10 @@
 """Training: one loop for every model and optimizer.
 
+- :class:`Trainer` is the engine: one run's state and the epoch loop;
+  subclasses override ``train_step`` (a GAN, an RL agent, a triplet model);
 - :func:`fit` trains any ``torch.nn.Module`` (first-order optimizers per
-  mini-batch, second-order ones on the full batch) and returns a :class:`History`;
+  mini-batch, second-order ones on the full batch, several inputs/outputs)
+  through a Trainer and returns a :class:`History`;
 - :func:`predict`, :func:`evaluate`;
 - callbacks (:class:`EarlyStopping`, :class:`Checkpoint`, :class:`CSVLogger`,
   :class:`JSONLogger`, :class:`LambdaCallback`), metrics (``accuracy``,
@@ -27,11 +30,11 @@ from .callbacks import (
     EarlyStopping,
     JSONLogger,
     LambdaCallback,
-    Trainer,
 )
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
-from .loop import evaluate, fit, predict, resolve_device
+from .fit import evaluate, fit, predict, resolve_device
+from .trainer import Trainer
 
 __all__ = [
     "fit",

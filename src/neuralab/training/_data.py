@@ -15,23 +15,32 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from ..errors import DataError, format_shape
+from ._structure import canonical, input_names, map_leaves, output_names
 
 __all__ = ["Arrays", "Stream", "to_tensor", "prepare", "split_validation", "stream_batch"]
 
 
 @dataclass
 class Arrays:
-    """In-memory data: ``x`` ``(N, ...)`` and optional ``y`` ``(N, ...)`` tensors."""
+    """In-memory data: ``x`` a tuple of input tensors ``(N, ...)`` (one per module input)
+    and ``y`` None or a tuple of target tensors (one per output)."""
 
-    x: torch.Tensor
-    y: torch.Tensor | None
+    x: tuple
+    y: tuple | None
 
     @property
     def n(self) -> int:
-        return int(self.x.shape[0])
+        return int(self.x[0].shape[0])
 
     def to(self, device) -> "Arrays":
-        return Arrays(self.x.to(device), None if self.y is None else self.y.to(device))
+        return Arrays(tuple(t.to(device) for t in self.x), map_leaves(lambda t: t.to(device), self.y))
+
+    def take(self, idx) -> tuple:
+        """The batch ``(x, y)`` at sample indices ``idx`` (a tensor of indices or a slice)."""
+        if isinstance(idx, slice):
+            return tuple(t[idx] for t in self.x), map_leaves(lambda t: t[idx], self.y)
+        return (tuple(t.index_select(0, idx) for t in self.x),
+                map_leaves(lambda t: t.index_select(0, idx), self.y))
 
 
 @dataclass
@@ -140,12 +149,44 @@ def wants_int_inputs(module: nn.Module) -> bool:
     return any("Embedding" in type(m).__name__ for m in module.modules())
 
 
+def _names(names: list[str] | None, k: int, what: str) -> str:
+    return what if k == 0 and (names is None or len(names) == 1) else f"{what}[{names[k] if names else k}]"
+
+
+def _convert_x(items: tuple, module: nn.Module, what: str) -> tuple:
+    names = input_names(module)
+    dtype, keep_ints = module_dtype(module), wants_int_inputs(module)
+    out = []
+    for k, item in enumerate(items):
+        label = _names(names, k, what)
+        t = cast_x(to_tensor(item, label), dtype, keep_ints)
+        if t.shape[0] == 0:
+            raise DataError(
+                f"{label}: empty dataset: expected at least one sample, received {label} of shape "
+                f"{format_shape(tuple(t.shape))}"
+            )
+        check_finite(t, label)
+        out.append(t)
+    _same_length(out, [_names(names, k, what) for k in range(len(out))])
+    return tuple(out)
+
+
+def _same_length(tensors: list, labels: list[str]) -> None:
+    lengths = [int(t.shape[0]) for t in tensors]
+    if len(set(lengths)) > 1:
+        raise DataError(
+            "inputs must have the same number of samples (axis 0): received "
+            + ", ".join(f"{lab} with {n}" for lab, n in zip(labels, lengths))
+        )
+
+
 def prepare(x, y, module: nn.Module, what: str = "x") -> Arrays | Stream:
     """Validate and convert training/evaluation data.
 
-    - arrays/tensors/lists: converted, lengths compared, checked for NaN/inf
-      and emptiness → :class:`Arrays` (kept on the CPU, moved once by the caller);
-    - a ``TensorDataset`` with 1 or 2 tensors: treated as arrays;
+    - arrays/tensors/lists, or tuples/lists/dicts of them for several inputs or
+      outputs: converted, lengths compared, checked for NaN/inf and emptiness →
+      :class:`Arrays` (kept on the CPU, moved once by the caller);
+    - a ``TensorDataset``: its tensors are the inputs then the targets;
     - another Dataset or a DataLoader (``y`` must be None) → :class:`Stream`.
     """
     ydesc = "y" if what == "x" else what.replace("x", "y", 1)
@@ -160,32 +201,43 @@ def prepare(x, y, module: nn.Module, what: str = "x") -> Arrays | Stream:
             raise DataError(f"{what}: empty dataset: expected at least one sample, received 0")
         return stream
     if isinstance(x, TensorDataset):
-        if y is not None or len(x.tensors) not in (1, 2):
-            raise DataError(
-                f"{what}: a TensorDataset must hold (inputs,) or (inputs, targets) and come with "
-                f"{ydesc}=None; received {len(x.tensors)} tensors and {ydesc}={_describe(y)}"
-            )
-        x, y = x.tensors if len(x.tensors) == 2 else (x.tensors[0], None)
-    xt = to_tensor(x, what)
-    dtype = module_dtype(module)
-    xt = cast_x(xt, dtype, wants_int_inputs(module))
-    if xt.shape[0] == 0:
-        raise DataError(
-            f"{what}: empty dataset: expected at least one sample, received {what} of shape "
-            f"{format_shape(tuple(xt.shape))}"
-        )
-    check_finite(xt, what)
-    yt = None
+        if y is not None:
+            raise DataError(f"{what}: a TensorDataset holds the targets itself: expected {ydesc}=None, "
+                            f"received {_describe(y)}")
+        x, y = _split_tensor_dataset(x, module, what)
+    xs = _convert_x(canonical(x, input_names(module), what, "input"), module, what)
+    ys = None
     if y is not None:
-        yt = cast_y(to_tensor(y, ydesc), dtype)
-        if yt.shape[0] != xt.shape[0]:
-            raise DataError(
-                f"{what} and {ydesc} must have the same number of samples (axis 0): received "
-                f"{what} with {xt.shape[0]} samples {format_shape(tuple(xt.shape))} and "
-                f"{ydesc} with {yt.shape[0]} samples {format_shape(tuple(yt.shape))}"
-            )
-        check_finite(yt, ydesc)
-    return Arrays(xt, yt)
+        names = output_names(module)
+        dtype = module_dtype(module)
+        ys = tuple(cast_y(to_tensor(item, _names(names, k, ydesc)), dtype)
+                   for k, item in enumerate(canonical(y, names, ydesc, "output")))
+        for k, yt in enumerate(ys):
+            label = _names(names, k, ydesc)
+            if yt.shape[0] != xs[0].shape[0]:
+                raise DataError(
+                    f"{what} and {label} must have the same number of samples (axis 0): received "
+                    f"{what} with {xs[0].shape[0]} samples {format_shape(tuple(xs[0].shape))} and "
+                    f"{label} with {yt.shape[0]} samples {format_shape(tuple(yt.shape))}"
+                )
+            check_finite(yt, label)
+    return Arrays(xs, ys)
+
+
+def _split_tensor_dataset(ds: TensorDataset, module: nn.Module, what: str):
+    tensors = list(ds.tensors)
+    names_in = input_names(module)
+    n_in = len(names_in) if names_in else 1
+    if len(tensors) == n_in:
+        return (tensors[0] if n_in == 1 else tuple(tensors)), None
+    if len(tensors) > n_in:
+        x = tensors[0] if n_in == 1 else tuple(tensors[:n_in])
+        rest = tensors[n_in:]
+        return x, (rest[0] if len(rest) == 1 else tuple(rest))
+    raise DataError(
+        f"{what}: a TensorDataset must hold the {n_in} input tensor(s) then the targets; received "
+        f"{len(tensors)} tensors"
+    )
 
 
 def split_validation(data: Arrays | Stream, fraction: float) -> tuple[Arrays | Stream, Arrays | Stream]:
@@ -215,15 +267,15 @@ def split_validation(data: Arrays | Stream, fraction: float) -> tuple[Arrays | S
             f"samples out of {n}; expected at least one of each"
         )
     cut = n - n_val
-    y = data.y
-    return (
-        Arrays(data.x[:cut], None if y is None else y[:cut]),
-        Arrays(data.x[cut:], None if y is None else y[cut:]),
-    )
+    return Arrays(*data.take(slice(0, cut))), Arrays(*data.take(slice(cut, n)))
 
 
 def stream_batch(batch, module: nn.Module, device, dtype, keep_ints: bool):
-    """Unpack one batch of a Stream into ``(x, y)`` tensors on ``device``."""
+    """Unpack one batch of a Stream into ``(x, y)``: tuples of tensors on ``device`` (y may be None).
+
+    A batch is ``(inputs, targets)``, ``(inputs,)`` or bare inputs; inputs and
+    targets may each be one tensor or a tuple/list/dict (several inputs/outputs).
+    """
     if isinstance(batch, (tuple, list)):
         if len(batch) == 2:
             xb, yb = batch
@@ -235,7 +287,10 @@ def stream_batch(batch, module: nn.Module, device, dtype, keep_ints: bool):
             )
     else:
         xb, yb = batch, None
-    xb = cast_x(to_tensor(xb, "x batch"), dtype, keep_ints).to(device, non_blocking=True)
+    xs = tuple(cast_x(to_tensor(t, "x batch"), dtype, keep_ints).to(device, non_blocking=True)
+               for t in canonical(xb, input_names(module), "x batch", "input"))
+    ys = None
     if yb is not None:
-        yb = cast_y(to_tensor(yb, "y batch"), dtype).to(device, non_blocking=True)
-    return xb, yb
+        ys = tuple(cast_y(to_tensor(t, "y batch"), dtype).to(device, non_blocking=True)
+                   for t in canonical(yb, output_names(module), "y batch", "output"))
+    return xs, ys

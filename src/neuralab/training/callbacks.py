@@ -2,8 +2,9 @@
 
 A callback subclasses :class:`Callback` and overrides any of ``on_train_begin``,
 ``on_epoch_begin``, ``on_batch_end``, ``on_epoch_end``, ``on_train_end``.
-``fit`` sets ``callback.trainer`` (a :class:`Trainer`: the module, the
-optimizer, the history, ``stop_training``) before training starts.
+``fit`` sets ``callback.trainer`` (the running :class:`~neuralab.training.Trainer`:
+``module``, ``optimizer``/``optimizers``, ``history``, ``epoch``, ``epochs``,
+``global_step``, ``stop_training``, ``is_main``) before training starts.
 ``on_batch_end`` is only called for callbacks that override it, and its
 ``logs["loss"]`` is a 0-d tensor (reading it with ``float`` forces a device sync).
 
@@ -39,7 +40,6 @@ from .history import jsonable
 
 __all__ = [
     "Callback",
-    "Trainer",
     "EarlyStopping",
     "Checkpoint",
     "CSVLogger",
@@ -52,41 +52,10 @@ __all__ = [
 logger = logging.getLogger("neuralab.training")
 
 
-class Trainer:
-    """What callbacks see of a running ``fit``.
-
-    Attributes:
-        module: the model being trained (unwrapped from DistributedDataParallel).
-        optimizer: the optimizer.
-        history: the :class:`~neuralab.training.History` so far.
-        epochs: the number of epochs asked for.
-        epoch: the current (0-based) epoch.
-        stop_training: set True to stop after the current epoch.
-        is_main: False on non-zero ranks of a distributed run (write no files there).
-    """
-
-    def __init__(self, module, optimizer, history, epochs: int, is_main: bool = True):
-        self.module = module
-        self.optimizer = optimizer
-        self.history = history
-        self.epochs = epochs
-        self.epoch = 0
-        self.stop_training = False
-        self.is_main = is_main
-        self._state_fn = None  # set by fit: returns the checkpoint payload
-
-    def save_checkpoint(self, path: str | os.PathLike) -> None:
-        """Write a resumable checkpoint of the state after the current epoch."""
-        from .checkpoint import save_checkpoint
-
-        model_state, optimizer_state, meta = self._state_fn()
-        save_checkpoint(path, model_state=model_state, optimizer_state=optimizer_state, meta=meta)
-
-
 class Callback:
     """Base class: every hook does nothing by default."""
 
-    trainer: Trainer | None = None
+    trainer = None  # the running neuralab.training.Trainer, set by fit
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         pass
@@ -192,10 +161,16 @@ class EarlyStopping(Callback):
                 self.trainer.stop_training = True
 
     def on_train_end(self, logs=None):
-        if self.restore_best_weights and self._best_state is not None and self.stopped_epoch is not None:
-            self.trainer.module.load_state_dict(self._best_state)
+        if self.stopped_epoch is not None and self.restore_best(self.trainer.module):
             logger.info("EarlyStopping: restored the weights of epoch %d (%s=%.6g)",
                         self.best_epoch + 1, self._key, self.best)
+
+    def restore_best(self, module) -> bool:
+        """Load the best epoch's weights into ``module``; False when there are none to load."""
+        if not self.restore_best_weights or self._best_state is None:
+            return False
+        module.load_state_dict(self._best_state)
+        return True
 
     def state_dict(self) -> dict:
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait, "key": self._key,

@@ -1,0 +1,143 @@
+"""Where a run's batches come from: in-memory arrays, a Dataset/DataLoader, the full batch, or none.
+
+A feed yields ``(x, y)`` batches (tuples of tensors on the run's device; ``y``
+may be None) or, for runs without data (a reinforcement-learning agent),
+``None`` ``steps_per_epoch`` times. ``sizes`` gives each step's sample count
+for the per-epoch means.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from . import _data
+from . import distributed as dist
+
+__all__ = ["ArrayFeed", "StreamFeed", "NoDataFeed", "full_batch", "has_batchnorm"]
+
+
+def has_batchnorm(module: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+
+
+def _warn_single_batch(n: int, batch_size: int) -> None:
+    warnings.warn(
+        f"fit: {n} samples in batches of {batch_size} leave a last batch of one sample, which "
+        "BatchNorm cannot normalise in training mode; that batch is dropped each epoch "
+        "(pass drop_last=True to say so, or another batch_size)",
+        stacklevel=4,
+    )
+
+
+class ArrayFeed:
+    """Mini-batches of in-memory tensors, moved to the device once, reshuffled each epoch."""
+
+    def __init__(self, data: _data.Arrays, batch_size: int, shuffle: bool, drop_last: bool,
+                 generator: torch.Generator, device, module: nn.Module):
+        self.data = data.to(device)
+        n = data.n
+        if not drop_last and n > batch_size and n % batch_size == 1 and has_batchnorm(module):
+            _warn_single_batch(n, batch_size)
+            drop_last = True
+        n_steps = n // batch_size if drop_last and n >= batch_size else math.ceil(n / batch_size)
+        world, self.rank = dist.world_size(), dist.rank()
+        if world > 1:  # every rank must take the same number of steps with >= 1 sample
+            n_steps = sum(1 for i in range(n_steps) if min(batch_size, n - i * batch_size) >= world)
+        self.world, self.n, self.batch_size, self.n_steps = world, n, batch_size, n_steps
+        self.shuffle, self.generator, self.device = shuffle, generator, device
+        full = [min(batch_size, n - i * batch_size) for i in range(n_steps)]
+        self.sizes = [len(range(self.rank, s, world)) for s in full] if world > 1 else full
+        self._arange = None if shuffle else torch.arange(n, device=device)
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def batches(self, epoch: int):
+        order = (torch.randperm(self.n, generator=self.generator).to(self.device) if self.shuffle
+                 else self._arange)
+        bs = self.batch_size
+        for i in range(self.n_steps):
+            idx = order[i * bs:(i + 1) * bs]
+            if self.world > 1:
+                idx = idx[self.rank::self.world]
+            yield self.data.take(idx)
+
+
+class StreamFeed:
+    """Batches of a Dataset (our DataLoader, a DistributedSampler under torchrun) or the user's DataLoader."""
+
+    def __init__(self, data: _data.Stream, batch_size: int, shuffle: bool, drop_last: bool,
+                 generator: torch.Generator, device, module: nn.Module):
+        self.module, self.device = module, device
+        self.dtype, self.keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
+        self.sampler = None
+        world = dist.world_size()
+        if data.loader is not None:
+            self.loader = data.loader
+        else:
+            n = len(data)
+            if (not drop_last and n > batch_size and n % batch_size == 1 and has_batchnorm(module)
+                    and world == 1):
+                _warn_single_batch(n, batch_size)
+                drop_last = True
+            if world > 1:
+                from torch.utils.data import DistributedSampler
+
+                self.sampler = DistributedSampler(
+                    data.dataset, num_replicas=world, rank=dist.rank(), shuffle=shuffle,
+                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)))
+                self.loader = DataLoader(data.dataset, batch_size=max(1, batch_size // world),
+                                         sampler=self.sampler, drop_last=drop_last)
+            else:
+                self.loader = DataLoader(data.dataset, batch_size=batch_size, shuffle=shuffle,
+                                         generator=generator, drop_last=drop_last)
+        try:
+            self.n_steps = len(self.loader)
+        except TypeError:
+            self.n_steps = 0
+        self.sizes = None  # read from each batch
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def batches(self, epoch: int):
+        if self.sampler is not None:
+            self.sampler.set_epoch(epoch)
+        for batch in self.loader:
+            yield _data.stream_batch(batch, self.module, self.device, self.dtype, self.keep_ints)
+
+
+class NoDataFeed:
+    """``steps_per_epoch`` steps with no batch (``train_step(None)``): agents that make their own data."""
+
+    def __init__(self, steps_per_epoch: int):
+        self.n_steps = steps_per_epoch
+        self.sizes = [1] * steps_per_epoch
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def batches(self, epoch: int):
+        for _ in range(self.n_steps):
+            yield None
+
+
+def full_batch(data, module: nn.Module, device) -> tuple:
+    """The whole training set as one ``(x, y)`` batch on ``device`` (for full-batch optimizers)."""
+    if isinstance(data, _data.Arrays):
+        return data.to(device).take(slice(None))
+    dtype, keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
+    loader = data.loader or DataLoader(data.dataset, batch_size=1024, shuffle=False)
+    xs, ys = [], []
+    for batch in loader:
+        xb, yb = _data.stream_batch(batch, module, torch.device("cpu"), dtype, keep_ints)
+        xs.append(xb)
+        ys.append(yb)
+    x = tuple(torch.cat(parts).to(device) for parts in zip(*xs))
+    y = None if ys[0] is None else tuple(torch.cat(parts).to(device) for parts in zip(*ys))
+    return x, y

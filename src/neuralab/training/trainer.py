@@ -1,0 +1,786 @@
+"""The training engine: :class:`Trainer` holds one run's state and owns the epoch loop.
+
+``fit(...)`` builds a Trainer and calls :meth:`Trainer.fit`. Chapters that train
+something other than "one loss, one optimizer" (a GAN, a DQN agent, a triplet
+model) subclass it and override :meth:`Trainer.train_step` only; progress,
+callbacks, the NaN guard, checkpoint/resume, devices, seeds and DDP come with it.
+
+    >>> import torch
+    >>> from torch import nn
+    >>> class HalfStep(Trainer):          # a custom step: plain SGD written by hand
+    ...     def train_step(self, batch):
+    ...         (x,), (y,) = batch
+    ...         loss = ((self.module(x) - y) ** 2).mean()
+    ...         self.optimizer.zero_grad(); loss.backward(); self.optimizer.step()
+    ...         return {"loss": loss.detach()}
+    >>> x = torch.linspace(-1, 1, 64).unsqueeze(1)
+    >>> h = HalfStep(nn.Linear(1, 1), optimizer="sgd", lr=0.5, loss=None, progress=False,
+    ...              seed=0).fit(x, 3 * x, epochs=30)
+    >>> h["loss"][-1] < 1e-3
+    True
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+import time
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError, DTypeError, StorageError, TrainingError, format_shape
+from ..validation import check_choice, check_int, check_number, expected
+from . import _data, _feed, _setup
+from . import distributed as dist
+from ._objective import Objective, resolve_metrics
+from ._structure import as_outputs
+from .callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar, ProgressLine
+from .checkpoint import capture_rng, find_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .history import History, jsonable
+
+__all__ = ["Trainer"]
+
+logger = logging.getLogger("neuralab.training")
+
+_CHECK_EVERY = 16  # steps between NaN checks (each check is a device sync)
+
+
+class Trainer:
+    """One training run: the module, its optimizer(s), loss, metrics, callbacks, history, counters.
+
+    Args:
+        module: any ``torch.nn.Module`` (lazily-built modules are built by a probe
+            forward pass on the first batch).
+        optimizer: a name (sgd, momentum, nesterov, adam, adamw, adamax, rmsprop,
+            adadelta, adagrad, rprop, irprop+, lm, newton, cg, bfgs …), a dict spec,
+            a ``torch.optim`` class or instance, or None (a subclass builds its own).
+        lr: learning rate (default: the optimizer's own).
+        loss: "auto" (default), a loss name/callable, a list or dict per output, or
+            None (a subclass's ``train_step`` computes its own).
+        loss_weights: per-output weights (list or dict by output name).
+        metrics: names or callables, a list applied to every output, or a dict per output.
+        regularizers: :mod:`neuralab.regularizers` (l1, l2 penalties; maxnorm).
+        lr_schedule: a schedule, a callable ``epoch -> factor`` or a torch LR scheduler.
+        callbacks: :class:`~neuralab.training.Callback` objects.
+        progress: True (a bar on a terminal, a line per epoch otherwise), "bar",
+            "line" or False.
+        device: "auto" (CUDA when present), "cpu", "cuda", "cuda:N".
+        seed: seeds torch's global RNG when :meth:`fit` starts (dropout, lazy
+            initialisation) and the shuffling generator. It does not re-initialise
+            weights a module already has: call ``nl.set_seed(s)`` before building
+            the model for a fully reproducible run.
+        clip_grad_norm / clip_grad_value: gradient clipping (default None).
+        optimizer_kwargs: extra keyword arguments for the optimizer.
+
+    Attributes:
+        module, model (the DDP-wrapped module under torchrun), optimizer (the default
+        one), optimizers (name → optimizer; all are checkpointed), objective,
+        history, epoch, epochs, global_step, stop_training, device, is_main.
+    """
+
+    def __init__(self, module: nn.Module, *, optimizer: Any = "adam", lr: float | None = None,
+                 loss: Any = "auto", loss_weights=None, metrics=None, regularizers=None,
+                 lr_schedule=None, callbacks=None, progress: bool | str = True, device: Any = "auto",
+                 seed: int | None = None, clip_grad_norm: float | None = None,
+                 clip_grad_value: float | None = None, optimizer_kwargs: dict | None = None):
+        if not isinstance(module, nn.Module):
+            raise expected("fit", "module", "a torch.nn.Module", type(module).__name__, error=DTypeError)
+        if progress not in (True, False, "bar", "line", None):
+            raise expected("fit", "progress", "True, False, 'bar' or 'line'", progress)
+        if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
+            raise expected("fit", "optimizer_kwargs", "a dict", optimizer_kwargs)
+        self.module = module
+        self.lr = _setup.check_lr(lr)
+        self.seed = check_int("fit", "seed", seed, low=0, allow_none=True)
+        self.clip_grad_norm = check_number("fit", "clip_grad_norm", clip_grad_norm, low=0.0,
+                                           low_open=True, allow_none=True)
+        self.clip_grad_value = check_number("fit", "clip_grad_value", clip_grad_value, low=0.0,
+                                            low_open=True, allow_none=True)
+        self.device = dist.local_device(_setup.resolve_device(device))
+        self._specs = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics,
+                           optimizer_kwargs=dict(optimizer_kwargs or {}))
+        self.penalties, self.projections = _setup.split_regularizers(regularizers)
+        self.factor_fn, self.torch_scheduler = _setup.resolve_schedule(lr_schedule)
+        self.callbacks = _check_callbacks(callbacks)
+        self.progress = progress
+        self.history = History()
+        self.epoch = self.epochs = self.global_step = 0
+        self.stop_training = False
+        self.is_main = dist.rank() == 0
+        self.generator = torch.Generator()
+        self.objective: Objective | None = None
+        self.metric_fns: list = []
+        self.optimizers: dict[str, Any] = {}
+        self.model = module
+        self.module.to(self.device)
+        if optimizer is not None and _is_built(module):
+            self.optimizers["optimizer"] = self._make_default_optimizer()
+
+    # -- the override points ---------------------------------------------------------------
+    def train_step(self, batch) -> dict:
+        """One training step on ``batch`` = ``(x, y)`` (tuples of tensors on the device) or None.
+
+        Returns scalar logs (0-d tensors or floats), e.g. ``{"loss": …}``. The default
+        computes the objective, steps the optimizer (full-batch optimizers take one
+        closure step on the whole training set) and adds the metrics.
+        """
+        if self.full_batch:
+            return self._second_order_step(batch)
+        return self._first_order_step(batch)
+
+    def test_step(self, batch) -> dict:
+        """Loss and metrics of ``batch`` in eval mode without gradients (validation, evaluate)."""
+        if self.objective is None:
+            return {}
+        x, y = self._require_targets(batch, "evaluation data")
+        outs = as_outputs(self.model(*x))
+        if self._adapt_targets:
+            y = self.objective.fit_targets(y, outs, "y batch")
+        return self._logs(*self.objective(outs, y), outs, y)
+
+    # -- fit ---------------------------------------------------------------------------------
+    def fit(self, x=None, y=None, *, epochs: int = 10, batch_size: int = 32, shuffle: bool = True,
+            validation_data=None, validation_split: float = 0.0, resume_from=None,
+            drop_last: bool = False, steps_per_epoch: int | None = None) -> History:
+        """Train for ``epochs`` epochs (the total, when resuming); return the :class:`History`.
+
+        ``x``/``y`` are as for :func:`neuralab.training.fit`; ``x=None`` with
+        ``steps_per_epoch`` runs ``train_step(None)`` that many times per epoch.
+        """
+        self.epochs = check_int("fit", "epochs", epochs, low=0)
+        explicit_batch = not isinstance(batch_size, _DefaultInt)
+        batch_size = check_int("fit", "batch_size", batch_size, low=1)
+        if self.seed is not None:
+            torch.manual_seed(self.seed)
+        self.generator.manual_seed(self.seed if self.seed is not None
+                                   else int(torch.randint(0, 2**62, (1,)).item()))
+        train, val = self._prepare_data(x, y, validation_data, validation_split, steps_per_epoch)
+        self._setup_run(train, val, batch_size)
+        self.feed = self._make_feed(train, batch_size, shuffle, drop_last, steps_per_epoch, explicit_batch)
+        self.val_data, self._val_batch = val, max(batch_size, 256)
+        self._wire_callbacks()
+        start = self._resume(resume_from) if resume_from is not None else 0
+        self._loop(start)
+        return self.history
+
+    # -- setup -------------------------------------------------------------------------------
+    def _prepare_data(self, x, y, validation_data, validation_split, steps_per_epoch):
+        split = check_number("fit", "validation_split", validation_split, low=0.0, high=1.0, high_open=True)
+        if split and validation_data is not None:
+            raise ConfigError("fit: expected validation_data or validation_split, received both")
+        if x is None:
+            if steps_per_epoch is None:
+                raise DataError("fit: expected training data x, or x=None with steps_per_epoch=N for a "
+                                "trainer that makes its own data; received neither")
+            return None, None
+        train = _data.prepare(x, y, self.module, "x")
+        val = None
+        if split:
+            train, val = _data.split_validation(train, split)
+        elif validation_data is not None:
+            val = _prepare_validation(validation_data, self.module)
+        return train, val
+
+    def _setup_run(self, train, val, batch_size: int) -> None:
+        """Probe the module on a first batch; resolve loss, targets, metrics and the optimizer."""
+        self._adapt_targets = False
+        if train is not None:
+            x0, y0 = _first_batch(train, self.module, batch_size)
+            outs0 = _probe(self.module, x0, self.device)
+            if self._specs["loss"] is not None:
+                if y0 is None:
+                    raise DataError("fit: expected targets y for x, received y=None")
+                self.objective = Objective(self._specs["loss"], self.module, outs0, y0,
+                                           self._specs["loss_weights"])
+                self._adapt_all(train, val, outs0, y0)
+            self.metric_fns = resolve_metrics(self._specs["metrics"], self.objective)
+        if "optimizer" not in self.optimizers and self._specs["optimizer"] is not None:
+            self.optimizers["optimizer"] = self._make_default_optimizer()
+        self.base_lrs = {name: [g.get("lr") for g in opt.param_groups] for name, opt in self.optimizers.items()}
+        self.model = dist.wrap(self.module, self.device)
+        self._step_takes_loss = self.optimizer is not None and _setup.step_takes_loss(self.optimizer)
+        self._needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
+
+    def _adapt_all(self, train, val, outs0, y0) -> None:
+        obj = self.objective
+        if isinstance(train, _data.Arrays):
+            train.y = obj.fit_targets(train.y, outs0, "y")
+        else:
+            obj.fit_targets(y0, outs0, "y")
+            self._adapt_targets = True
+        if isinstance(val, _data.Arrays):
+            if val.y is None:
+                raise DataError("validation data: expected targets y_val, received None")
+            val.y = obj.fit_targets(val.y, outs0, "y_val")
+        elif val is not None:
+            self._adapt_targets = True
+
+    def _make_default_optimizer(self):
+        return _setup.make_optimizer(self._specs["optimizer"], self.module, self.lr,
+                                     self._specs["optimizer_kwargs"])
+
+    @property
+    def optimizer(self):
+        """The default optimizer (``self.optimizers["optimizer"]``), or None."""
+        return self.optimizers.get("optimizer")
+
+    @property
+    def full_batch(self) -> bool:
+        return bool(getattr(self.optimizer, "full_batch", False))
+
+    def _make_feed(self, train, batch_size, shuffle, drop_last, steps_per_epoch, explicit_batch):
+        if train is None:
+            return _feed.NoDataFeed(check_int("fit", "steps_per_epoch", steps_per_epoch, low=1))
+        if self.full_batch:
+            batch = _feed.full_batch(train, self.module, self.device)
+            n = int(batch[0][0].shape[0])
+            if explicit_batch and batch_size < n:
+                warnings.warn(f"fit: {type(self.optimizer).__name__} is a full-batch optimizer: it uses "
+                              f"all {n} training samples per step; batch_size={batch_size} is ignored",
+                              stacklevel=3)
+            self._check_second_order(batch)
+            return _OneBatch(batch)
+        cls = _feed.ArrayFeed if isinstance(train, _data.Arrays) else _feed.StreamFeed
+        return cls(train, batch_size, shuffle, drop_last, self.generator, self.device, self.module)
+
+    def _wire_callbacks(self) -> None:
+        cbs = [c for c in self.callbacks if not isinstance(c, Checkpoint)]
+        cbs += [c for c in self.callbacks if isinstance(c, Checkpoint)]  # they see the others' state
+        mode = _progress_mode(self.progress)
+        self._bar = ProgressBar() if mode == "bar" else None
+        self._user_callbacks = list(cbs)
+        if mode == "line":
+            cbs.append(ProgressLine())
+        elif self._bar is not None:
+            cbs.insert(0, self._bar)
+        for cb in cbs:
+            cb.trainer = self
+        self._all_callbacks = cbs
+        self._batch_callbacks = [c for c in cbs if "on_batch_end" in vars(c)
+                                 or type(c).on_batch_end is not Callback.on_batch_end]
+
+    # -- the loop ----------------------------------------------------------------------------
+    def _loop(self, start_epoch: int) -> None:
+        was_training = self.module.training
+        for cb in self._all_callbacks:
+            cb.on_train_begin({})
+        try:
+            for epoch in range(start_epoch, self.epochs):
+                self.epoch = epoch
+                self._apply_schedule(epoch)
+                for cb in self._all_callbacks:
+                    cb.on_epoch_begin(epoch, {})
+                t0 = time.perf_counter()
+                logs = self._guarded_epoch(epoch)
+                logs.update(self._validate())
+                self._finish_logs(logs, time.perf_counter() - t0)
+                self.history.append(epoch, logs)
+                if self.torch_scheduler is not None:
+                    self.torch_scheduler.step()
+                for cb in self._all_callbacks:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    self._say_stopped(epoch)
+                    break
+            for cb in self._all_callbacks:
+                cb.on_train_end({"history": self.history})
+        finally:
+            if self._bar is not None:
+                self._bar.on_train_end()
+            self.module.train(was_training)
+
+    def _guarded_epoch(self, epoch: int) -> dict:
+        try:
+            return self._run_epoch(epoch)
+        except TrainingError as exc:
+            raise TrainingError(f"{exc}{self._after_nan()}") from None
+
+    def _run_epoch(self, epoch: int) -> dict:
+        self.module.train()
+        acc = _Means()
+        if self._bar is not None:
+            self._bar.start_epoch(epoch, len(self.feed))
+        sizes = self.feed.sizes
+        for i, batch in enumerate(self.feed.batches(epoch)):
+            logs = self.train_step(batch)
+            if not isinstance(logs, dict):
+                raise expected(type(self).__name__, "train_step", "a dict of scalar logs",
+                               type(logs).__name__, error=DTypeError)
+            self.global_step += 1
+            acc.add(logs, sizes[i] if sizes is not None else _batch_len(batch))
+            if self._bar is not None:
+                self._bar.step(i, acc.running)
+            for cb in self._batch_callbacks:
+                cb.on_batch_end(i, logs)
+            if (i + 1) % _CHECK_EVERY == 0 and not acc.last_finite():
+                raise acc.nonfinite_error(epoch, self.epochs, len(self.feed))
+        if not acc.steps:
+            raise DataError("fit: the training data produced no batches")
+        means = acc.means(reduce=dist.world_size() > 1)
+        if not all(math.isfinite(v) for v in means.values()):
+            raise acc.nonfinite_error(epoch, self.epochs, len(self.feed))
+        return means
+
+    def _validate(self) -> dict:
+        if self.val_data is None or self.objective is None:
+            return {}
+        return {f"val_{k}": v for k, v in self.evaluate_data(self.val_data, self._val_batch).items()}
+
+    def evaluate_data(self, data, batch_size: int) -> dict:
+        """Sample-weighted means of :meth:`test_step` over prepared ``data`` (eval mode, no grad)."""
+        was_training = self.module.training
+        self.module.eval()
+        acc = _Means()
+        try:
+            with torch.no_grad():
+                for batch in _eval_batches(data, self.module, batch_size, self.device):
+                    acc.add(self.test_step(batch), _batch_len(batch))
+        finally:
+            self.module.train(was_training)
+        return acc.means(reduce=False)
+
+    def _apply_schedule(self, epoch: int) -> None:
+        if self.factor_fn is None:
+            return
+        factor = float(self.factor_fn(epoch))
+        for name, opt in self.optimizers.items():
+            for group, base in zip(opt.param_groups, self.base_lrs.get(name, [])):
+                if base is not None:
+                    group["lr"] = base * factor
+
+    def _finish_logs(self, logs: dict, seconds: float) -> None:
+        opt = self.optimizer
+        if opt is not None and opt.param_groups[0].get("lr") is not None:
+            logs["lr"] = float(opt.param_groups[0]["lr"])
+        logs["time"] = seconds
+        info = getattr(opt, "last_info", None)
+        if isinstance(info, dict) and info:
+            logs["optimizer"] = jsonable(dict(info))
+
+    def _say_stopped(self, epoch: int) -> None:
+        who = next((c for c in self._user_callbacks if isinstance(c, EarlyStopping)
+                    and c.stopped_epoch == epoch), None)
+        if who is not None:
+            logger.info("EarlyStopping: stopped after epoch %d of %d (%s did not improve for %d epochs; "
+                        "best %.6g at epoch %d)", epoch + 1, self.epochs, who._key, who.patience,
+                        who.best, (who.best_epoch or 0) + 1)
+        else:
+            logger.info("training stopped after epoch %d of %d", epoch + 1, self.epochs)
+
+    def _after_nan(self) -> str:
+        """Restore EarlyStopping's best weights if one has them; say whether the model is usable."""
+        for cb in self._user_callbacks:
+            if isinstance(cb, EarlyStopping) and cb.restore_best(self.module):
+                return (f". The weights of epoch {cb.best_epoch + 1} (best {cb._key} {cb.best:.6g}) "
+                        "were restored: the model in memory is usable")
+        return (". The model in memory holds the non-finite weights of the failed step: do not save it; "
+                "resume from a checkpoint instead")
+
+    # -- the two step strategies -----------------------------------------------------------
+    def _first_order_step(self, batch) -> dict:
+        x, y = self._require_targets(batch, "fit")
+        opt = self.optimizer
+        holder: list = []
+
+        def compute():
+            outs = as_outputs(self.model(*x))
+            yt = self.objective.fit_targets(y, outs, "y batch") if self._adapt_targets else y
+            total, parts = self.objective(outs, yt)
+            if self.penalties:
+                total = total + sum(r.penalty(self.module) for r in self.penalties)
+            holder[:] = [total, parts, outs, yt]
+            return total
+
+        if self._needs_closure:
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                total = compute()
+                total.backward()
+                return total
+
+            opt.step(closure)
+        else:
+            opt.zero_grad(set_to_none=True)
+            compute().backward()
+            self._clip()
+            opt.step(loss=holder[0]) if self._step_takes_loss else opt.step()
+        for r in self.projections:
+            r.apply(self.module)
+        total, parts, outs, yt = holder
+        return self._logs(total, parts, [o.detach() for o in outs], yt)
+
+    def _clip(self) -> None:
+        if self.clip_grad_norm is None and self.clip_grad_value is None:
+            return
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        if self.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
+        if self.clip_grad_value is not None:
+            torch.nn.utils.clip_grad_value_(params, self.clip_grad_value)
+
+    def _check_second_order(self, batch) -> None:
+        name = type(self.optimizer).__name__
+        if self.penalties:
+            raise ConfigError(
+                f"fit: {name} is a full-batch second-order optimizer; l1/l2 penalty regularizers are not "
+                "supported with it (maxnorm is); received " + ", ".join(repr(r) for r in self.penalties))
+        x, y = batch
+        if len(x) != 1 or y is None or len(y) != 1:
+            raise ConfigError(f"fit: {name} trains one-input, one-output models; received {len(x)} "
+                              f"input(s) and {0 if y is None else len(y)} output(s)")
+        objective = getattr(self.optimizer, "objective", "loss")
+        check_choice(name, "objective", objective, ("residuals", "loss"))
+        if objective == "residuals" and self.objective.name not in _SUM_OF_SQUARES():
+            raise ConfigError(
+                f"fit: {name} minimises a sum of squared residuals; expected loss one of "
+                f"{', '.join(_SUM_OF_SQUARES())}, received {self.objective.name or 'a custom loss'!r}")
+        from .. import optimizers
+
+        X, Y = x[0], y[0]
+        self._closure = (optimizers.ResidualClosure(self.module, X, Y, residual_fn=_residual)
+                         if objective == "residuals"
+                         else optimizers.LossClosure(self.module, X, Y, self.objective.terms[0].fn))
+
+    def _second_order_step(self, batch) -> dict:
+        self.optimizer.step(self._closure)
+        for r in self.projections:
+            r.apply(self.module)
+        x, y = batch
+        with torch.no_grad():
+            outs = as_outputs(self.module(*x))
+            logs = self._logs(*self.objective(outs, y), outs, y)
+        loss = float(logs["loss"])
+        if not math.isfinite(loss):
+            raise TrainingError(
+                f"the loss became {'NaN' if loss != loss else 'infinite'} at epoch {self.epoch + 1} "
+                f"of {self.epochs}, step 1 of 1 ({type(self.optimizer).__name__}, full batch); "
+                "training stopped")
+        return logs
+
+    def _require_targets(self, batch, what: str):
+        if batch is None or self.objective is None:
+            raise ConfigError(f"{type(self).__name__}: the default train_step needs data and a loss; "
+                              "override train_step for a run without them")
+        x, y = batch
+        if y is None:
+            raise DataError(f"{what}: a batch has no targets: expected (input, target) pairs")
+        return x, y
+
+    def _logs(self, total, parts, outs, y) -> dict:
+        logs = {"loss": total.detach()}
+        for label, part in zip(self.objective.part_labels(), parts):
+            logs[label] = part.detach()
+        for label, k, fn in self.metric_fns:
+            logs[label] = fn(outs[k], y[k])
+        return logs
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state(self) -> tuple[dict, dict | None, dict]:
+        """``(model_state, optimizer_state, meta)``: everything a resume needs."""
+        meta = {
+            "epoch": self.epoch + 1,
+            "global_step": self.global_step,
+            "history": self.history.to_dict(),
+            "rng": capture_rng(self.generator),
+            "base_lrs": self.base_lrs.get("optimizer", []),
+            "all_base_lrs": self.base_lrs,
+            "loss": self.objective.name if self.objective is not None else None,
+            "optimizers": {name: type(opt).__name__ for name, opt in self.optimizers.items()},
+            "callbacks": [{"class": type(c).__name__, "state": c.state_dict()} for c in self._user_callbacks],
+            "torch_scheduler": self.torch_scheduler.state_dict() if self.torch_scheduler is not None else None,
+        }
+        if list(self.optimizers) == ["optimizer"]:
+            optim = self.optimizer.state_dict()
+        else:
+            optim = {"__optimizers__": {name: opt.state_dict() for name, opt in self.optimizers.items()}}
+        return self.module.state_dict(), optim, meta
+
+    def save_checkpoint(self, path: str | os.PathLike) -> None:
+        """Write a resumable checkpoint of the state after the current epoch (atomic)."""
+        model_state, optimizer_state, meta = self.state()
+        save_checkpoint(path, model_state=model_state, optimizer_state=optimizer_state, meta=meta)
+
+    def _resume(self, resume_from) -> int:
+        ck = find_checkpoint(resume_from)
+        if ck is None:
+            warnings.warn(f"fit: no checkpoint found at {resume_from!r}; starting from the first epoch",
+                          stacklevel=3)
+            return 0
+        model_state, optim_state, meta = load_checkpoint(ck)
+        try:
+            self.module.load_state_dict(model_state)
+        except RuntimeError as exc:
+            raise StorageError(f"{ck!r}: the checkpoint weights do not fit the module: {exc}") from None
+        self._load_optimizers(ck, optim_state, meta)
+        try:
+            start = int(meta["epoch"])
+            restored = History.from_dict(meta["history"])
+            restore_rng(meta["rng"], self.generator)
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise StorageError(f"{ck!r}: malformed checkpoint state ({type(exc).__name__}: {exc})") from None
+        self.history.history, self.history.epoch = restored.history, restored.epoch
+        self.global_step = int(meta.get("global_step", 0))
+        self.base_lrs = meta.get("all_base_lrs") or {"optimizer": list(meta.get("base_lrs") or [])}
+        for cb, entry in zip(self._user_callbacks, meta.get("callbacks") or []):
+            if entry.get("class") == type(cb).__name__:
+                cb.load_state_dict(entry.get("state") or {})
+        if self.torch_scheduler is not None and meta.get("torch_scheduler"):
+            self.torch_scheduler.load_state_dict(meta["torch_scheduler"])
+        logger.info("resumed from %s at epoch %d", ck, start + 1)
+        return start
+
+    def _load_optimizers(self, ck: str, optim_state, meta: dict) -> None:
+        saved = meta.get("optimizers")
+        mine = {name: type(opt).__name__ for name, opt in self.optimizers.items()}
+        if isinstance(saved, dict) and saved != mine:
+            raise ConfigError(
+                f"fit: expected to resume with the checkpoint's optimizers {saved}, received {mine}; "
+                f"pass the same optimizer as the run that wrote {ck!r}, or start a fresh run")
+        if optim_state is None:
+            return
+        states = (optim_state["__optimizers__"] if isinstance(optim_state, dict) and "__optimizers__"
+                  in optim_state else {"optimizer": optim_state})
+        for name, opt in self.optimizers.items():
+            if name not in states:
+                continue
+            try:
+                opt.load_state_dict(states[name])
+            except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+                raise StorageError(f"{ck!r}: the optimizer state does not fit {type(opt).__name__}: {exc}") from None
+
+    # -- evaluate / predict ----------------------------------------------------------------
+    def evaluate(self, x, y=None, *, batch_size: int = 256) -> dict:
+        """Loss and metrics on ``(x, y)`` in eval mode: sample-weighted means."""
+        batch_size = check_int("evaluate", "batch_size", batch_size, low=1)
+        data = _data.prepare(x, y, self.module, "x")
+        x0, y0 = _first_batch(data, self.module, batch_size)
+        if y0 is None:
+            raise DataError("evaluate: expected targets y, received None" if isinstance(data, _data.Arrays)
+                            else "evaluate: the dataset yields inputs only: expected (input, target) pairs")
+        outs0 = _probe(self.module, x0, self.device)
+        self.objective = Objective(self._specs["loss"], self.module, outs0, y0, self._specs["loss_weights"])
+        self._adapt_targets = not isinstance(data, _data.Arrays)
+        if isinstance(data, _data.Arrays):
+            data.y = self.objective.fit_targets(data.y, outs0, "y")
+        self.metric_fns = resolve_metrics(self._specs["metrics"], self.objective)
+        self.model = self.module
+        return self.evaluate_data(data, batch_size)
+
+    def predict(self, x, *, batch_size: int = 256):
+        """Outputs on ``x`` in eval mode as NumPy arrays, in the structure the module returns."""
+        batch_size = check_int("predict", "batch_size", batch_size, low=1)
+        data = _data.prepare(x, None, self.module, "x")
+        was_training = self.module.training
+        self.module.eval()
+        chunks: list = []
+        first = None
+        try:
+            with torch.no_grad():
+                for xb, _ in _eval_batches(data, self.module, batch_size, self.device):
+                    out = self.module(*xb)
+                    first = out if first is None else first
+                    chunks.append([t.detach().to("cpu") for t in as_outputs(out)])
+        finally:
+            self.module.train(was_training)
+        from ._structure import rebuild
+
+        leaves = [torch.cat(parts).numpy() for parts in zip(*chunks)]
+        return rebuild(first, leaves)
+
+
+# ------------------------------------------------------------------------------- helpers
+class _DefaultInt(int):
+    """An int that remembers it is fit's default (so full-batch optimizers warn only when asked)."""
+
+
+DEFAULT_BATCH = _DefaultInt(32)
+
+
+def _SUM_OF_SQUARES():
+    from ..losses import SUM_OF_SQUARES
+
+    return SUM_OF_SQUARES
+
+
+def _residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return pred - target.reshape(pred.shape)
+
+
+def _is_built(module: nn.Module) -> bool:
+    params = list(module.parameters())
+    return bool(params) and not any(isinstance(p, nn.parameter.UninitializedParameter) for p in params)
+
+
+def _check_callbacks(callbacks) -> list:
+    cbs = list(callbacks or [])
+    for cb in cbs:
+        if not isinstance(cb, Callback):
+            raise expected("fit", "callbacks", "a list of Callback objects", type(cb).__name__,
+                           error=ConfigError)
+    return cbs
+
+
+def _prepare_validation(validation_data, module):
+    from torch.utils.data import DataLoader, Dataset
+
+    if isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+        return _data.prepare(validation_data[0], validation_data[1], module, "x_val")
+    if isinstance(validation_data, (DataLoader, Dataset)):
+        return _data.prepare(validation_data, None, module, "x_val")
+    raise DataError("validation_data: expected a pair (x_val, y_val), a Dataset or a DataLoader; "
+                    f"received {type(validation_data).__name__}")
+
+
+def _first_batch(data, module, batch_size: int):
+    """A probe batch ``(x, y)`` on the CPU: ``y`` is the whole target tuple for in-memory data."""
+    if isinstance(data, _data.Arrays):
+        return tuple(t[:batch_size] for t in data.x), data.y
+    from torch.utils.data import DataLoader
+
+    loader = data.loader or DataLoader(data.dataset, batch_size=batch_size, shuffle=False)
+    first = next(iter(loader), None)
+    if first is None:
+        raise DataError("fit: empty dataset: expected at least one batch, received none")
+    return _data.stream_batch(first, module, torch.device("cpu"), _data.module_dtype(module),
+                              _data.wants_int_inputs(module))
+
+
+def _probe(module: nn.Module, x: tuple, device) -> tuple:
+    """One eval-mode, no-grad forward: builds lazy parameters and shows the output shapes."""
+    x = tuple(t.to(device) for t in x)
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            out = module(*x)
+    except (RuntimeError, ValueError) as exc:
+        shapes = ", ".join(format_shape(tuple(t.shape[1:])) for t in x)
+        if getattr(exc, "__module__", "").startswith("neuralab") or type(exc).__module__.startswith("neuralab"):
+            raise
+        raise DataError(f"x: inputs of shape {shapes} per sample do not fit {type(module).__name__}: "
+                        f"{exc}") from exc
+    finally:
+        module.train(was_training)
+    outs = as_outputs(out)
+    for o in outs:
+        if not isinstance(o, torch.Tensor):
+            raise expected("fit", "module output", "a tensor or a tuple of tensors", type(o).__name__,
+                           error=DTypeError)
+        if o.dim() == 0 or o.shape[0] != x[0].shape[0]:
+            raise DataError(f"fit: expected the module output to keep the batch axis ({x[0].shape[0]} "
+                            f"samples), received output of shape {format_shape(tuple(o.shape))}")
+    return outs
+
+
+def _eval_batches(data, module, batch_size: int, device):
+    if isinstance(data, _data.Arrays):
+        for i in range(0, data.n, batch_size):
+            x, y = data.take(slice(i, i + batch_size))
+            yield (tuple(t.to(device, non_blocking=True) for t in x),
+                   None if y is None else tuple(t.to(device, non_blocking=True) for t in y))
+        return
+    from torch.utils.data import DataLoader
+
+    loader = data.loader or DataLoader(data.dataset, batch_size=batch_size, shuffle=False)
+    dtype, keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
+    for batch in loader:
+        yield _data.stream_batch(batch, module, device, dtype, keep_ints)
+
+
+def _batch_len(batch) -> int:
+    if batch is None:
+        return 1
+    return int(batch[0][0].shape[0])
+
+
+def _progress_mode(progress) -> str | None:
+    if progress in (False, None) or dist.rank() != 0:
+        return None
+    if progress in ("bar", "line"):
+        return progress
+    stream = sys.stderr
+    return "bar" if (stream is not None and hasattr(stream, "isatty") and stream.isatty()) else "line"
+
+
+class _OneBatch:
+    """The feed of a full-batch optimizer: the whole training set, one step per epoch."""
+
+    def __init__(self, batch):
+        self.batch, self.n_steps = batch, 1
+        self.sizes = [int(batch[0][0].shape[0])]
+
+    def __len__(self) -> int:
+        return 1
+
+    def batches(self, epoch: int):
+        yield self.batch
+
+
+class _Means:
+    """Per-epoch, sample-weighted means of the step logs, with one device sync at the end."""
+
+    def __init__(self):
+        self.values: dict[str, list] = {}
+        self.weights: list[float] = []
+        self.steps = 0
+        self._first_key: str | None = None
+
+    def add(self, logs: dict, weight: int) -> None:
+        for key, value in logs.items():
+            self.values.setdefault(key, []).append(value)
+        if self._first_key is None and logs:
+            self._first_key = next(iter(logs))
+        self.weights.append(float(weight))
+        self.steps += 1
+
+    def _series(self, key: str) -> torch.Tensor:
+        return torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu().reshape(())
+                            if not isinstance(v, torch.Tensor) else v.detach().to(torch.float64).reshape(())
+                            for v in self.values[key]])
+
+    def running(self) -> torch.Tensor:
+        return self._series(self._first_key).mean() if self._first_key else torch.tensor(0.0)
+
+    def last_finite(self) -> bool:
+        if self._first_key is None:
+            return True
+        v = self.values[self._first_key][-1]
+        return bool(torch.isfinite(torch.as_tensor(v)).all())
+
+    def means(self, reduce: bool) -> dict:
+        if not self.steps:
+            return {}
+        keys = [k for k in self.values if len(self.values[k]) == self.steps]
+        if not keys:
+            return {}
+        series = [self._series(k) for k in keys]
+        device = series[0].device
+        w = torch.tensor(self.weights, dtype=torch.float64, device=device)
+        sums = torch.cat([torch.stack([(s.to(device) * w).sum() for s in series]), w.sum().reshape(1)])
+        if reduce:
+            sums = dist.all_reduce_sum(sums)
+        values = (sums[:-1] / sums[-1]).tolist()
+        return dict(zip(keys, values))
+
+    def nonfinite_error(self, epoch: int, epochs: int, n_steps: int | None) -> TrainingError:
+        key = self._first_key
+        bad_key, step = key, self.steps - 1
+        for k, vals in self.values.items():
+            s = self._series(k)
+            bad = (~torch.isfinite(s)).nonzero()
+            if len(bad):
+                bad_key, step = k, int(bad[0, 0])
+                break
+        value = self._series(bad_key)[step]
+        what = "NaN" if bool(torch.isnan(value)) else "infinite"
+        total = f" of {n_steps}" if n_steps else ""
+        subject = "the loss" if bad_key == "loss" else f"the logged value {bad_key!r}"
+        return TrainingError(
+            f"{subject} became {what} at epoch {epoch + 1} of {epochs}, step {step + 1}{total}; training "
+            "stopped (the last checkpoint on disk, if any, is from before this epoch). Try a lower "
+            "learning rate, gradient clipping (clip_grad_norm=) or check the data")
