@@ -11,7 +11,9 @@ MODULES = [
     "neuralab.layers.core", "neuralab.layers.merge", "neuralab.layers.pooling",
     "neuralab.layers.recurrent", "neuralab.layers.stochastic",
     "neuralab.datasets._digits", "neuralab.datasets._synthetic", "neuralab.datasets._augment",
-    "neuralab.cli",
+    "neuralab.cli", "neuralab.validation", "neuralab._seed", "neuralab.layers.base",
+    "neuralab.training", "neuralab.training.trainer", "neuralab.training.fit",
+    "neuralab.training.callbacks",
     "neuralab.classic.grnn", "neuralab.classic.sofm", "neuralab.classic.lvq",
     "neuralab.classic.cmac",
 ]

@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _LAZY_MODULES = {
     "losses", "regularizers", "schedules", "optimizers", "training", "storage", "classic",
-    "architectures", "vision", "generative", "rl", "datasets",
+    "architectures", "vision", "generative", "rl", "datasets", "sequences", "validation",
 }
 _LAZY_NAMES = {
     "fit": ("training", "fit"),
@@ -28,6 +28,8 @@ _LAZY_NAMES = {
     "callbacks": ("training", "callbacks"),
     "save": ("storage", "save"),
     "load": ("storage", "load"),
+    "set_seed": ("_seed", "set_seed"),
+    "Trainer": ("training", "Trainer"),
 }
 
 __all__ = [

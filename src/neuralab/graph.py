@@ -30,7 +30,7 @@ from torch import nn
 from . import arithmetic
 from . import registry
 from .errors import ConfigError, DTypeError, ShapeError, format_shape
-from .layers.base import ALGEBRA, Layer, shapes_match
+from .layers.base import ALGEBRA, Layer, base_name, shapes_match
 
 __all__ = ["Network", "join", "parallel", "repeat"]
 
@@ -47,13 +47,38 @@ def _as_network(item) -> "Network":
     )
 
 
+def _auto(layer) -> bool:
+    return bool(getattr(layer, "auto_named", False))
+
+
+def _number_layers(order: list) -> None:
+    """Name the automatically named layers ``<kind>-<k>``, counted within this network in order.
+
+    Explicit names are kept and their numbers skipped, so the names do not depend
+    on what else the process has built.
+    """
+    taken = {layer.name for layer in order if not _auto(layer)}
+    counts: dict[str, int] = {}
+    for layer in order:
+        if not _auto(layer):
+            continue
+        stem = base_name(type(layer))
+        k = counts.get(stem, 0) + 1
+        while f"{stem}-{k}" in taken:
+            k += 1
+        counts[stem] = k
+        layer.name = f"{stem}-{k}"
+        taken.add(layer.name)
+
+
 def _union(graphs: Sequence["Network"]) -> dict:
     preds: dict[Layer, list[Layer]] = {}
     names: dict[str, Layer] = {}
     for g in graphs:
         for layer in g._order:
             other = names.get(layer.name)
-            if other is not None and other is not layer:
+            if (other is not None and other is not layer
+                    and not (_auto(other) and _auto(layer))):  # auto names are renumbered
                 raise ConfigError(
                     f"two different layers are named {layer.name!r}; layer names must be "
                     "unique within a network"
@@ -197,6 +222,7 @@ class Network(nn.Module):
         self._inputs = list(inputs)
         self._outputs = list(outputs)
         self._order = self._topological_order()
+        _number_layers(self._order)
         for layer in self._order:
             self.add_module(layer.name, layer)
         self._propagate_shapes()

@@ -179,8 +179,12 @@ def _registered_name(module: nn.Module) -> str | None:
     return None
 
 
-def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = None) -> None:
+def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = None, *,
+         allow_nonfinite: bool = False) -> None:
     """Save ``module`` to one ``.safetensors`` file (atomic write).
+
+    A model whose weights hold NaN or ±inf (a diverged run) is refused, so a good
+    file is never replaced by a broken one; ``allow_nonfinite=True`` saves it anyway.
 
     Args:
         module: any ``torch.nn.Module``. Its architecture is stored too when it has
@@ -188,9 +192,18 @@ def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = Non
             otherwise only the weights are (read them back with :func:`load_weights`).
         path: the target file; parent folders are created.
         metadata: optional JSON-serialisable dict stored with the model (default None).
+        allow_nonfinite: save weights holding NaN/inf too (default False).
     """
     if not isinstance(module, nn.Module):
         raise DTypeError(f"save: expected a torch.nn.Module, received {type(module).__name__}")
+    state = dict(module.state_dict())
+    if not allow_nonfinite:
+        bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+        if bad:
+            raise StorageError(
+                f"save: expected finite weights, received NaN/inf in {len(bad)} tensor(s) "
+                f"({', '.join(bad[:3])}{' …' if len(bad) > 3 else ''}); {os.fspath(path)!r} was not "
+                "written. Pass allow_nonfinite=True to save them anyway")
     meta = {"neuralab": FORMAT_VERSION}
     name = _registered_name(module)
     if name is not None and hasattr(module, "get_config"):
@@ -206,7 +219,7 @@ def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = Non
             meta["user"] = json.dumps(metadata)
         except TypeError as exc:
             raise DTypeError(f"save: expected JSON-serialisable metadata, received {exc}") from None
-    atomic_write_bytes(path, encode(dict(module.state_dict()), meta))
+    atomic_write_bytes(path, encode(state, meta))
 
 
 def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> None:

@@ -32,11 +32,27 @@ _counters: dict[str, Any] = defaultdict(lambda: itertools.count(1))
 
 
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """``"BatchNorm"`` → ``"batch_norm"``; acronyms stay whole: ``"LSTM"`` → ``"lstm"``.
+
+    >>> [_snake(n) for n in ("LSTM", "GRU", "SimpleRNN", "PRelu", "BatchNorm")]
+    ['lstm', 'gru', 'simple_rnn', 'p_relu', 'batch_norm']
+    """
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+def base_name(cls) -> str:
+    """The stem of a layer class's automatic names (``relu`` for ``relu-1``)."""
+    return _snake(cls.__name__)
 
 
 def _auto_name(cls) -> str:
-    base = _snake(cls.__name__)
+    """A provisional unique name for a layer created without one.
+
+    Networks renumber such layers within themselves when they are formed
+    (``relu-1``, ``relu-2`` … in execution order), so two fresh builds of one
+    architecture have the same names and ``state_dict`` keys.
+    """
+    base = base_name(cls)
     return f"{base}-{next(_counters[base])}"
 
 
@@ -128,6 +144,7 @@ class Layer(nn.Module):
                 f"received {name!r}"
             )
         self.name = name or _auto_name(type(self))
+        self.auto_named = name is None  # renumbered by the network that holds it
         self.input_shape = None
         self.output_shape = None
         self.built = False

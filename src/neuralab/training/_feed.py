@@ -22,7 +22,9 @@ __all__ = ["ArrayFeed", "StreamFeed", "NoDataFeed", "full_batch", "has_batchnorm
 
 
 def has_batchnorm(module: nn.Module) -> bool:
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
+    """Does the module hold a batch-normalisation layer (torch's or neuralab's)?"""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) or type(m).__name__ == "BatchNorm"
+               for m in module.modules())
 
 
 def _warn_single_batch(n: int, batch_size: int) -> None:
