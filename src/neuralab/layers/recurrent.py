@@ -69,6 +69,11 @@ def lengths_from_mask(mask: torch.Tensor, owner: str = "mask") -> torch.Tensor:
     return lengths
 
 
+def lengths_mask(lengths: torch.Tensor, total: int) -> torch.Tensor:
+    """``(N, total)`` booleans, True where ``t < lengths[i]``."""
+    return torch.arange(total, device=lengths.device).unsqueeze(0) < lengths.unsqueeze(1)
+
+
 class _Recurrent(Layer):
     _module_cls = nn.RNN
     _config_keys = ("n_units", "return_sequences", "bidirectional", "n_layers", "dropout",
@@ -192,12 +197,7 @@ class _Recurrent(Layer):
         return tuple(out) if is_lstm else out[0]
 
     # -- running ---------------------------------------------------------------------------------
-    def forward_with_state(self, x, mask=None, *, lengths=None, initial_state=None):
-        """Run the layer and return ``(output, final_state)``.
-
-        ``final_state`` is ``h_n`` (``(n_layers·dirs, N, n_units)``), a pair ``(h_n, c_n)``
-        for an LSTM, taken at each sequence's own last step.
-        """
+    def _run(self, x, mask, lengths, initial_state, need_state: bool):
         if x.dim() != 3:
             raise ShapeError(
                 f"layer '{self.name}' ({type(self).__name__}) expects a batch of sequences "
@@ -206,6 +206,15 @@ class _Recurrent(Layer):
         h0 = self._initial_state(x, initial_state)
         if lens is None:
             out, state = self.cell(x, h0)
+        elif not need_state and not self.bidirectional:
+            # A forward-only recurrence is causal: the outputs of the real steps do not
+            # depend on the padding after them, so one fused run over the padded batch
+            # gives them exactly (packing is 5-10x slower on CPU; see benchmarks/sequences.py).
+            out, _ = self.cell(x, h0)
+            if not self.return_sequences:
+                return out[torch.arange(x.shape[0], device=x.device), lens.to(x.device) - 1], None
+            keep = lengths_mask(lens.to(x.device), x.shape[1])
+            return out * keep.unsqueeze(-1).to(out.dtype), None
         else:
             packed = rnn_utils.pack_padded_sequence(x, lens, batch_first=True,
                                                     enforce_sorted=False)
@@ -219,9 +228,17 @@ class _Recurrent(Layer):
             return torch.cat([h[-2], h[-1]], dim=-1), state
         return h[-1], state
 
+    def forward_with_state(self, x, mask=None, *, lengths=None, initial_state=None):
+        """Run the layer and return ``(output, final_state)``.
+
+        ``final_state`` is ``h_n`` (``(n_layers·dirs, N, n_units)``), a pair ``(h_n, c_n)``
+        for an LSTM, taken at each sequence's own last step.
+        """
+        return self._run(x, mask, lengths, initial_state, need_state=True)
+
     def forward(self, x, mask=None, *, lengths=None, initial_state=None):
         """Outputs for ``x`` ``(N, T, F)``; optional ``mask``/``lengths`` and ``initial_state``."""
-        return self.forward_with_state(x, mask, lengths=lengths, initial_state=initial_state)[0]
+        return self._run(x, mask, lengths, initial_state, need_state=False)[0]
 
     def extra_repr(self):
         parts = [str(self.n_units)]

@@ -8,6 +8,7 @@
 The data generators (Reber grammars) live in :mod:`neuralab.datasets`.
 """
 
+from ._bleu import BleuScore, bleu, corpus_bleu, sentence_bleu
 from ._padding import (
     IGNORE_INDEX,
     MaskedLoss,
@@ -23,4 +24,5 @@ from ._padding import (
 __all__ = [
     "IGNORE_INDEX", "pad_sequences", "lengths_to_mask", "MaskedLoss", "masked_loss",
     "masked_accuracy", "SequenceDataset", "pad_collate", "sequence_loader",
+    "BleuScore", "bleu", "corpus_bleu", "sentence_bleu",
 ]
