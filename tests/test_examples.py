@@ -27,3 +27,11 @@ def test_levenberg_marquardt_example(capsys):
     out = capsys.readouterr().out
     mse = float(out.split("final MSE:")[1].split()[0])
     assert mse < 1e-6
+
+
+def test_custom_trainer_example(capsys):
+    runpy.run_path(str(EXAMPLES / "10_custom_trainer.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    first, last = (float(v) for v in out.split("epoch 1 ")[1].split(", epoch 6 ")[:1] + out.split("epoch 6 ")[1].split(",")[:1])
+    assert last < first / 1.5
+    assert "after resuming to epoch 8" in out

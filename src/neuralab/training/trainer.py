@@ -117,6 +117,8 @@ class Trainer:
         self.metric_fns: list = []
         self.optimizers: dict[str, Any] = {}
         self.model = module
+        self._part_labels: list[str] = []
+        self._full_batch = self._adapt_targets = False
         self.module.to(self.device)
         if optimizer is not None and _is_built(module):
             self.optimizers["optimizer"] = self._make_default_optimizer()
@@ -129,7 +131,7 @@ class Trainer:
         computes the objective, steps the optimizer (full-batch optimizers take one
         closure step on the whole training set) and adds the metrics.
         """
-        if self.full_batch:
+        if self._full_batch:
             return self._second_order_step(batch)
         return self._first_order_step(batch)
 
@@ -205,6 +207,8 @@ class Trainer:
         self.model = dist.wrap(self.module, self.device)
         self._step_takes_loss = self.optimizer is not None and _setup.step_takes_loss(self.optimizer)
         self._needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
+        self._full_batch = self.full_batch
+        self._part_labels = self.objective.part_labels() if self.objective is not None else []
 
     def _adapt_all(self, train, val, outs0, y0) -> None:
         obj = self.objective
@@ -382,41 +386,44 @@ class Trainer:
                 "resume from a checkpoint instead")
 
     # -- the two step strategies -----------------------------------------------------------
+    def _forward_loss(self, x, y) -> tuple:
+        """``(total, parts, outs, targets)`` of one forward pass (penalties included)."""
+        outs = as_outputs(self.model(*x))
+        if self._adapt_targets:
+            y = self.objective.fit_targets(y, outs, "y batch")
+        total, parts = self.objective(outs, y)
+        if self.penalties:
+            total = total + sum(r.penalty(self.module) for r in self.penalties)
+        return total, parts, outs, y
+
     def _first_order_step(self, batch) -> dict:
         x, y = self._require_targets(batch, "fit")
         opt = self.optimizer
-        holder: list = []
-
-        def compute():
-            outs = as_outputs(self.model(*x))
-            yt = self.objective.fit_targets(y, outs, "y batch") if self._adapt_targets else y
-            total, parts = self.objective(outs, yt)
-            if self.penalties:
-                total = total + sum(r.penalty(self.module) for r in self.penalties)
-            holder[:] = [total, parts, outs, yt]
-            return total
-
         if self._needs_closure:
+            holder: list = []
+
             def closure():
                 opt.zero_grad(set_to_none=True)
-                total = compute()
-                total.backward()
-                return total
+                holder[:] = self._forward_loss(x, y)
+                holder[0].backward()
+                return holder[0]
 
             opt.step(closure)
+            total, parts, outs, y = holder
         else:
             opt.zero_grad(set_to_none=True)
-            compute().backward()
-            self._clip()
-            opt.step(loss=holder[0]) if self._step_takes_loss else opt.step()
+            total, parts, outs, y = self._forward_loss(x, y)
+            total.backward()
+            if self.clip_grad_norm is not None or self.clip_grad_value is not None:
+                self._clip()
+            opt.step(loss=total) if self._step_takes_loss else opt.step()
         for r in self.projections:
             r.apply(self.module)
-        total, parts, outs, yt = holder
-        return self._logs(total, parts, [o.detach() for o in outs], yt)
+        if self.metric_fns:
+            outs = [o.detach() for o in outs]
+        return self._logs(total, parts, outs, y)
 
     def _clip(self) -> None:
-        if self.clip_grad_norm is None and self.clip_grad_value is None:
-            return
         params = [p for g in self.optimizer.param_groups for p in g["params"]]
         if self.clip_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
@@ -463,6 +470,11 @@ class Trainer:
         return logs
 
     def _require_targets(self, batch, what: str):
+        if batch is None or self.objective is None or batch[1] is None:
+            return self._missing(batch, what)
+        return batch
+
+    def _missing(self, batch, what: str):
         if batch is None or self.objective is None:
             raise ConfigError(f"{type(self).__name__}: the default train_step needs data and a loss; "
                               "override train_step for a run without them")
@@ -473,7 +485,7 @@ class Trainer:
 
     def _logs(self, total, parts, outs, y) -> dict:
         logs = {"loss": total.detach()}
-        for label, part in zip(self.objective.part_labels(), parts):
+        for label, part in zip(self._part_labels, parts):
             logs[label] = part.detach()
         for label, k, fn in self.metric_fns:
             logs[label] = fn(outs[k], y[k])
@@ -564,6 +576,7 @@ class Trainer:
                             else "evaluate: the dataset yields inputs only: expected (input, target) pairs")
         outs0 = _probe(self.module, x0, self.device)
         self.objective = Objective(self._specs["loss"], self.module, outs0, y0, self._specs["loss_weights"])
+        self._part_labels = self.objective.part_labels()
         self._adapt_targets = not isinstance(data, _data.Arrays)
         if isinstance(data, _data.Arrays):
             data.y = self.objective.fit_targets(data.y, outs0, "y")
