@@ -28,10 +28,15 @@ from .. import arithmetic
 from .. import init as initializers
 from .. import registry
 from ..errors import ConfigError, ShapeError, format_shape
+from ..validation import check_choice
 from .base import Layer, as_tuple, init_param, positive_int
 
 __all__ = ["Convolution", "Deconvolution", "validate_padding", "axis_paddings", "padding_pairs",
-           "spatial_output_shape"]
+           "spatial_output_shape", "PADDING_MODES"]
+
+#: What fills the padded border: zeros, a mirror image without the edge ("reflect",
+#: CS230's mirror padding), copies of the edge ("replicate") or the opposite side ("circular").
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 _CONV_T = {1: F.conv_transpose1d, 2: F.conv_transpose2d, 3: F.conv_transpose3d}
@@ -207,11 +212,28 @@ class Convolution(_ConvBase):
         kernel_size: F, an int or one int per spatial axis.
         stride: S (default 1). dilation: d (default 1). groups: channel groups (default 1).
         padding: "valid" (default), "same", "full", an int or per-axis ints/(start, end) pairs.
+        padding_mode: what fills the border: "zeros" (default), "reflect" (mirror
+            padding: ``[a b c]`` padded by 2 reads ``c b [a b c] b a``), "replicate" or
+            "circular". Equal to ``F.pad(x, pads, mode)`` then a valid convolution;
+            shapes and the summary do not depend on it.
         weight: initializer (default He normal). bias: initializer (default 0), None for no bias.
 
     Shape: ``(C, *I)`` → ``(K, *O)``, ``O = ⌊(I - F' + P_start + P_end)/S⌋ + 1``.
     Parameters: ``(Π F · C/groups + 1) · K``.
+
+    >>> import torch
+    >>> mirror = Convolution(1, 3, padding="same", padding_mode="reflect", bias=None, weight=1.0)
+    >>> mirror(torch.tensor([[[1.0, 2.0, 3.0]]])).tolist()   # pads to [2, 1, 2, 3, 2]
+    [[[5.0, 6.0, 7.0]]]
     """
+
+    _config_keys = _ConvBase._config_keys + ("padding_mode",)
+
+    def __init__(self, filters, kernel_size, stride=1, padding="valid", dilation=1, groups=1,
+                 *, padding_mode="zeros", weight=None, bias=0.0, name=None):
+        super().__init__(filters, kernel_size, stride, padding, dilation, groups, weight=weight,
+                         bias=bias, name=name)
+        self.padding_mode = check_choice(type(self).__name__, "padding_mode", padding_mode, PADDING_MODES)
 
     def output_shape_for(self, input_shape):
         return self._spatial_output(input_shape, arithmetic.output_size)
@@ -221,7 +243,8 @@ class Convolution(_ConvBase):
         pairs = padding_pairs(input_shape[1:], k, s, d, pads)
         self._static = pairs is not None
         if self._static:
-            self._torch_padding, self._pre_pad = symmetric_or_pad(pairs)
+            self._check_border(input_shape, pairs)
+            self._torch_padding, self._pre_pad = self._paddings(pairs)
         self.weight = nn.Parameter(torch.empty(self.filters, input_shape[0] // self.groups, *k))
         if self.bias_init is not None:
             self.bias = nn.Parameter(torch.empty(self.filters))
@@ -231,11 +254,39 @@ class Convolution(_ConvBase):
             padding, pre_pad = self._torch_padding, self._pre_pad
         else:
             pairs = padding_pairs(x.shape[2:], self._k, self._stride, self._dilation, self._pads)
-            padding, pre_pad = symmetric_or_pad(pairs)
+            padding, pre_pad = self._paddings(pairs)
         if pre_pad is not None:
-            x = F.pad(x, pre_pad)
+            x = F.pad(x, pre_pad, mode=self._pad_mode)
         return _CONV[self.rank](x, self.weight, self.bias, self._stride, padding,
                                 self._dilation, self.groups)
+
+    @property
+    def _pad_mode(self) -> str:
+        return "constant" if self.padding_mode == "zeros" else self.padding_mode
+
+    def _paddings(self, pairs):
+        """``(torch conv padding, F.pad tuple or None)``: a non-zero border is always padded first."""
+        if self.padding_mode == "zeros":
+            return symmetric_or_pad(pairs)
+        flat = []
+        for a, b in reversed(pairs):
+            flat += [a, b]
+        return (0,) * len(pairs), (tuple(flat) if any(flat) else None)
+
+    def _check_border(self, input_shape, pairs) -> None:
+        if self.padding_mode not in ("reflect", "circular"):
+            return
+        limit = (lambda size: size - 1) if self.padding_mode == "reflect" else (lambda size: size)
+        for size, (a, b) in zip(input_shape[1:], pairs):
+            if size is not None and max(a, b) > limit(size):
+                raise ShapeError(
+                    f"layer '{self.name}' (Convolution): padding_mode={self.padding_mode!r} can pad "
+                    f"at most {limit(size)} on an axis of size {size}, received padding ({a}, {b}) "
+                    f"for input {format_shape(input_shape)}")
+
+    def extra_repr(self):
+        text = super().extra_repr()
+        return text + (f", padding_mode={self.padding_mode!r}" if self.padding_mode != "zeros" else "")
 
 
 @registry.layers.register("Deconvolution")
