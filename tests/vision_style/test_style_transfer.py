@@ -10,6 +10,7 @@ from torch import nn
 from neuralab import architectures as A
 from neuralab import layers as L
 from neuralab.errors import ConfigError, DTypeError, ShapeError, TrainingError
+from neuralab.training import Callback
 from neuralab.vision.style import (FeatureExtractor, content_cost, style_cost, total_cost,
                                    transfer)
 
@@ -70,7 +71,7 @@ def test_extractor_on_a_torch_module_with_inplace_relu():
     feats = FeatureExtractor(seq, ["0", "3"])(x)
     c0 = seq[0](x)
     torch.testing.assert_close(feats["0"], c0)                 # not overwritten by the ReLU
-    assert float(feats["0"].min()) < 0
+    assert float(feats["0"].detach().min()) < 0
     torch.testing.assert_close(feats["3"], torch.relu(seq[2](torch.relu(c0))))
     assert calls == []                                          # stopped after layer "3"
     g, = torch.autograd.grad(feats["3"].sum() + feats["0"].sum(), x)
@@ -132,12 +133,26 @@ def test_transfer_lowers_the_cost_on_a_tiny_backbone(optimizer, factor):
     assert net.training and all(p.requires_grad for p in net.parameters())  # restored
 
 
-def test_transfer_float_images_noise_init_callback_and_early_stop():
-    seen = []
+class StopAt(Callback):
+    """Records the per-step logs; stops after step ``at`` (0-based)."""
+
+    def __init__(self, at):
+        self.at, self.seen = at, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seen.append(logs["total"])
+        self.trainer.stop_training = epoch == self.at
+
+
+def test_transfer_float_images_noise_init_callbacks_and_progress(capsys):
+    stop = StopAt(3)
     r = transfer(rgb(32, 32) / 255.0, rgb(32, 32, seed=2) / 255.0, backbone=tiny_net(),
                  content_layers=["act2"], style_layers=["act1"], steps=10, init="noise",
-                 callback=lambda step, logs: seen.append(logs["total"]) or step == 3, size=None)
-    assert r.steps == 4 and len(seen) == 4 and len(r.history["total"]) == 5
+                 callbacks=[stop], progress="line", size=None)
+    assert r.steps == 4 and len(stop.seen) == 4 and len(r.history["total"]) == 5
+    assert stop.seen == r.history["total"][:4]
+    err = capsys.readouterr().err            # fit's progress lines, one per step
+    assert err.count("\n") == 4 and "total" in err and "style" in err and "content" in err
     assert r.image.dtype == np.float64 and 0 <= r.image.min() and r.image.max() <= 1
     assert r.history["content"][0] > 0
 

@@ -40,6 +40,7 @@ from torch import nn
 from .. import registry
 from ..errors import ConfigError, DTypeError, ShapeError, TrainingError
 from ..graph import Network
+from ..training import Trainer
 from ..validation import check_choice, check_int, check_number, expected
 
 __all__ = ["gram_matrix", "content_cost", "layer_style_cost", "style_cost", "total_cost",
@@ -463,6 +464,54 @@ class _Objective:
         return total_cost(j_content, j_style, self.alpha, self.beta), j_content, j_style
 
 
+class _Canvas(nn.Module):
+    """The generated image as the one parameter of a module (the backbone is not a submodule,
+    so the Trainer's train/eval switches never reach its BatchNorm layers)."""
+
+    def __init__(self, image: torch.Tensor):
+        super().__init__()
+        self.image = nn.Parameter(image)
+
+    def forward(self):
+        return self.image
+
+
+class _StyleTrainer(Trainer):
+    """One optimisation step of ``G`` per epoch: the cost, its gradient, the step, the clamp."""
+
+    def __init__(self, image, objective, optimizer: str, lr, progress, callbacks):
+        super().__init__(_Canvas(image), optimizer=None, loss=None, progress=progress,
+                         callbacks=callbacks, device=image.device, seed=None)
+        g = self.module.image
+        self.optimizers["optimizer"] = (
+            torch.optim.LBFGS([g], lr=lr or 1.0, max_iter=1, history_size=50)
+            if optimizer == "lbfgs" else torch.optim.Adam([g], lr=lr or 0.02))
+        self.costs = objective
+        self.costs_history = {"total": [], "content": [], "style": []}
+
+    def train_step(self, batch) -> dict:
+        g, opt, last = self.module.image, self.optimizer, {}
+
+        def closure():
+            opt.zero_grad(set_to_none=True)
+            j, jc, js = self.costs(g)
+            j.backward()
+            last.update(total=j.detach(), content=jc.detach(), style=js.detach())
+            return j
+
+        opt.step(closure)
+        with torch.no_grad():
+            g.clamp_(0.0, 1.0)
+        logs = {k: float(v) for k, v in last.items()}
+        if not all(math.isfinite(v) for v in logs.values()):
+            raise TrainingError(
+                f"transfer: the cost became {logs['total']} at step {self.epoch + 1} of "
+                f"{self.epochs}; lower `lr` (now {opt.param_groups[0]['lr']:g}) or beta")
+        for k, v in logs.items():
+            self.costs_history[k].append(v)
+        return logs
+
+
 def _backbone(backbone, channels: int, hw: tuple):
     if isinstance(backbone, str):
         factory = registry.architectures.lookup(backbone)
@@ -500,7 +549,7 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
              style_layers=None, style_weights=None, alpha: float = 1.0, beta: float = 1e7,
              steps: int = 100, optimizer: str = "lbfgs", lr: float | None = None,
              size: int | None = 256, init: str = "content", preprocess=None, seed: int = 0,
-             callback=None) -> StyleTransferResult:
+             progress: bool | str = False, callbacks=None) -> StyleTransferResult:
     """Paint ``content`` in the style of ``style`` by minimising ``J(G) = α J_content + β J_style``.
 
     Both images are resized so the content's longer side is ``size`` (the style
@@ -531,8 +580,12 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
             backbone's ``preprocess`` attribute, e.g. EfficientNet-Lite's ``(x·255 − 127)/128``,
             else the identity).
         seed: seeds the noise initialisation.
-        callback: ``callback(step, logs)`` after each step (``logs`` holds total, content,
-            style); return True to stop early.
+        progress: as for :func:`~neuralab.training.fit`: True (a bar on a terminal, a line
+            otherwise), "bar", "line" or False (default). One optimisation step is one
+            epoch of the :class:`~neuralab.training.Trainer` that runs it.
+        callbacks: :class:`~neuralab.training.Callback` objects, called after every step
+            with ``logs`` holding "total", "content", "style" (the costs before the step),
+            e.g. ``EarlyStopping(monitor="total", patience=5)``.
 
     Returns:
         :class:`StyleTransferResult` with ``.image`` (H×W×C in the content's range) and
@@ -552,8 +605,6 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
     size = check_int("transfer", "size", size, low=1, allow_none=True)
     init = check_choice("transfer", "init", init, ("content", "noise"))
     seed = check_int("transfer", "seed", seed, low=0)
-    if callback is not None and not callable(callback):
-        raise expected("transfer", "callback", "a callable callback(step, logs)", callback)
     c_img, s_img = _read_image("content", content), _read_image("style", style)
     channels = c_img.tensor.shape[1]
     if s_img.tensor.shape[1] != channels:
@@ -599,49 +650,21 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
             g = c.clone()
         else:
             g = torch.rand(c.shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
-        g.requires_grad_(True)
-        opt = (torch.optim.LBFGS([g], lr=lr or 1.0, max_iter=1, history_size=50)
-               if optimizer == "lbfgs" else torch.optim.Adam([g], lr=lr or 0.02))
-        history = {"total": [], "content": [], "style": []}
-        last = {}
-
-        def closure():
-            opt.zero_grad(set_to_none=True)
-            j, jc, js = objective(g)
-            j.backward()
-            last.update(total=j.detach(), content=jc.detach(), style=js.detach())
-            return j
-
-        def record(step):
-            logs = {k: float(v) for k, v in last.items()}
-            if not all(math.isfinite(v) for v in logs.values()):
-                raise TrainingError(
-                    f"transfer: the cost became {logs['total']} at step {step} of {steps} "
-                    f"({optimizer}); lower `lr` (now {opt.param_groups[0]['lr']:g}) or beta")
-            for k in history:
-                history[k].append(logs[k])
-            return logs
-
-        done = 0
-        for step in range(steps):
-            opt.step(closure)
-            logs = record(step)
-            with torch.no_grad():
-                g.clamp_(0.0, 1.0)
-            done = step + 1
-            if callback is not None and callback(step, logs):
-                break
+        trainer = _StyleTrainer(g, objective, optimizer, lr, progress, callbacks)
+        trainer.fit(None, epochs=steps, steps_per_epoch=1)
+        g = trainer.module.image.detach()
         with torch.no_grad():
-            j, jc, js = objective(g)
-        last.update(total=j, content=jc, style=js)
-        record(done)
+            final = objective(g)
+        history = trainer.costs_history
+        history = {k: history[k] + [float(v)] for k, v in zip(("total", "content", "style"), final)}
+        done = len(history["total"]) - 1
     finally:
         extractor.remove()
         for p, flag in frozen:
             p.requires_grad_(flag)
         net.train(was_training)
     return StyleTransferResult(
-        image=_to_output(g, c_img), tensor=g.detach(), history=history,
+        image=_to_output(g, c_img), tensor=g, history=history,
         reference={"content": float(ref_c)},
         content_layers=content_layers, style_layers=style_layers, steps=done,
         seconds=time.perf_counter() - start)
