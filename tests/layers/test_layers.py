@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -135,13 +136,30 @@ def test_dropout_scaling_and_eval():
     assert torch.equal(layer.eval()(torch.ones(3, 3)), torch.ones(3, 3))
 
 
+def _dropblock_expected_rate(p, bs, size):
+    """Independent formula: a pixel survives iff none of the in-map centres whose
+    bs×bs block covers it fires; centres fire with γ = p/bs² · size²/(size − bs + 1)²."""
+    gamma = p / bs**2 * size**2 / (size - bs + 1) ** 2
+    left, right = (bs - 1) // 2, bs - 1 - (bs - 1) // 2
+    idx = np.arange(size)
+    cover = np.minimum(idx + right, size - 1) - np.maximum(idx - left, 0) + 1   # per axis
+    counts = cover[:, None] * cover[None, :]
+    return 1 - ((1 - gamma) ** counts).mean()
+
+
 def test_dropblock_drops_blocks_at_rate():
     torch.manual_seed(0)
     layer = L.DropBlock(0.2, 3)
-    y = layer(torch.ones(64, 4, 24, 24))
+    y = layer(torch.ones(256, 4, 24, 24))
     dropped = (y == 0).float().mean().item()
-    assert 0.12 < dropped < 0.28
+    target = _dropblock_expected_rate(0.2, 3, 24)
+    assert target == pytest.approx(0.2035, abs=0.001)
+    assert abs(dropped - target) < 0.01                   # ±1 point (without the edge correction: 18%)
     assert abs(y.mean().item() - 1.0) < 1e-4  # rescaled to keep the mean
+    # whole blocks: every dropped pixel has a dropped 3×3 block around it
+    zero = (y == 0).float()
+    blocks = torch.nn.functional.max_pool2d(1 - torch.nn.functional.max_pool2d(1 - zero, 3, 1, 1), 3, 1, 1)
+    assert bool((blocks >= zero).all())
 
 
 def test_gaussian_noise_statistics():
