@@ -6,6 +6,7 @@ from neuralab import registry
 from neuralab.errors import ConfigError, DTypeError
 
 OURS = {
+    "rprop+": nopt.RPropPlus, "rprop_plus": nopt.RPropPlus,
     "irprop+": nopt.IRPropPlus, "irprop_plus": nopt.IRPropPlus,
     "lm": nopt.LevenbergMarquardt, "levenberg_marquardt": nopt.LevenbergMarquardt,
     "newton": nopt.Newton, "hessian": nopt.Newton,
@@ -24,6 +25,8 @@ TORCH = {
     "adadelta": (torch.optim.Adadelta, 1.0, {}),
     "adagrad": (torch.optim.Adagrad, 1e-2, {}),
     "rprop": (torch.optim.Rprop, 1e-2, {}),
+    "adamw": (torch.optim.AdamW, 1e-3, {}),
+    "lbfgs": (torch.optim.LBFGS, 1.0, {"line_search_fn": "strong_wolfe"}),
 }
 
 
@@ -36,8 +39,9 @@ def test_our_names_create_our_classes(name, cls):
     opt = nopt.create(name.upper(), params())
     assert type(opt) is cls
     assert isinstance(opt, torch.optim.Optimizer)
-    assert opt.full_batch is (cls is not nopt.IRPropPlus)
-    expected = {nopt.IRPropPlus: "gradient", nopt.LevenbergMarquardt: "residuals"}.get(cls, "loss")
+    assert opt.full_batch is (cls not in (nopt.IRPropPlus, nopt.RPropPlus))
+    expected = {nopt.IRPropPlus: "gradient", nopt.RPropPlus: "gradient",
+                nopt.LevenbergMarquardt: "residuals"}.get(cls, "loss")
     assert opt.objective == expected
     if name in ("bfgs", "dfp", "psb", "sr1"):
         assert opt.param_groups[0]["update"] == name
@@ -55,8 +59,8 @@ def test_torch_names_and_default_lr(name, spec):
 
 
 def test_names_and_registry_factories():
-    expected = set(TORCH) | {"irprop+", "lm", "newton", "hessian_diagonal", "cg", "bfgs", "dfp",
-                             "psb", "sr1", "quasi_newton"}
+    expected = set(TORCH) | {"rprop+", "irprop+", "lm", "newton", "hessian_diagonal", "cg", "bfgs",
+                             "dfp", "psb", "sr1", "quasi_newton"}
     assert set(nopt.names()) == expected
     factory = registry.optimizers.lookup("Levenberg-Marquardt")
     opt = factory(params(), lr=None, mu=0.5)
@@ -75,34 +79,77 @@ def test_class_and_instance_specs():
 
 
 def test_unknown_name_lists_choices():
-    with pytest.raises(ConfigError, match=r"unknown optimizer 'adamw'; expected one of: .*bfgs.*lm"):
-        nopt.create("adamw", params())
+    with pytest.raises(ConfigError, match=r"unknown optimizer 'adamx'; expected one of: .*bfgs.*lm"):
+        nopt.create("adamx", params())
 
 
 def test_bad_spec_type():
-    with pytest.raises(DTypeError, match="optimizer must be a name.*received int. Names: adadelta"):
+    with pytest.raises(DTypeError, match="optimizer must be a name, a config dict.*received int. Names: adadelta"):
         nopt.create(3, params())
+    with pytest.raises(DTypeError, match=r"must be a dict \{\"class\": name, \"config\": \{...\}\}; received keys \['name'\]"):
+        nopt.create({"name": "adam"}, params())
+    with pytest.raises(DTypeError, match="factory '<lambda>' returned int, not a torch.optim.Optimizer"):
+        nopt.create(lambda p, **kw: 3, params())
+
+
+def test_create_takes_what_fit_takes():
+    """Names, config dicts, classes, factories and instances: one front door."""
+    import functools
+
+    opt = nopt.create({"class": "CG", "config": {"update": "liu_storey"}}, params(), lr=0.5)
+    assert type(opt) is nopt.ConjugateGradient
+    assert opt.defaults["update"] == "liu_storey" and opt.defaults["lr"] == 0.5
+    opt = nopt.create(functools.partial(torch.optim.SGD, momentum=0.5), params(), lr=0.2)
+    assert type(opt) is torch.optim.SGD and opt.defaults["momentum"] == 0.5
+    assert opt.defaults["lr"] == 0.2
+    opt = nopt.create(lambda p: torch.optim.Adam(p, lr=0.3), params())
+    assert opt.defaults["lr"] == 0.3
+
+
+def test_registry_get_works_or_fails_clearly():
+    opt = registry.optimizers.get("adam", params=params(), lr=0.2)
+    assert type(opt) is torch.optim.Adam and opt.defaults["lr"] == 0.2
+    opt = registry.optimizers.get({"class": "lm", "config": {"mu": 0.5}}, params=params())
+    assert type(opt) is nopt.LevenbergMarquardt and opt.defaults["mu"] == 0.5
+    msg = r"optimizer 'adam' needs the parameters it optimises: registry.optimizers.get\('adam', params="
+    with pytest.raises(ConfigError, match=msg):
+        registry.optimizers.get("adam")
+    with pytest.raises(ConfigError, match="optimizer 'bfgs' needs the parameters"):
+        registry.optimizers.get({"class": "bfgs", "config": {}})
 
 
 @pytest.mark.parametrize("cls,kwargs,match", [
     (nopt.ConjugateGradient, {"update": "fletcher"},
-     "unknown update 'fletcher'; expected one of: fletcher_reeves, polak_ribiere, "
-     "hestenes_stiefel, dai_yuan"),
-    (nopt.QuasiNewton, {"update": "lbfgs"}, "unknown update 'lbfgs'; expected one of: bfgs, dfp, psb, sr1"),
+     "ConjugateGradient: expected `update` to be one of 'fletcher_reeves', 'polak_ribiere', "
+     "'hestenes_stiefel', 'dai_yuan', 'liu_storey', received 'fletcher'"),
+    (nopt.QuasiNewton, {"update": "lbfgs"},
+     "QuasiNewton: expected `update` to be one of 'bfgs', 'dfp', 'psb', 'sr1', received 'lbfgs'"),
     (nopt.QuasiNewton, {"line_search": "exact"},
-     "unknown line_search 'exact'; expected one of: strong_wolfe, armijo"),
+     "QuasiNewton\\(update='bfgs'\\): expected `line_search` to be one of 'strong_wolfe', "
+     "'armijo', received 'exact'"),
     (nopt.LevenbergMarquardt, {"damping": "fletcher"},
-     "unknown damping 'fletcher'; expected one of: identity, marquardt"),
-    (nopt.LevenbergMarquardt, {"mu": -1.0}, r"non-negative finite number for `mu`, received -1.0"),
-    (nopt.LevenbergMarquardt, {"mu_increase": 0.5}, r"expected `mu_increase` > 1, received 0.5"),
-    (nopt.LevenbergMarquardt, {"mu_decrease": 2}, r"expected 0 < `mu_decrease` < 1, received 2"),
-    (nopt.LevenbergMarquardt, {"max_attempts": 0}, "positive integer for `max_attempts`, received 0"),
-    (nopt.Newton, {"lr": 0.0}, r"positive finite number for `lr`, received 0.0"),
-    (nopt.HessianDiagonal, {"min_eigval": float("nan")}, "`min_eigval`, received nan"),
-    (nopt.ConjugateGradient, {"restart_every": 0}, "`restart_every`, received 0"),
-    (nopt.ConjugateGradient, {"c2": 1.5}, r"expected 0 < c1 < 1 and 0 < c2 < 1, received c1=0.0001, c2=1.5"),
-    (nopt.IRPropPlus, {"etas": (1.2, 0.5)}, r"0 < eta_minus < 1 < eta_plus, received \(1.2, 0.5\)"),
-    (nopt.IRPropPlus, {"step_sizes": (1.0, 0.1)}, r"0 <= min <= max, received \(1.0, 0.1\)"),
+     "LevenbergMarquardt: expected `damping` to be one of 'identity', 'marquardt', received 'fletcher'"),
+    (nopt.LevenbergMarquardt, {"mu": -1.0}, "expected `mu` to be a finite number >= 0, received -1.0"),
+    (nopt.LevenbergMarquardt, {"mu_increase": 0.5},
+     "expected `mu_increase` to be a finite number > 1, received 0.5"),
+    (nopt.LevenbergMarquardt, {"mu_decrease": 2},
+     "expected `mu_decrease` to be a finite number > 0 and < 1, received 2"),
+    (nopt.LevenbergMarquardt, {"max_attempts": 0},
+     "expected `max_attempts` to be an integer >= 1, received 0"),
+    (nopt.LevenbergMarquardt, {"memory_limit": -5},
+     "expected `memory_limit` to be a finite number > 0 or None, received -5"),
+    (nopt.Newton, {"lr": 0.0}, "Newton: expected `lr` to be a finite number > 0, received 0.0"),
+    (nopt.Newton, {"adaptive": "yes"}, "Newton: expected `adaptive` to be True or False, received 'yes'"),
+    (nopt.HessianDiagonal, {"min_eigval": float("nan")},
+     "HessianDiagonal: expected `min_eigval` to be a finite number > 0, received nan"),
+    (nopt.ConjugateGradient, {"restart_every": 0},
+     "expected `restart_every` to be an integer >= 1 or None, received 0"),
+    (nopt.ConjugateGradient, {"c2": 1.5}, "expected `c2` to be a finite number > 0 and < 1, received 1.5"),
+    (nopt.IRPropPlus, {"etas": (1.2, 0.5)},
+     r"IRPropPlus: expected `etas` to be \(eta_minus, eta_plus\) with 0 < eta_minus < 1 < eta_plus, "
+     r"received \(1.2, 0.5\)"),
+    (nopt.RPropPlus, {"step_sizes": (1.0, 0.1)},
+     r"RPropPlus: expected `step_sizes` to be \(min, max\) with 0 <= min <= max, received \(1.0, 0.1\)"),
 ])
 def test_bad_hyperparameters(cls, kwargs, match):
     with pytest.raises(ConfigError, match=match):
@@ -112,9 +159,9 @@ def test_bad_hyperparameters(cls, kwargs, match):
 def test_parameter_groups_and_dtypes_rejected():
     a = torch.nn.Parameter(torch.zeros(2))
     b = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
-    with pytest.raises(ConfigError, match="supports one parameter group; received 2"):
+    with pytest.raises(ConfigError, match="expected `params` to be one parameter group, received '2 groups'"):
         nopt.LevenbergMarquardt([{"params": [a]}, {"params": [b]}])
-    with pytest.raises(ConfigError, match=r"one dtype; received \['torch.float32', 'torch.float64'\]"):
+    with pytest.raises(ConfigError, match=r"parameters of one dtype, received \['torch.float32', 'torch.float64'\]"):
         nopt.QuasiNewton([a, b])
 
 
@@ -131,7 +178,7 @@ def test_lm_rejects_scalar_loss():
     net = torch.nn.Linear(2, 1).double()
     x = torch.ones(3, 2, dtype=torch.float64)
     opt = nopt.LevenbergMarquardt(net.parameters())
-    msg = r"needs a closure that returns the residual vector.*received a scalar.*mse, sse, sum_of_squares, l2"
+    msg = r"needs a closure that returns the residual vector.*received a scalar.*least-squares losses only \(mse, sse"
     with pytest.raises(ConfigError, match=msg):
         opt.step(lambda: net(x).pow(2).mean())
     closure = nopt.ResidualClosure(net, x, torch.zeros(3, 1, dtype=torch.float64),
@@ -148,9 +195,20 @@ def test_loss_based_optimizers_reject_vector_closure():
 
 
 def test_check_least_squares_loss():
-    assert nopt.check_least_squares_loss("Sum-Of-Squares") == "sum_of_squares"
-    with pytest.raises(ConfigError, match="'huber' is not one. Accepted losses: mse, sse"):
+    """One list: whatever the loss registry knows as mse or sse/l2, under any alias."""
+    from neuralab import losses
+
+    assert nopt.check_least_squares_loss("Sum-Squared-Error") == "sum_squared_error"
+    for name in ("mse", "MSE", "mean_squared_error", "l2", "sse"):
+        nopt.check_least_squares_loss(name)
+    assert set(losses.SUM_OF_SQUARES) <= {"mse", "l2", "sse"}  # the loop's list agrees
+    msg = (r"LevenbergMarquardt: expected `loss` to be a least-squares loss: 'l2' or 'mse' \(or an "
+           r"alias\); for classification use one with a softmax output and class labels or one-hot "
+           r"targets, received 'huber'")
+    with pytest.raises(ConfigError, match=msg):
         nopt.check_least_squares_loss("huber")
+    with pytest.raises(ConfigError, match="received 'sum_of_cubes'"):
+        nopt.check_least_squares_loss("sum_of_cubes")
 
 
 def test_closure_bad_inputs():

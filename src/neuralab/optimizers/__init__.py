@@ -3,22 +3,29 @@
 Interface contract (what ``neuralab.training.fit`` and plain PyTorch loops rely on)
 -----------------------------------------------------------------------------------
 1. ``create(spec, params, lr=None, **kwargs) -> torch.optim.Optimizer``. ``spec``
-   is a name (case-insensitive), a ``torch.optim.Optimizer`` subclass
-   (instantiated with ``params`` and ``lr`` if given) or an optimizer instance
-   (returned unchanged). First-order names map onto torch.optim: "sgd",
-   "momentum" (SGD, momentum=0.9), "nesterov" (SGD, momentum=0.9, nesterov),
-   "adam", "adamax", "rmsprop", "adadelta", "adagrad", "rprop". Ours:
-   "irprop+" ("irprop_plus"), "lm" ("levenberg_marquardt"), "newton"
-   ("hessian"), "hessian_diagonal", "cg" ("conjugate_gradient"), "bfgs",
-   "dfp", "psb", "sr1" (QuasiNewton with that update) and "quasi_newton".
-   All are registered in ``neuralab.registry.optimizers``; ``lookup(name)``
-   returns a factory ``(params, lr=None, **kwargs)``. ``names()`` lists them.
-   Unknown names raise ConfigError listing the names.
+   is a name (case-insensitive), a config dict ``{"class": name, "config":
+   {...}}`` (as the registries take), a ``torch.optim.Optimizer`` subclass
+   (instantiated with ``params`` and ``lr`` if given), a factory callable
+   ``f(params, **kwargs)`` (e.g. ``functools.partial(torch.optim.SGD,
+   momentum=0.9)``) or an optimizer instance (returned unchanged): everything
+   ``fit(optimizer=...)`` accepts. First-order names map onto torch.optim:
+   "sgd", "momentum" (SGD, momentum=0.9), "nesterov" (SGD, momentum=0.9,
+   nesterov), "adam", "adamax", "rmsprop", "adadelta", "adagrad", "rprop"
+   (Rprop without backtracking), "lbfgs" (torch's L-BFGS with a strong-Wolfe
+   line search: the limited-memory quasi-Newton method). Ours: "rprop+"
+   ("rprop_plus", Riedmiller's Rprop with weight backtracking), "irprop+"
+   ("irprop_plus"), "lm" ("levenberg_marquardt"), "newton" ("hessian"),
+   "hessian_diagonal", "cg" ("conjugate_gradient"), "bfgs", "dfp", "psb",
+   "sr1" (QuasiNewton with that update) and "quasi_newton". All are
+   registered in ``neuralab.registry.optimizers``: ``lookup(name)`` returns a
+   factory ``(params, lr=None, **kwargs)``, and ``registry.optimizers.get(name,
+   params=...)`` builds one (without ``params`` it raises ConfigError saying
+   so). ``names()`` lists them. Unknown names raise ConfigError listing the names.
 2. Every optimizer here subclasses ``torch.optim.Optimizer`` and has class
-   attributes ``full_batch`` (True except IRPropPlus) and ``objective``:
-   "gradient" (IRPropPlus: ``loss.backward(); opt.step()``), "residuals"
-   (LevenbergMarquardt) or "loss" (Newton, HessianDiagonal, ConjugateGradient,
-   QuasiNewton).
+   attributes ``full_batch`` (True except the Rprop family) and ``objective``:
+   "gradient" (RPropPlus, IRPropPlus: ``loss.backward(); opt.step()``),
+   "residuals" (LevenbergMarquardt) or "loss" (Newton, HessianDiagonal,
+   ConjugateGradient, QuasiNewton).
 3. Full-batch ``step(closure)``: ``closure()`` takes no arguments and returns
    the objective at the CURRENT parameters with autograd enabled (a 1-D
    residual vector for LM, a scalar loss otherwise) and does NOT call
@@ -39,6 +46,12 @@ Interface contract (what ``neuralab.training.fit`` and plain PyTorch loops rely 
    accepted losses (``check_least_squares_loss(name)`` does the same check on a
    loss name, for ``fit``).
 7. Parameters keep their dtype: a float64 model trains in float64.
+8. Memory preflight: the methods that hold P×P matrices (lm, newton, bfgs,
+   dfp, psb, sr1) estimate them at construction and raise ConfigError, naming
+   the estimate, P and the methods that scale (lbfgs, cg, hessian_diagonal),
+   when they exceed ``memory_limit`` (default: half of the available memory).
+9. Line searches never stall silently: at a zero step they fall back (−g, the
+   other side of a kink, the smallest subgradient) and warn once.
 
 Example:
     >>> import torch, neuralab.optimizers as nopt
@@ -59,16 +72,17 @@ import torch
 from torch.optim import Optimizer
 
 from .. import registry
-from ..errors import DTypeError
-from ._closures import LossClosure, ResidualClosure
+from ..errors import ConfigError, DTypeError
+from ._closures import LossClosure, ResidualClosure, label_residual
 from ._derivatives import (
     loss_hessian,
     loss_hessian_diagonal,
     residual_jacobian,
     residual_normal_equations,
 )
-from .conjugate_gradient import CG_UPDATES, ConjugateGradient
-from .irprop import IRPropPlus
+from ._memory import available_memory
+from .conjugate_gradient import CG_UPDATES, ConjugateGradient, cg_beta
+from .irprop import IRPropPlus, RPropPlus
 from .levenberg_marquardt import LevenbergMarquardt, check_least_squares_loss
 from .newton import HessianDiagonal, Newton
 from .quasi_newton import QN_UPDATES, QuasiNewton
@@ -76,6 +90,7 @@ from .quasi_newton import QN_UPDATES, QuasiNewton
 __all__ = [
     "create",
     "names",
+    "RPropPlus",
     "IRPropPlus",
     "LevenbergMarquardt",
     "Newton",
@@ -87,6 +102,9 @@ __all__ = [
     "ResidualClosure",
     "LossClosure",
     "check_least_squares_loss",
+    "label_residual",
+    "cg_beta",
+    "available_memory",
     "residual_jacobian",
     "residual_normal_equations",
     "loss_hessian",
@@ -99,21 +117,34 @@ _TORCH_FIRST_ORDER = {
     "momentum": (torch.optim.SGD, 0.01, {"momentum": 0.9}),
     "nesterov": (torch.optim.SGD, 0.01, {"momentum": 0.9, "nesterov": True}),
     "adam": (torch.optim.Adam, 1e-3, {}),
+    "adamw": (torch.optim.AdamW, 1e-3, {}),
     "adamax": (torch.optim.Adamax, 2e-3, {}),
     "rmsprop": (torch.optim.RMSprop, 1e-3, {}),
     "adadelta": (torch.optim.Adadelta, 1.0, {}),
     "adagrad": (torch.optim.Adagrad, 1e-2, {}),
     "rprop": (torch.optim.Rprop, 1e-2, {}),
+    "lbfgs": (torch.optim.LBFGS, 1.0, {"line_search_fn": "strong_wolfe"}),
 }
 
 
-def _torch_factory(cls, default_lr, fixed, params, lr=None, **kwargs):
+def _need_params(name, params):
+    if params is None:
+        raise ConfigError(
+            f"optimizer {name!r} needs the parameters it optimises: "
+            f"registry.optimizers.get({name!r}, params=model.parameters()) or "
+            f"neuralab.optimizers.create({name!r}, model.parameters())"
+        )
+
+
+def _torch_factory(name, cls, default_lr, fixed, params=None, lr=None, **kwargs):
+    _need_params(name, params)
     options = dict(fixed)
     options.update(kwargs)
     return cls(params, lr=default_lr if lr is None else lr, **options)
 
 
-def _class_factory(cls, fixed, params, lr=None, **kwargs):
+def _class_factory(name, cls, fixed, params=None, lr=None, **kwargs):
+    _need_params(name, params)
     options = dict(fixed)
     options.update(kwargs)
     return cls(params, lr=lr, **options)
@@ -121,17 +152,19 @@ def _class_factory(cls, fixed, params, lr=None, **kwargs):
 
 def _register(name, *aliases, factory):
     factory.__name__ = name
+    factory.optimizer_class = factory.args[1]  # what fit inspects to check keyword options
     registry.optimizers.register(name, *aliases, obj=factory)
 
 
 for _name, (_cls, _lr, _fixed) in _TORCH_FIRST_ORDER.items():
-    _register(_name, factory=partial(_torch_factory, _cls, _lr, _fixed))
+    _register(_name, factory=partial(_torch_factory, _name, _cls, _lr, _fixed))
 
 
 def _register_ours(name, *aliases, cls, **fixed):
-    _register(name, *aliases, factory=partial(_class_factory, cls, fixed))
+    _register(name, *aliases, factory=partial(_class_factory, name, cls, fixed))
 
 
+_register_ours("rprop+", "rprop_plus", cls=RPropPlus)
 _register_ours("irprop+", "irprop_plus", cls=IRPropPlus)
 _register_ours("lm", "levenberg_marquardt", cls=LevenbergMarquardt)
 _register_ours("newton", "hessian", cls=Newton)
@@ -148,17 +181,26 @@ def names(pattern: str = "*") -> list[str]:
 
 
 def create(spec, params, lr: float | None = None, **kwargs) -> Optimizer:
-    """Build an optimizer from a name, a torch.optim.Optimizer subclass or an instance.
+    """Build an optimizer from anything ``fit(optimizer=...)`` accepts.
 
     Args:
-        spec: a registered name (see :func:`names`), an Optimizer subclass, or an
-            Optimizer instance (returned unchanged).
+        spec: a registered name (see :func:`names`), a config dict ``{"class":
+            name, "config": {...}}``, an Optimizer subclass, a factory callable
+            ``f(params, **kwargs) -> Optimizer``, or an Optimizer instance
+            (returned unchanged).
         params: the parameters (iterable of tensors or parameter groups).
         lr: learning rate / initial step; None uses the optimizer's default.
-        **kwargs: passed to the optimizer's constructor.
+        **kwargs: passed to the optimizer's constructor (for a dict spec, they
+            override its "config").
 
     Returns:
         A ``torch.optim.Optimizer``.
+
+    Example:
+        >>> import torch
+        >>> net = torch.nn.Linear(2, 1)
+        >>> create({"class": "cg", "config": {"update": "liu_storey"}}, net.parameters()).defaults["update"]
+        'liu_storey'
     """
     if isinstance(spec, Optimizer):
         if lr is not None or kwargs:
@@ -172,7 +214,26 @@ def create(spec, params, lr: float | None = None, **kwargs) -> Optimizer:
     if isinstance(spec, str):
         factory = registry.optimizers.lookup(spec)
         return factory(params, lr=lr, **kwargs)
+    if isinstance(spec, dict):
+        if set(spec) - {"class", "config"} or not isinstance(spec.get("class"), str):
+            raise DTypeError(
+                'an optimizer config must be a dict {"class": name, "config": {...}}; received '
+                f"keys {sorted(map(str, spec))}"
+            )
+        options = dict(spec.get("config") or {})
+        options.update(kwargs)
+        if lr is not None:
+            options["lr"] = lr
+        return registry.optimizers.lookup(spec["class"])(params, **options)
+    if callable(spec) and not inspect.isclass(spec):
+        opt = spec(params, **kwargs) if lr is None else spec(params, lr=lr, **kwargs)
+        if not isinstance(opt, Optimizer):
+            raise DTypeError(
+                f"the optimizer factory {getattr(spec, '__name__', spec)!r} returned "
+                f"{type(opt).__name__}, not a torch.optim.Optimizer"
+            )
+        return opt
     raise DTypeError(
-        "optimizer must be a name, a torch.optim.Optimizer subclass or instance; received "
-        f"{type(spec).__name__}. Names: {', '.join(names())}"
+        "optimizer must be a name, a config dict, a torch.optim.Optimizer subclass or instance, "
+        f"or a factory callable; received {type(spec).__name__}. Names: {', '.join(names())}"
     )

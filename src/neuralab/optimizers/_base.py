@@ -1,27 +1,33 @@
 """What every full-batch optimizer here shares: one flat parameter vector,
-the last good parameters, non-finite detection and ``last_info``."""
+the last good parameters, non-finite detection, ``last_info``, the memory
+preflight and a line search that falls back instead of stalling."""
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch.optim import Optimizer
 
 from ..errors import ConfigError, TrainingError
+from ..validation import check_choice, check_number, expected
 from ._flat import all_finite, get_flat, numel, set_flat_
+from ._memory import preflight
 
-__all__ = ["FullBatchOptimizer", "check_positive"]
+__all__ = ["FullBatchOptimizer", "LineSearchOptimizer", "check_lr", "check_line_search",
+           "check_wolfe", "LINE_SEARCHES"]
 
 
-def check_positive(name: str, value, *, allow_zero: bool = False, owner: str = "") -> float:
-    """Validate a positive (or non-negative) finite float hyperparameter."""
-    prefix = f"{owner}: " if owner else ""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        expected = "a non-negative" if allow_zero else "a positive"
-        raise ConfigError(f"{prefix}expected {expected} finite number for `{name}`, received {value!r}")
-    return float(value)
+def check_lr(owner: str, lr, default: float = 1.0) -> float:
+    """``lr`` (None → ``default``) as a positive finite float."""
+    return default if lr is None else check_number(owner, "lr", lr, low=0.0, low_open=True)
+
+
+def check_memory_limit(owner: str, memory_limit) -> float | None:
+    """Bytes a method may plan to hold (None: half of the memory available at construction)."""
+    return check_number(owner, "memory_limit", memory_limit, low=0.0, low_open=True,
+                        allow_none=True)
 
 
 class FullBatchOptimizer(Optimizer):
@@ -37,20 +43,17 @@ class FullBatchOptimizer(Optimizer):
 
     def __init__(self, params, defaults: dict):
         super().__init__(params, defaults)
+        name = type(self).__name__
         if len(self.param_groups) != 1:
-            raise ConfigError(
-                f"{type(self).__name__} supports one parameter group; "
-                f"received {len(self.param_groups)}"
-            )
+            raise expected(name, "params", "one parameter group",
+                           f"{len(self.param_groups)} groups")
         self._params = [p for p in self.param_groups[0]["params"] if p.requires_grad]
         if not self._params:
-            raise ConfigError(f"{type(self).__name__} received no parameters that require grad")
+            raise ConfigError(f"{name}: expected parameters that require grad, received none")
         dtypes = {p.dtype for p in self._params}
         if len(dtypes) != 1:
-            raise ConfigError(
-                f"{type(self).__name__} needs all parameters in one dtype; received "
-                f"{sorted(str(d) for d in dtypes)}"
-            )
+            raise expected(name, "params", "parameters of one dtype",
+                           sorted(str(d) for d in dtypes))
         self.last_info: dict[str, float] = {}
         self._last_good: torch.Tensor | None = None
 
@@ -58,6 +61,12 @@ class FullBatchOptimizer(Optimizer):
     @property
     def n_params(self) -> int:
         return numel(self._params)
+
+    def _preflight(self, matrices, extra=()) -> int:
+        """Raise ConfigError when the P×P matrices of this method would not fit in memory."""
+        group = self.param_groups[0]
+        return preflight(type(self).__name__, self.n_params, self._params[0].element_size(),
+                         matrices, extra, group.get("memory_limit"))
 
     def _flat(self) -> torch.Tensor:
         return get_flat(self._params)
@@ -111,11 +120,18 @@ LINE_SEARCHES = ("strong_wolfe", "armijo")
 
 
 def check_line_search(name: str, owner: str) -> str:
-    if name not in LINE_SEARCHES:
-        raise ConfigError(
-            f"{owner}: unknown line_search {name!r}; expected one of: {', '.join(LINE_SEARCHES)}"
-        )
-    return name
+    return check_choice(owner, "line_search", name, LINE_SEARCHES)
+
+
+def check_wolfe(owner: str, c1, c2) -> tuple[float, float]:
+    """Line-search constants in (0, 1) (a tiny c2, below c1, asks for an exact search)."""
+    c1 = check_number(owner, "c1", c1, low=0.0, high=1.0, low_open=True, high_open=True)
+    c2 = check_number(owner, "c2", c2, low=0.0, high=1.0, low_open=True, high_open=True)
+    return c1, c2
+
+
+# the fallback backtracks from the failed trial step by this factor, at most this many times
+_FALLBACK_SHRINK, _FALLBACK_TRIES = 0.3, 80
 
 
 class LineSearchOptimizer(FullBatchOptimizer):
@@ -123,6 +139,17 @@ class LineSearchOptimizer(FullBatchOptimizer):
 
     Each step evaluates the closure afresh at its start (as torch.optim.LBFGS
     does), so a closure whose data changed between steps is handled correctly.
+
+    When the line search finds no step that lowers the loss (it returns step
+    0, or a step too small to change it) while the gradient is not negligible, the point usually sits on a kink of the
+    loss (a ReLU unit exactly at 0: autograd's gradient is the one of one
+    side, and along the direction the loss rises at once). The search then
+    falls back, in order, to: steepest descent −g; −m, the smallest element of
+    the convex hull of g and the gradients a hair along the directions that
+    failed (the other sides of the kink: a descent direction of every side
+    when the kink is convex); and −g⁺, the other side's gradient. Each is
+    backtracked until the loss falls. A ``RuntimeWarning`` says so once per optimizer; ``last_info``
+    has ``"fallback"`` (0 none, 1 −g, 2 −g⁺, 3 −m, −1 nothing lowered the loss).
     """
 
     def _loss_and_grad(self, closure):
@@ -139,24 +166,129 @@ class LineSearchOptimizer(FullBatchOptimizer):
             self._fail("the gradient contains NaN or inf")
         return x, f, g
 
-    def _search(self, closure, x0, f0, g0, direction, t0):
-        """Line search from x0 along direction; leaves the parameters at the new point."""
-        from ._linesearch import armijo, strong_wolfe
-
-        group = self.param_groups[0]
-
+    def _phi(self, closure, x0, direction):
         def phi(t):
             self._set(x0 + t * direction)
             f, g = self._loss_and_grad(closure)
             fv = float(f)
             return fv, float(g @ direction) if math.isfinite(fv) else math.nan, g
 
+        return phi
+
+    def _search(self, closure, x0, f0, g0, direction, t0):
+        """Line search from x0 along direction; leaves the parameters at the new point.
+
+        Returns ``(t, f, g, d)``: the step, the loss and gradient there and the
+        direction finally used (``x = x0 + t·d``; d differs from ``direction``
+        only after a fallback).
+        """
+        from ._linesearch import armijo, strong_wolfe
+
+        group = self.param_groups[0]
+        phi = self._phi(closure, x0, direction)
         d0 = float(g0 @ direction)
         if group["line_search"] == "armijo":
-            t, f, g, evals = armijo(phi, float(f0), d0, g0, t0, c1=group["c1"])
+            t, f, g, _ = armijo(phi, float(f0), d0, g0, t0, c1=group["c1"])
         else:
-            t, f, g, evals = strong_wolfe(phi, float(f0), d0, g0, t0, c1=group["c1"],
-                                          c2=group["c2"])
-        x = x0 + t * direction
+            t, f, g, _ = strong_wolfe(phi, float(f0), d0, g0, t0, c1=group["c1"],
+                                      c2=group["c2"])
+        used, kind = direction, 0
+        # no decrease (a zero step, or one so small the loss did not change) is a stall
+        if not f < float(f0) and self._gradient_matters(f0, g0):
+            t, f, g, used, kind = self._fallback(closure, x0, float(f0), g0, direction, t0)
+        self._fallback_kind = kind
+        x = x0 + t * used
         self._set(x)
-        return t, torch.as_tensor(f, dtype=x0.dtype), g, evals
+        return t, torch.as_tensor(f, dtype=x0.dtype), g, used
+
+    @staticmethod
+    def _gradient_matters(f0, g0) -> bool:
+        """Whether ‖g‖ is above the rounding noise of the loss (a stall, not convergence)."""
+        tol = math.sqrt(torch.finfo(g0.dtype).eps) * max(1.0, abs(float(f0)))
+        return float(g0.norm()) > tol
+
+    def _fallback(self, closure, x0, f0, g0, direction, t0):
+        gnorm = float(g0.norm())
+        x_norm = float(x0.norm())
+        # start where the failed search first tried to go, but never below 1% of ‖θ‖: after
+        # a kink the previous (tiny) step is a poor guess
+        step_length = max(t0 * float(direction.norm()), 1e-2 * (1.0 + x_norm))
+
+        def side_gradient(u):
+            """The gradient a hair along u: the other side of a kink u crosses."""
+            self._set(x0 + (1e-7 * (1.0 + x_norm) / float(u.norm())) * u)
+            return self._loss_and_grad(closure)[1]
+
+        def decrease(u):
+            norm = float(u.norm())
+            if norm == 0.0 or not math.isfinite(norm):
+                return None
+            phi, t = self._phi(closure, x0, u), step_length / norm
+            smallest = 1e-13 * (1.0 + x_norm) / norm  # moves below this are rounding
+            for _ in range(_FALLBACK_TRIES):
+                f, _, g = phi(t)
+                if math.isfinite(f) and f < f0:
+                    return t, f, g
+                if t < smallest:
+                    break
+                t *= _FALLBACK_SHRINK
+            return None
+
+        sides = [g0, side_gradient(direction)]
+        attempts = []
+        if float(torch.linalg.vector_norm(direction / direction.norm() + g0 / gnorm)) > 1e-12:
+            attempts.append((1, lambda: -g0))
+        attempts.append((3, lambda: -_min_norm_point(sides)))
+        attempts.append((2, lambda: -sides[1]))
+        names = {1: "steepest descent", 2: "the gradient of the other side",
+                 3: "the smallest subgradient"}
+        for kind, make in attempts:
+            u = make()
+            found = decrease(u)
+            if found is not None:
+                self._warn_once(
+                    "fallback", f"the line search found no step that lowers the loss "
+                    f"(gradient norm {gnorm:.3g}), probably at a kink of the loss (e.g. a ReLU "
+                    f"unit at 0); fell back to {names[kind]}")
+                t, f, g = found
+                return t, f, g, u, kind
+            if kind == 1:  # −g failed too: it crosses a kink; its other side joins the hull
+                sides.append(side_gradient(u))
+        self._warn_once(
+            "stuck", f"no step lowers the loss although the gradient norm is {gnorm:.3g} "
+            "(neither along the search direction nor along the fallbacks); the parameters did "
+            "not move")
+        return 0.0, f0, g0, direction, -1
+
+    def _warn_once(self, key: str, message: str) -> None:
+        warned = self.__dict__.setdefault("_warned", set())
+        if key not in warned:
+            warned.add(key)
+            warnings.warn(f"{type(self).__name__}: {message}. (Shown once per optimizer.)",
+                          RuntimeWarning, stacklevel=4)
+
+
+def _min_norm_point(vectors, iterations: int = 100) -> torch.Tensor:
+    """The point of smallest norm in the convex hull of a few vectors (Frank–Wolfe).
+
+    Its negative descends on every piece whose gradient is among ``vectors``
+    (for m the minimiser, ``m·v ≥ ‖m‖²`` for each v).
+    """
+    V = torch.stack(vectors)  # (k, P)
+    K = V @ V.T  # (k, k)
+    lam = torch.zeros(len(vectors), dtype=V.dtype, device=V.device)
+    lam[int(K.diagonal().argmin())] = 1.0
+    for _ in range(iterations):
+        grad = K @ lam
+        i = int(grad.argmin())
+        e = torch.zeros_like(lam)
+        e[i] = 1.0
+        u = e - lam
+        curvature = float(u @ K @ u)
+        if curvature <= 0:
+            break
+        gamma = min(1.0, max(0.0, -float(u @ grad) / curvature))
+        if gamma == 0.0:
+            break
+        lam += gamma * u
+    return lam @ V

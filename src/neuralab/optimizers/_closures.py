@@ -17,12 +17,44 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from .. import registry
 from ..errors import ConfigError, DataError, DTypeError
+from ..validation import check_choice, expected
 
-__all__ = ["ResidualClosure", "LossClosure"]
+__all__ = ["ResidualClosure", "LossClosure", "check_least_squares_loss", "label_residual"]
 
-LEAST_SQUARES_LOSSES = ("mse", "sse", "sum_of_squares", "l2")
+#: the registered losses that are a (scaled) sum of squared residuals; their
+#: aliases come from the loss registry (the one list of least-squares losses)
+LEAST_SQUARES_LOSSES = ("mse", "sse")
 JACOBIAN_METHODS = ("auto", "linear", "func")
+
+
+def _least_squares_functions() -> set:
+    return {registry.losses.lookup(n) for n in LEAST_SQUARES_LOSSES}
+
+
+def check_least_squares_loss(name: str, owner: str = "LevenbergMarquardt") -> str:
+    """``name`` normalised, or ConfigError unless it names a sum-of-squares loss.
+
+    Levenberg–Marquardt minimises Σ r²: the loss must be mse or sse (l2), under
+    any name the loss registry knows them by. Classification works with these
+    losses too (see :func:`label_residual`).
+
+    >>> check_least_squares_loss("Sum-Squared-Error")
+    'sum_squared_error'
+    """
+    fns = _least_squares_functions()
+    primaries = [n for n in registry.losses.names() if registry.losses.lookup(n) in fns]
+    accepted = ("a least-squares loss: " + " or ".join(repr(n) for n in primaries)
+                + " (or an alias); for classification use one with a softmax output and "
+                "class labels or one-hot targets")
+    try:
+        ok = isinstance(name, str) and registry.losses.lookup(name) in fns
+    except ConfigError:
+        ok = False
+    if not ok:
+        raise expected(owner, "loss", accepted, name)
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 
 def check_residuals(r, who: str = "LevenbergMarquardt") -> torch.Tensor:
@@ -31,14 +63,40 @@ def check_residuals(r, who: str = "LevenbergMarquardt") -> torch.Tensor:
         what = "a scalar" if isinstance(r, torch.Tensor) else type(r).__name__
         raise ConfigError(
             f"{who} needs a closure that returns the residual vector r (1-D, the loss is "
-            f"mean(r**2)); received {what}. It accepts least-squares losses only: "
-            f"{', '.join(LEAST_SQUARES_LOSSES)} (sum of squares). Use another optimizer "
+            f"mean(r**2)); received {what}. It accepts least-squares losses only "
+            f"({', '.join(LEAST_SQUARES_LOSSES)}: sums of squares). Use another optimizer "
             "for other losses."
         )
     return r.reshape(-1)
 
 
-def _default_residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def _is_labels(pred: torch.Tensor, target: torch.Tensor) -> bool:
+    """Integer targets with one value per output row of C > 1 scores: class labels."""
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        return False
+    classes = pred.shape[-1] if pred.dim() else 1
+    return classes > 1 and target.numel() * classes == pred.numel()
+
+
+def label_residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``pred − target``, with class labels one-hot encoded first.
+
+    For integer labels ``(N,)`` (or ``(N, 1)``) and an output ``(N, C)`` with
+    C > 1 the residual is ``pred − onehot(target, C)`` (with a softmax output,
+    Σ r² is the Brier score); other targets are reshaped to ``pred``'s shape.
+    The encoding compares with ``arange(C)``, so it works per sample under
+    ``torch.func.vmap``.
+
+    >>> label_residual(torch.tensor([[0.7, 0.3]]), torch.tensor([1]))
+    tensor([[ 0.7000, -0.7000]])
+    """
+    if _is_labels(pred, target):
+        classes = pred.shape[-1]
+        labels = target.reshape(pred.shape[:-1])
+        onehot = labels.unsqueeze(-1) == torch.arange(classes, device=pred.device)
+        return pred - onehot.to(pred.dtype)
+    if target.numel() == pred.numel():
+        return pred - target.reshape(pred.shape).to(pred.dtype)
     return pred - target
 
 
@@ -146,7 +204,8 @@ class ResidualClosure(_ModuleClosure):
         targets: tensor ``(N, ...)``.
         residual_fn: ``residual_fn(pred, target) -> residuals``, computed sample by
             sample (row i of the result depends only on sample i). Default
-            ``pred - target``.
+            :func:`label_residual`: ``pred − target``, where integer class labels
+            for an output of C > 1 scores are one-hot encoded first.
         per_sample: whether the Jacobian may be computed one sample at a time.
             ``None`` (default) decides automatically: False when the module
             contains BatchNorm in training mode (samples are coupled).
@@ -171,14 +230,11 @@ class ResidualClosure(_ModuleClosure):
         jacobian: str = "auto",
     ):
         super().__init__(module, inputs, targets)
-        if jacobian not in JACOBIAN_METHODS:
-            raise ConfigError(
-                f"ResidualClosure: unknown jacobian {jacobian!r}; expected one of: "
-                f"{', '.join(JACOBIAN_METHODS)}"
-            )
-        self.residual_fn = residual_fn or _default_residual
+        check_choice("ResidualClosure", "jacobian", jacobian, JACOBIAN_METHODS)
+        self.residual_fn = residual_fn or label_residual
         self.per_sample = per_sample
         self.jacobian = jacobian
+        self._labels_checked = residual_fn is not None
 
     def __call__(self) -> torch.Tensor:
         return self.residuals()
@@ -186,7 +242,26 @@ class ResidualClosure(_ModuleClosure):
     def residuals(self, start: int | None = None, stop: int | None = None) -> torch.Tensor:
         """Residuals of samples ``start:stop`` (all by default), flattened."""
         pred = self._forward(start, stop)
+        if not self._labels_checked:
+            self._check_labels(pred)
         return check_residuals(self.residual_fn(pred, self.targets[start:stop]))
+
+    def _check_labels(self, pred: torch.Tensor) -> None:
+        """Class labels (the default residual one-hot encodes them) must fit the output."""
+        self._labels_checked = True
+        y = self.targets
+        per_sample = y.numel() // max(1, self.n_samples)
+        sample_pred = pred[:1]
+        if not _is_labels(sample_pred, y[:1]) or per_sample != 1:
+            return
+        classes = pred.shape[-1]
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= classes:
+            self._labels_checked = False
+            raise DataError(
+                f"ResidualClosure: expected class labels in [0, {classes}) for an output of "
+                f"{classes} scores, received labels in [{lo}, {hi}]"
+            )
 
     def can_split_samples(self) -> bool:
         """Whether samples may be differentiated independently (see ``per_sample``)."""

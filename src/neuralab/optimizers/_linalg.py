@@ -1,9 +1,9 @@
-"""Damped symmetric solves with a fallback that never crashes.
+"""Symmetric solves with a fallback that never crashes, and LM's damping diagonal.
 
-``solve_damped(A, b, mu, mode)`` solves ``(A + mu·D) x = b`` where ``D`` is the
-identity (Levenberg) or ``diag(A)`` (Marquardt). The matrix is factorised by
-Cholesky; when it is not numerically positive definite a growing jitter is
-added, and as a last resort the pseudo-inverse (via ``eigh``) is used.
+:func:`solve_spd` factorises by Cholesky; when the matrix is not numerically
+positive definite a growing jitter is added, and as a last resort the
+pseudo-inverse (via ``eigh``) is used. :func:`damping_diagonal` is the ``D`` of
+``(A + mu·D)``: the identity (Levenberg) or ``diag(A)`` (Marquardt).
 """
 
 from __future__ import annotations
@@ -12,22 +12,18 @@ import logging
 
 import torch
 
-from ..errors import ConfigError
+from ..validation import check_choice
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DAMPING_MODES", "damped", "solve_spd", "solve_damped"]
+__all__ = ["DAMPING_MODES", "check_damping", "damping_diagonal", "solve_spd"]
 
 DAMPING_MODES = ("identity", "marquardt")
 
 
-def check_damping(mode: str) -> str:
+def check_damping(mode: str, owner: str = "LevenbergMarquardt") -> str:
     """Validate a damping mode name."""
-    if mode not in DAMPING_MODES:
-        raise ConfigError(
-            f"unknown damping {mode!r}; expected one of: {', '.join(DAMPING_MODES)}"
-        )
-    return mode
+    return check_choice(owner, "damping", mode, DAMPING_MODES)
 
 
 def damping_diagonal(A: torch.Tensor, mode: str) -> torch.Tensor:
@@ -37,13 +33,6 @@ def damping_diagonal(A: torch.Tensor, mode: str) -> torch.Tensor:
     d = A.diagonal().abs()
     floor = d.max().clamp_min(torch.finfo(A.dtype).tiny) * 1e-12
     return d.clamp_min(floor)
-
-
-def damped(A: torch.Tensor, mu: float, mode: str) -> torch.Tensor:
-    """``A + mu·D`` as a new matrix."""
-    out = A.clone()
-    out.diagonal().add_(damping_diagonal(A, mode), alpha=mu)
-    return out
 
 
 def solve_spd(A: torch.Tensor, b: torch.Tensor, max_jitter: int = 6) -> tuple[torch.Tensor, str]:
@@ -77,8 +66,3 @@ def solve_spd(A: torch.Tensor, b: torch.Tensor, max_jitter: int = 6) -> tuple[to
     inv_w = torch.where(w.abs() > cutoff, 1.0 / w, torch.zeros_like(w))
     x = V @ (inv_w * (V.T @ b))
     return x, "pinv"
-
-
-def solve_damped(A: torch.Tensor, b: torch.Tensor, mu: float, mode: str = "identity"):
-    """Solve ``(A + mu·D) x = b`` (see module docstring). Returns ``(x, method)``."""
-    return solve_spd(damped(A, mu, mode), b)

@@ -6,15 +6,24 @@ import math
 
 import torch
 
-from ..errors import ConfigError
-from ._base import LineSearchOptimizer, check_line_search, check_positive
+from ..validation import check_choice, check_int
+from ._base import LineSearchOptimizer, check_line_search, check_lr, check_wolfe
 
-__all__ = ["ConjugateGradient", "CG_UPDATES"]
+__all__ = ["ConjugateGradient", "CG_UPDATES", "cg_beta"]
 
-CG_UPDATES = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan")
+CG_UPDATES = ("fletcher_reeves", "polak_ribiere", "hestenes_stiefel", "dai_yuan", "liu_storey")
+
+# the updates whose β may be negative are clamped at 0 (the "+" variants: PR+, HS+, LS+)
+_CLAMPED = ("polak_ribiere", "hestenes_stiefel", "liu_storey")
 
 
-def _beta(update: str, g: torch.Tensor, g_prev: torch.Tensor, d_prev: torch.Tensor) -> float:
+def cg_beta(update: str, g: torch.Tensor, g_prev: torch.Tensor, d_prev: torch.Tensor) -> float:
+    """β_k of a nonlinear CG update (see :class:`ConjugateGradient`); 0 when undefined.
+
+    >>> g0, g1, d0 = torch.tensor([1.0, 0.0]), torch.tensor([0.5, 0.5]), torch.tensor([-1.0, 0.0])
+    >>> cg_beta("fletcher_reeves", g1, g0, d0), cg_beta("polak_ribiere", g1, g0, d0)
+    (0.5, 0.0)
+    """
     y = g - g_prev
     if update == "fletcher_reeves":
         num, den = float(g @ g), float(g_prev @ g_prev)
@@ -22,12 +31,14 @@ def _beta(update: str, g: torch.Tensor, g_prev: torch.Tensor, d_prev: torch.Tens
         num, den = float(g @ y), float(g_prev @ g_prev)
     elif update == "hestenes_stiefel":
         num, den = float(g @ y), float(d_prev @ y)
+    elif update == "liu_storey":
+        num, den = float(g @ y), -float(d_prev @ g_prev)
     else:  # dai_yuan
         num, den = float(g @ g), float(d_prev @ y)
     if den == 0 or not math.isfinite(num / den):
         return 0.0
     beta = num / den
-    return max(beta, 0.0) if update in ("polak_ribiere", "hestenes_stiefel") else beta
+    return max(beta, 0.0) if update in _CLAMPED else beta
 
 
 class ConjugateGradient(LineSearchOptimizer):
@@ -39,6 +50,7 @@ class ConjugateGradient(LineSearchOptimizer):
     - "polak_ribiere":    β = max(0, g_kᵀy / g_{k−1}ᵀg_{k−1})   (PR+)
     - "hestenes_stiefel": β = max(0, g_kᵀy / d_{k−1}ᵀy)
     - "dai_yuan":         β = g_kᵀg_k / d_{k−1}ᵀy
+    - "liu_storey":       β = max(0, g_kᵀy / (−d_{k−1}ᵀg_{k−1}))   (Liu & Storey 1991, LS+)
 
     and θ ← θ + t·d with t from a strong-Wolfe line search (c2 = 0.1 by
     default, as CG needs a fairly accurate search). The method restarts with
@@ -58,7 +70,7 @@ class ConjugateGradient(LineSearchOptimizer):
         c1, c2: line-search constants (defaults 1e-4, 0.1).
 
     Attributes:
-        last_info: ``{"loss", "step_size", "beta", "restarted"}``.
+        last_info: ``{"loss", "step_size", "beta", "restarted", "fallback"}``.
 
     Example:
         >>> import torch
@@ -77,19 +89,11 @@ class ConjugateGradient(LineSearchOptimizer):
                  restart_every: int | None = None, line_search: str = "strong_wolfe",
                  c1: float = 1e-4, c2: float = 0.1):
         owner = type(self).__name__
-        if update not in CG_UPDATES:
-            raise ConfigError(
-                f"{owner}: unknown update {update!r}; expected one of: {', '.join(CG_UPDATES)}"
-            )
-        lr = 1.0 if lr is None else check_positive("lr", lr, owner=owner)
-        if restart_every is not None and not (isinstance(restart_every, int) and restart_every > 0):
-            raise ConfigError(
-                f"{owner}: expected a positive integer or None for `restart_every`, "
-                f"received {restart_every!r}"
-            )
+        update = check_choice(owner, "update", update, CG_UPDATES)
+        lr = check_lr(owner, lr)
+        restart_every = check_int(owner, "restart_every", restart_every, low=1, allow_none=True)
         check_line_search(line_search, owner)
-        if not (0 < c1 < 1 and 0 < c2 < 1):
-            raise ConfigError(f"{owner}: expected 0 < c1 < 1 and 0 < c2 < 1, received c1={c1}, c2={c2}")
+        c1, c2 = check_wolfe(owner, c1, c2)
         super().__init__(params, dict(lr=lr, update=update, restart_every=restart_every,
                                       line_search=line_search, c1=c1, c2=c2))
 
@@ -99,7 +103,8 @@ class ConjugateGradient(LineSearchOptimizer):
         x0, f0, g0 = self._start(closure)
         gnorm2 = float(g0 @ g0)
         if gnorm2 == 0.0:
-            self.last_info = {"loss": float(f0), "step_size": 0.0, "beta": 0.0, "restarted": 0.0}
+            self.last_info = {"loss": float(f0), "step_size": 0.0, "beta": 0.0, "restarted": 0.0,
+                              "fallback": 0.0}
             return self._finish(x0, f0, "loss")
         restart_every = group["restart_every"] or x0.numel()
         since = state.get("since_restart", 0)
@@ -107,7 +112,7 @@ class ConjugateGradient(LineSearchOptimizer):
         if "d_prev" in state and since < restart_every:
             g_prev, d_prev = state["g_prev"], state["d_prev"]
             if abs(float(g0 @ g_prev)) < 0.2 * gnorm2:
-                beta = _beta(group["update"], g0, g_prev, d_prev)
+                beta = cg_beta(group["update"], g0, g_prev, d_prev)
                 d = -g0 + beta * d_prev
                 restarted = not float(g0 @ d) < 0
         if restarted:
@@ -121,10 +126,11 @@ class ConjugateGradient(LineSearchOptimizer):
             t0 = group["lr"]
         t, f, g, _ = self._search(closure, x0, f0, g0, d, t0)
         x = self._flat()
-        if t > 0:
+        if t > 0 and self._fallback_kind == 0:
             state.update(g_prev=g0, d_prev=d, t_prev=t, dg_prev=dg, since_restart=since + 1)
-        else:  # no progress along d: restart next time
-            state.pop("d_prev", None)
+        else:  # no progress along d (or a fallback direction was used): restart next time
+            for key in ("d_prev", "t_prev", "dg_prev"):
+                state.pop(key, None)
         self.last_info = {"loss": float(f), "step_size": float(t), "beta": float(beta),
-                          "restarted": float(restarted)}
+                          "restarted": float(restarted), "fallback": float(self._fallback_kind)}
         return self._finish(x, f, "loss")

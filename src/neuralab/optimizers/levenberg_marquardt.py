@@ -6,29 +6,14 @@ import math
 
 import torch
 
-from ..errors import ConfigError
-from ._base import FullBatchOptimizer, check_positive
-from ._flat import all_finite
-from ._closures import LEAST_SQUARES_LOSSES
+from ..validation import check_choice, check_int, check_number
+from ._base import FullBatchOptimizer, check_lr, check_memory_limit
+from ._closures import check_least_squares_loss
 from ._derivatives import check_residuals, residual_normal_equations
-from ._linalg import check_damping, damping_diagonal, solve_spd
+from ._flat import all_finite
+from ._linalg import DAMPING_MODES, damping_diagonal, solve_spd
 
 __all__ = ["LevenbergMarquardt", "check_least_squares_loss"]
-
-
-def check_least_squares_loss(name: str) -> str:
-    """Raise ConfigError unless ``name`` is a loss Levenberg–Marquardt can minimise.
-
-    >>> check_least_squares_loss("MSE")
-    'mse'
-    """
-    norm = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-    if norm not in LEAST_SQUARES_LOSSES:
-        raise ConfigError(
-            f"LevenbergMarquardt minimises a sum of squared residuals; the loss {name!r} is not "
-            f"one. Accepted losses: {', '.join(LEAST_SQUARES_LOSSES)}"
-        )
-    return norm
 
 
 class LevenbergMarquardt(FullBatchOptimizer):
@@ -57,7 +42,19 @@ class LevenbergMarquardt(FullBatchOptimizer):
     samples are processed in chunks whose J fits the budget, accumulating JᵀJ
     and Jᵀr without ever holding J (JᵀJ itself, P×P, is always held; for
     P > 1024 only its lower triangle is computed, then mirrored). Memory ≈
-    budget + 3·P² numbers (JᵀJ, the damped copy, its Cholesky factor).
+    budget + 3·P² numbers (JᵀJ, the damped copy, its Cholesky factor); it is
+    checked at construction against ``memory_limit``, and a network whose P×P
+    matrices do not fit gets a :class:`~neuralab.errors.ConfigError` with the
+    estimate and the methods that scale, before anything is allocated.
+
+    Losses and targets: LM minimises ``Σ r²``, so the loss must be a sum of
+    squares (mse, sse/l2; ``check_least_squares_loss`` says which names). For
+    classification, give the network a probability output (a softmax layer)
+    and either one-hot targets or integer class labels: with a
+    :class:`~neuralab.optimizers.ResidualClosure` and its default residual,
+    labels ``(N,)`` for an output ``(N, C)`` are one-hot encoded inside
+    (r = p − onehot(y), the Brier score, which is what NeuPy's users trained
+    with mse on one-hot targets).
 
     Damping schedule: Marquardt's ×``mu_increase`` / ×``mu_decrease``. On the
     1-10-1 sin(x) fit (30 seeds) "identity" needs a median of 12 steps and
@@ -75,6 +72,8 @@ class LevenbergMarquardt(FullBatchOptimizer):
         max_attempts: trial steps per ``step`` call (default 10).
         damping: "identity" (default) or "marquardt".
         memory_budget: bytes allowed for one chunk of J (default 1 GiB).
+        memory_limit: bytes the method may hold in all (default None: half of the
+            memory available at construction).
 
     Attributes:
         last_info: ``{"mu", "loss", "attempts", "accepted", "chunks"}`` after each step.
@@ -106,28 +105,26 @@ class LevenbergMarquardt(FullBatchOptimizer):
         max_attempts: int = 10,
         damping: str = "identity",
         memory_budget: float = 2**30,
+        memory_limit: float | None = None,
     ):
         owner = "LevenbergMarquardt"
-        lr = 1.0 if lr is None else check_positive("lr", lr, owner=owner)
-        check_positive("mu", mu, allow_zero=True, owner=owner)
-        if not (isinstance(mu_increase, (int, float)) and mu_increase > 1):
-            raise ConfigError(f"{owner}: expected `mu_increase` > 1, received {mu_increase!r}")
-        if not (isinstance(mu_decrease, (int, float)) and 0 < mu_decrease < 1):
-            raise ConfigError(
-                f"{owner}: expected 0 < `mu_decrease` < 1, received {mu_decrease!r}"
-            )
-        if not (isinstance(max_attempts, int) and max_attempts >= 1):
-            raise ConfigError(
-                f"{owner}: expected a positive integer for `max_attempts`, received {max_attempts!r}"
-            )
-        check_damping(damping)
-        check_positive("memory_budget", memory_budget, owner=owner)
         defaults = dict(
-            lr=lr, mu=float(mu), mu_increase=float(mu_increase), mu_decrease=float(mu_decrease),
-            mu_min=float(mu_min), mu_max=float(mu_max), max_attempts=max_attempts,
-            damping=damping, memory_budget=float(memory_budget),
+            lr=check_lr(owner, lr),
+            mu=check_number(owner, "mu", mu, low=0.0),
+            mu_increase=check_number(owner, "mu_increase", mu_increase, low=1.0, low_open=True),
+            mu_decrease=check_number(owner, "mu_decrease", mu_decrease, low=0.0, high=1.0,
+                                     low_open=True, high_open=True),
+            mu_min=check_number(owner, "mu_min", mu_min, low=0.0),
+            mu_max=check_number(owner, "mu_max", mu_max, low=0.0, low_open=True),
+            max_attempts=check_int(owner, "max_attempts", max_attempts, low=1),
+            damping=check_choice(owner, "damping", damping, DAMPING_MODES),
+            memory_budget=check_number(owner, "memory_budget", memory_budget, low=0.0,
+                                       low_open=True),
+            memory_limit=check_memory_limit(owner, memory_limit),
         )
         super().__init__(params, defaults)
+        # the Jacobian chunks are bounded by memory_budget on their own
+        self._preflight([("matrices (JᵀJ, JᵀJ + mu·D, Cholesky factor)", 3)])
 
     def _step(self, closure):
         """One LM step (see the class docstring); returns the loss mean(r²) after it."""

@@ -6,7 +6,8 @@ import math
 
 import torch
 
-from ._base import LineSearchOptimizer, check_line_search, check_positive
+from ..validation import check_bool, check_number
+from ._base import LineSearchOptimizer, check_line_search, check_lr, check_memory_limit, check_wolfe
 from ._derivatives import loss_hessian, loss_hessian_diagonal
 from ._flat import all_finite
 
@@ -27,39 +28,58 @@ class Newton(LineSearchOptimizer):
     Args:
         params: parameters (one group, one dtype).
         lr: initial step of the line search (default 1.0, the full Newton step).
-        penalty_const: c above (default 1.0, NeuPy's default; 0 for pure Newton).
+        penalty_const: initial (``adaptive``) or fixed penalty c (default 1.0, NeuPy's;
+            0 with ``adaptive=False`` for pure Newton).
+        adaptive: adapt c to the line search (default True, see above).
         line_search: "armijo" (default) or "strong_wolfe".
         c1, c2: line-search constants (defaults 1e-4, 0.9).
+        memory_budget: bytes of one chunk of Hessian rows (default 1 GiB).
+        memory_limit: bytes the method may hold in all (default None: half of the
+            memory available at construction).
 
     Attributes:
-        last_info: ``{"loss", "step_size", "penalty"}``.
+        last_info: ``{"loss", "step_size", "penalty", "fallback"}``.
 
     Example:
         >>> import torch
         >>> w = torch.nn.Parameter(torch.tensor([1.0, -2.0], dtype=torch.float64))
-        >>> opt = Newton([w], penalty_const=0.0)
+        >>> opt = Newton([w], penalty_const=0.0, adaptive=False)
         >>> loss = opt.step(lambda: ((w - 3) ** 2).sum())
         >>> [round(v, 9) for v in w.detach().tolist()]
         [3.0, 3.0]
     """
 
-    def __init__(self, params, lr=None, penalty_const: float = 1.0, line_search: str = "armijo",
-                 c1: float = 1e-4, c2: float = 0.9):
+    def __init__(self, params, lr=None, penalty_const: float = 1.0, adaptive: bool = True,
+                 line_search: str = "armijo", c1: float = 1e-4, c2: float = 0.9,
+                 memory_budget: float = 2**30, memory_limit: float | None = None):
         owner = type(self).__name__
-        lr = 1.0 if lr is None else check_positive("lr", lr, owner=owner)
-        check_positive("penalty_const", penalty_const, allow_zero=True, owner=owner)
+        lr = check_lr(owner, lr)
+        penalty_const = check_number(owner, "penalty_const", penalty_const, low=0.0)
+        check_bool(owner, "adaptive", adaptive)
         check_line_search(line_search, owner)
-        super().__init__(params, dict(lr=lr, penalty_const=float(penalty_const),
-                                      line_search=line_search, c1=c1, c2=c2))
+        c1, c2 = check_wolfe(owner, c1, c2)
+        memory_budget = check_number(owner, "memory_budget", memory_budget, low=0.0,
+                                     low_open=True)
+        super().__init__(params, dict(
+            lr=lr, penalty_const=penalty_const, adaptive=bool(adaptive), line_search=line_search,
+            c1=c1, c2=c2, memory_budget=memory_budget,
+            memory_limit=check_memory_limit(owner, memory_limit)))
+        # the chunks of Hessian rows are bounded by memory_budget on their own
+        self._preflight([("matrices (H, H + c·I, Cholesky factor)", 3)])
 
     def _direction(self, closure):
         group = self.param_groups[0]
-        H, g, f = loss_hessian(closure, self._params, type(self).__name__)
+        H, g, f = loss_hessian(closure, self._params, type(self).__name__,
+                               group["memory_budget"])
         self._guard_start(f, "loss")
         if not all_finite(g) or not all_finite(H):
             self._fail("the gradient or Hessian contains NaN or inf")
-        penalty = group["penalty_const"]
+        state = self.state[self._params[0]]
+        penalty = state.get("penalty", group["penalty_const"]) if group["adaptive"] \
+            else group["penalty_const"]
         scale = float(H.diagonal().abs().mean()) or 1.0
+        if group["adaptive"]:
+            penalty = max(penalty, 1e-12 * scale)
         base = max(penalty, 1e-12 * scale)
         c = penalty
         for _ in range(30):
@@ -75,13 +95,24 @@ class Newton(LineSearchOptimizer):
         return f, g, -g, math.inf
 
     def _step(self, closure):
+        group = self.param_groups[0]
         x0 = self._flat()
         f0, g0, d, c = self._direction(closure)
         if float(g0.norm()) == 0.0:
-            self.last_info = {"loss": float(f0), "step_size": 0.0, "penalty": float(c)}
+            self.last_info = {"loss": float(f0), "step_size": 0.0, "penalty": float(c),
+                              "fallback": 0.0}
             return self._finish(x0, f0, "loss")
-        t, f, g, _ = self._search(closure, x0, f0, g0, d, self.param_groups[0]["lr"])
-        self.last_info = {"loss": float(f), "step_size": float(t), "penalty": float(c)}
+        t, f, g, _ = self._search(closure, x0, f0, g0, d, group["lr"])
+        if group["adaptive"] and math.isfinite(c):
+            state = self.state[self._params[0]]
+            if self._fallback_kind == 0 and t >= group["lr"]:
+                state["penalty"] = c * 0.1
+            elif self._fallback_kind != 0 or t < 0.5 * group["lr"]:
+                state["penalty"] = max(c, 1e-12) * 10.0
+            else:
+                state["penalty"] = c
+        self.last_info = {"loss": float(f), "step_size": float(t), "penalty": float(c),
+                          "fallback": float(self._fallback_kind)}
         return self._finish(self._flat(), f, "loss")
 
 
@@ -89,8 +120,9 @@ class HessianDiagonal(LineSearchOptimizer):
     r"""Newton's method with the Hessian replaced by its diagonal.
 
     Direction ``d_i = −g_i / max(H_ii, min_eigval)`` (Becker & LeCun 1988's
-    pseudo-Newton step; clipping keeps every scale positive so d descends), then
-    a line search from ``lr``. The diagonal is computed exactly, in chunks of
+    pseudo-Newton step; clipping keeps every scale positive so d descends: a
+    coordinate of negative curvature gets the largest step, −g_i / min_eigval,
+    not −g_i/|H_ii|), then a line search from ``lr``. The diagonal is computed exactly, in chunks of
     Hessian rows, without holding H (``torch.func`` for a LossClosure, batched
     double-backward otherwise).
 
@@ -102,7 +134,7 @@ class HessianDiagonal(LineSearchOptimizer):
         c1, c2: line-search constants (defaults 1e-4, 0.9).
 
     Attributes:
-        last_info: ``{"loss", "step_size"}``.
+        last_info: ``{"loss", "step_size", "fallback"}``.
 
     Example:
         >>> import torch
@@ -116,10 +148,11 @@ class HessianDiagonal(LineSearchOptimizer):
     def __init__(self, params, lr=None, min_eigval: float = 1e-2, line_search: str = "armijo",
                  c1: float = 1e-4, c2: float = 0.9):
         owner = type(self).__name__
-        lr = 1.0 if lr is None else check_positive("lr", lr, owner=owner)
-        check_positive("min_eigval", min_eigval, owner=owner)
+        lr = check_lr(owner, lr)
+        min_eigval = check_number(owner, "min_eigval", min_eigval, low=0.0, low_open=True)
         check_line_search(line_search, owner)
-        super().__init__(params, dict(lr=lr, min_eigval=float(min_eigval),
+        c1, c2 = check_wolfe(owner, c1, c2)
+        super().__init__(params, dict(lr=lr, min_eigval=min_eigval,
                                       line_search=line_search, c1=c1, c2=c2))
 
     def _step(self, closure):
@@ -130,10 +163,11 @@ class HessianDiagonal(LineSearchOptimizer):
         if not all_finite(g0) or not all_finite(diag):
             self._fail("the gradient or Hessian diagonal contains NaN or inf")
         if float(g0.norm()) == 0.0:
-            self.last_info = {"loss": float(f0), "step_size": 0.0}
+            self.last_info = {"loss": float(f0), "step_size": 0.0, "fallback": 0.0}
             return self._finish(x0, f0, "loss")
         d = -g0 / diag.clamp_min(group["min_eigval"])
         t, f, g, _ = self._search(closure, x0, f0, g0, d, group["lr"])
-        self.last_info = {"loss": float(f), "step_size": float(t)}
+        self.last_info = {"loss": float(f), "step_size": float(t),
+                          "fallback": float(self._fallback_kind)}
         return self._finish(self._flat(), f, "loss")
 

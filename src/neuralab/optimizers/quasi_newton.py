@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from ..errors import ConfigError
-from ._base import LineSearchOptimizer, check_line_search, check_positive
+from ..validation import check_choice
+from ._base import LineSearchOptimizer, check_line_search, check_lr, check_memory_limit, check_wolfe
 
 __all__ = ["QuasiNewton", "QN_UPDATES"]
 
@@ -67,7 +67,10 @@ class QuasiNewton(LineSearchOptimizer):
     the first update, H₀ = (sᵀy / yᵀy)·I (Shanno–Phua scaling). When d is not a
     descent direction (possible for SR1 and PSB) the approximation is reset and
     the step is steepest descent. The approximation is dense (P×P): meant for
-    networks up to a few thousand parameters. With an exact line search
+    networks up to a few thousand parameters; at construction the memory it
+    needs (one P×P matrix; two for PSB, whose solve factorises B) is checked against ``memory_limit``, and
+    a network that does not fit gets a :class:`~neuralab.errors.ConfigError`
+    pointing to "lbfgs" (limited memory, O(mP)), "cg" or "hessian_diagonal". With an exact line search
     (``c2=1e-10``) BFGS and DFP minimise an n-dimensional strictly convex
     quadratic in at most n steps.
 
@@ -78,9 +81,11 @@ class QuasiNewton(LineSearchOptimizer):
         update: one of QN_UPDATES (default "bfgs").
         line_search: "strong_wolfe" (default) or "armijo".
         c1, c2: line-search constants (defaults 1e-4, 0.9).
+        memory_limit: bytes the method may hold (default None: half of the memory
+            available at construction).
 
     Attributes:
-        last_info: ``{"loss", "step_size", "updated"}``.
+        last_info: ``{"loss", "step_size", "updated", "fallback"}``.
 
     Example:
         >>> import torch
@@ -94,17 +99,26 @@ class QuasiNewton(LineSearchOptimizer):
     """
 
     def __init__(self, params, lr=None, update: str = "bfgs", line_search: str = "strong_wolfe",
-                 c1: float = 1e-4, c2: float = 0.9):
-        owner = type(self).__name__
-        if update not in QN_UPDATES:
-            raise ConfigError(
-                f"{owner}: unknown update {update!r}; expected one of: {', '.join(QN_UPDATES)}"
-            )
-        lr = 1.0 if lr is None else check_positive("lr", lr, owner=owner)
+                 c1: float = 1e-4, c2: float = 0.9, memory_limit: float | None = None):
+        owner = f"QuasiNewton(update={update!r})" if isinstance(update, str) else "QuasiNewton"
+        update = check_choice("QuasiNewton", "update", update, QN_UPDATES)
+        lr = check_lr(owner, lr)
         check_line_search(line_search, owner)
-        if not (0 < c1 < 1 and 0 < c2 < 1):
-            raise ConfigError(f"{owner}: expected 0 < c1 < 1 and 0 < c2 < 1, received c1={c1}, c2={c2}")
-        super().__init__(params, dict(lr=lr, update=update, line_search=line_search, c1=c1, c2=c2))
+        c1, c2 = check_wolfe(owner, c1, c2)
+        super().__init__(params, dict(lr=lr, update=update, line_search=line_search, c1=c1, c2=c2,
+                                      memory_limit=check_memory_limit(owner, memory_limit)))
+        if update == "psb":
+            self._preflight([("Hessian approximation and its LU factor", 2)])
+        else:
+            self._preflight([("inverse-Hessian approximation", 1)])
+
+    def _preflight(self, matrices, extra=()):
+        from ._memory import preflight
+
+        update = self.param_groups[0]["update"]
+        return preflight(f"QuasiNewton(update={update!r})", self.n_params,
+                         self._params[0].element_size(), matrices, extra,
+                         self.param_groups[0]["memory_limit"])
 
     def _direction(self, state, g: torch.Tensor, update: str) -> torch.Tensor:
         M = state.get("matrix")
@@ -125,7 +139,8 @@ class QuasiNewton(LineSearchOptimizer):
         state = self.state[self._params[0]]
         x0, f0, g0 = self._start(closure)
         if float(g0 @ g0) == 0.0:
-            self.last_info = {"loss": float(f0), "step_size": 0.0, "updated": 0.0}
+            self.last_info = {"loss": float(f0), "step_size": 0.0, "updated": 0.0,
+                              "fallback": 0.0}
             return self._finish(x0, f0, "loss")
         d = self._direction(state, g0, update)
         t0 = group["lr"]
@@ -142,11 +157,12 @@ class QuasiNewton(LineSearchOptimizer):
                 gamma = sy / yy if yy > 0 and sy > 0 else 1.0
                 if not math.isfinite(gamma):
                     gamma = 1.0
-                eye = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
-                M = eye * (1.0 / gamma if update == "psb" else gamma)
+                M = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
+                M.mul_(1.0 / gamma if update == "psb" else gamma)
             updated = _update_psb(M, s, y) if update == "psb" else _update_inverse(M, s, y, update)
             state["matrix"] = M
         else:
             state.pop("matrix", None)
-        self.last_info = {"loss": float(f), "step_size": float(t), "updated": float(updated)}
+        self.last_info = {"loss": float(f), "step_size": float(t), "updated": float(updated),
+                          "fallback": float(self._fallback_kind)}
         return self._finish(x, f, "loss")

@@ -1,0 +1,168 @@
+"""Second-order methods where users are: big P (memory preflight), ReLU kinks, classification."""
+
+import re
+import warnings
+
+import pytest
+import torch
+
+import neuralab.optimizers as nopt
+import neuralab.optimizers._memory as memory
+from neuralab.errors import ConfigError, DataError
+
+LENET_P = 61_706  # LeNet-5's parameter count
+
+
+def lenet_sized(dtype=torch.float32):
+    return [torch.nn.Parameter(torch.zeros(LENET_P, dtype=dtype))]
+
+
+@pytest.mark.parametrize("make,estimate,what", [
+    (lambda p, **kw: nopt.QuasiNewton(p, update="bfgs", **kw), "15.2 GB",
+     r"1 × 61,706×61,706 inverse-Hessian approximation"),
+    (lambda p, **kw: nopt.QuasiNewton(p, update="psb", **kw), "30.5 GB",
+     r"2 × 61,706×61,706 Hessian approximation and its LU factor"),
+    (lambda p, **kw: nopt.LevenbergMarquardt(p, **kw), "45.7 GB", r"3 × 61,706×61,706 matrices"),
+    (lambda p, **kw: nopt.Newton(p, **kw), "45.7 GB", r"3 × 61,706×61,706 matrices"),
+], ids=["bfgs", "psb", "lm", "newton"])
+def test_preflight_refuses_lenet_sized_dense_methods_with_the_numbers(make, estimate, what):
+    with pytest.raises(ConfigError) as info:
+        make(lenet_sized(), memory_limit=4e9)
+    msg = str(info.value)
+    assert f"needs about {estimate} for 61,706 parameters" in msg
+    assert re.search(what, msg)
+    assert "4 bytes per number), more than the 4.0 GB allowed (memory_limit=4.0 GB)" in msg
+    assert "'lbfgs'" in msg and "'cg'" in msg and "'hessian_diagonal'" in msg
+
+
+@pytest.mark.parametrize("name", ["lm", "newton", "bfgs", "dfp", "psb", "sr1"])
+def test_preflight_uses_half_the_available_memory_by_default(name, monkeypatch):
+    monkeypatch.setattr(memory, "available_memory", lambda: 8e9)
+    with pytest.raises(ConfigError, match=r"allowed \(50% of the 8.0 GB available\)"):
+        nopt.create(name, lenet_sized())
+    # float64 doubles the estimate; a small network passes and allocates nothing up front
+    with pytest.raises(ConfigError, match="8 bytes per number"):
+        nopt.create(name, lenet_sized(torch.float64))
+    nopt.create(name, torch.nn.Linear(30, 10).parameters())
+
+
+def test_preflight_passes_what_fits_and_the_scalable_methods_never_ask():
+    small = [torch.nn.Parameter(torch.zeros(100))]
+    assert memory.preflight("X", 100, 4, [("m", 3)], memory_limit=120_000) == 120_000
+    with pytest.raises(ConfigError, match=r"X: needs about 120.0 kB for 100 parameters"):
+        memory.preflight("X", 100, 4, [("m", 3)], memory_limit=119_999)
+    nopt.QuasiNewton(small, memory_limit=40_000)
+    for name in ("cg", "hessian_diagonal", "lbfgs", "rprop+", "irprop+", "adam"):
+        nopt.create(name, lenet_sized())  # O(P) memory: no preflight
+
+
+def test_available_memory_reads_the_machine():
+    avail = memory.available_memory()
+    assert avail is None or avail > 0
+    assert memory.format_bytes(15.2e9) == "15.2 GB" and memory.format_bytes(512) == "512 B"
+
+
+def kinked(w):
+    """3·relu(w₀) − w₀ + (w₁ − 1)²: at w₀ = 0 autograd's gradient is the left side's."""
+    return 3 * torch.relu(w[0]) - w[0] + (w[1] - 1) ** 2
+
+
+def test_line_search_falls_back_at_a_kink_and_warns_once():
+    """HessianDiagonal's direction (100, 1) rises at once (slope +198); −g = (1, 2) descends."""
+    w = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
+    opt = nopt.HessianDiagonal([w], min_eigval=1e-2)
+    with pytest.warns(RuntimeWarning, match=r"HessianDiagonal: the line search found no step.*"
+                      r"gradient norm 2.24.*fell back to steepest descent.*Shown once"):
+        loss = opt.step(lambda: kinked(w))
+    assert opt.last_info["fallback"] == 1.0 and opt.last_info["step_size"] > 0
+    assert float(loss) < 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per optimizer: later fallbacks are silent
+        w.data.zero_()
+        opt.step(lambda: kinked(w))
+
+
+def test_line_search_at_a_true_kink_minimum_says_it_is_stuck():
+    """3·relu(w) − w has its minimum at the kink w = 0: no direction lowers it."""
+    w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
+    opt = nopt.ConjugateGradient([w])
+    with pytest.warns(RuntimeWarning, match=r"no step lowers the loss although the gradient norm "
+                      r"is 1 .*the parameters did not move"):
+        opt.step(lambda: (3 * torch.relu(w) - w).sum())
+    assert opt.last_info["fallback"] == -1.0 and float(w.detach()) == 0.0
+
+
+def relu_regression(seed):
+    g = torch.Generator().manual_seed(100 + seed)
+    x = torch.rand(20, 2, generator=g, dtype=torch.float64) * 2 - 1
+    y = torch.sin(3 * x[:, :1]) * x[:, 1:]
+    torch.manual_seed(seed)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 10), torch.nn.ReLU(), torch.nn.Linear(10, 1))
+    return net.double(), x, y
+
+
+@pytest.mark.parametrize("update", ["fletcher_reeves", "polak_ribiere"])
+def test_cg_on_a_relu_net_never_stalls_at_step_zero(update):
+    """This net and seed stalled 27 of 50 steps at step 0 before the fallback existed."""
+    net, x, y = relu_regression(1)
+    opt = nopt.ConjugateGradient(net.parameters(), update=update)
+    closure = nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss)
+    start = float(closure().detach())
+    zero_steps = 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(50):
+            opt.step(closure)
+            zero_steps += opt.last_info["step_size"] == 0.0
+    assert zero_steps <= 1
+    assert float(opt.last_info["loss"]) < 0.5 * start
+    assert len(caught) <= 2  # warned once per kind, not once per step
+
+
+def blobs(n_per_class=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.tensor([[0.0, 2.0], [2.0, -1.0], [-2.0, -1.0]], dtype=torch.float64)
+    x = torch.cat([c + 0.6 * torch.randn(n_per_class, 2, generator=g, dtype=torch.float64)
+                   for c in centers])
+    labels = torch.arange(3).repeat_interleave(n_per_class)
+    return x, labels
+
+
+def softmax_net(seed=0):
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3),
+                               torch.nn.Softmax(dim=1)).double()
+
+
+@pytest.mark.parametrize("method", ["linear", "func"])
+def test_lm_residuals_of_class_labels_are_one_hot_residuals(method):
+    x, labels = blobs()
+    onehot = torch.nn.functional.one_hot(labels, 3).double()
+    net = softmax_net()
+    by_label = nopt.ResidualClosure(net, x, labels, jacobian="func" if method == "func" else "auto")
+    by_onehot = nopt.ResidualClosure(net, x, onehot, jacobian="func" if method == "func" else "auto")
+    torch.testing.assert_close(by_label(), (net(x) - onehot).reshape(-1))
+    J1, r1 = nopt.residual_jacobian(by_label, net.parameters())
+    J2, r2 = nopt.residual_jacobian(by_onehot, net.parameters())
+    torch.testing.assert_close(J1, J2, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(r1, r2)
+
+
+def test_lm_classifies_with_class_labels():
+    x, labels = blobs()
+    net = softmax_net()
+    opt = nopt.LevenbergMarquardt(net.parameters())
+    closure = nopt.ResidualClosure(net, x, labels)
+    for _ in range(30):
+        opt.step(closure)
+    accuracy = float((net(x).argmax(1) == labels).double().mean())
+    assert accuracy == 1.0 and opt.last_info["loss"] < 0.02
+
+
+def test_lm_rejects_labels_outside_the_output():
+    x, labels = blobs()
+    net = softmax_net()
+    closure = nopt.ResidualClosure(net, x, labels + 1)  # label 3 for 3 outputs
+    with pytest.raises(DataError, match=r"expected class labels in \[0, 3\) for an output of 3 "
+                       r"scores, received labels in \[1, 3\]"):
+        nopt.LevenbergMarquardt(net.parameters()).step(closure)

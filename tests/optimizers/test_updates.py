@@ -1,0 +1,175 @@
+"""Update rules checked on hand-made numbers: the holes a one-line bug could slip through.
+
+Secant conditions of every quasi-Newton update, CG β on hand-made gradient pairs (a
+negative Polak–Ribière β among them), HessianDiagonal on negative curvature, Rprop+
+against a NumPy transcription of Riedmiller & Braun's rule.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+import neuralab.optimizers as nopt
+from neuralab.optimizers.quasi_newton import _update_inverse, _update_psb
+
+
+def random_pair(n=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    Q = torch.randn(n, n, generator=g, dtype=torch.float64)
+    M = Q @ Q.T + n * torch.eye(n, dtype=torch.float64)  # SPD start
+    s = torch.randn(n, generator=g, dtype=torch.float64)
+    A = torch.randn(n, n, generator=g, dtype=torch.float64)
+    y = (A @ A.T + torch.eye(n, dtype=torch.float64)) @ s  # sᵀy > 0, like a convex function's
+    return M, s, y
+
+
+@pytest.mark.parametrize("update", ["bfgs", "dfp", "sr1"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_inverse_updates_satisfy_the_secant_condition(update, seed):
+    """H₊ y = s for the inverse-Hessian updates, and H₊ stays symmetric."""
+    H, s, y = random_pair(seed=seed)
+    H0 = H.clone()
+    assert _update_inverse(H, s, y, update)
+    torch.testing.assert_close(H @ y, s, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(H, H.T, rtol=0, atol=1e-12)
+    assert not torch.allclose(H, H0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_psb_update_satisfies_the_secant_condition(seed):
+    """PSB keeps B (the Hessian approximation): B₊ s = y."""
+    B, s, y = random_pair(seed=seed)
+    assert _update_psb(B, s, y)
+    torch.testing.assert_close(B @ s, y, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(B, B.T, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("update", ["bfgs", "dfp", "sr1", "psb"])
+def test_optimizer_state_satisfies_the_secant_condition_of_its_last_step(update):
+    """Through the optimizer: after a step, its matrix maps y = g₊ − g to s = θ₊ − θ (or back)."""
+    g = torch.Generator().manual_seed(3)
+    Q = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    A = Q @ Q.T + torch.eye(4, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    opt = nopt.QuasiNewton([w], update=update)
+
+    def f():
+        return 0.5 * w @ A @ w - b @ w + 0.1 * (w ** 4).sum()
+
+    def grad():
+        v = w.detach()
+        return A @ v - b + 0.4 * v ** 3
+
+    checked = 0
+    for _ in range(4):
+        x0, g0 = w.detach().clone(), grad()
+        opt.step(f)
+        if opt.last_info["updated"] != 1.0:  # SR1 skips an update when |vᵀy| is tiny
+            continue
+        checked += 1
+        s, y = w.detach() - x0, grad() - g0
+        M = opt.state[w]["matrix"]
+        if update == "psb":
+            torch.testing.assert_close(M @ s, y, rtol=1e-8, atol=1e-10)
+        else:
+            torch.testing.assert_close(M @ y, s, rtol=1e-8, atol=1e-10)
+    assert checked >= 2
+
+
+def test_cg_beta_on_hand_made_gradients():
+    """β of every update, computed by hand; PR, HS and LS are clamped at 0 when negative."""
+    g_prev, d_prev = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, -0.5])
+    g = torch.tensor([0.2, 0.6])  # y = g − g_prev = (−0.8, 0.6)
+    # gᵀg = 0.4, gᵀy = 0.2, g_prevᵀg_prev = 1, d_prevᵀy = 0.5, −d_prevᵀg_prev = 1
+    expected = {"fletcher_reeves": 0.4, "polak_ribiere": 0.2, "hestenes_stiefel": 0.4,
+                "dai_yuan": 0.8, "liu_storey": 0.2}
+    for update, beta in expected.items():
+        assert nopt.cg_beta(update, g, g_prev, d_prev) == pytest.approx(beta, rel=1e-6), update
+    g = torch.tensor([0.5, 0.1])  # y = (−0.5, 0.1): gᵀy = −0.24 < 0
+    # d_prevᵀy = 0.5 − 0.05 = 0.45
+    raw = {"polak_ribiere": -0.24 / 1.0, "hestenes_stiefel": -0.24 / 0.45, "liu_storey": -0.24 / 1.0}
+    for update in raw:  # the raw values are negative; the "+" variants clamp them
+        assert raw[update] < 0
+        assert nopt.cg_beta(update, g, g_prev, d_prev) == 0.0, update
+    assert nopt.cg_beta("fletcher_reeves", g, g_prev, d_prev) == pytest.approx(0.26, rel=1e-6)
+    assert nopt.cg_beta("dai_yuan", g, g_prev, d_prev) == pytest.approx(0.26 / 0.45, rel=1e-6)
+    assert nopt.cg_beta("dai_yuan", g, g_prev, torch.tensor([0.1, 0.5])) == 0.0  # dᵀy = 0
+
+
+def test_liu_storey_reaches_the_minimiser_of_a_quadratic_in_n_steps():
+    g = torch.Generator().manual_seed(0)
+    Q = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    A = Q @ Q.T + 6 * torch.eye(6, dtype=torch.float64)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(6, dtype=torch.float64))
+    opt = nopt.ConjugateGradient([w], update="liu_storey", c2=1e-10)
+    for _ in range(6):
+        opt.step(lambda: 0.5 * w @ A @ w - b @ w)
+    torch.testing.assert_close(w.detach(), torch.linalg.solve(A, b), rtol=1e-7, atol=1e-9)
+
+
+def test_hessian_diagonal_floors_negative_curvature_not_its_magnitude():
+    """f = w₀⁴ − 2w₀² + w₁²: at w₀ = 0.1, H₀₀ = 12w₀² − 4 = −3.88 < 0.
+
+    The floor applies to H_ii itself (d₀ = −g₀/min_eigval), not to |H_ii|
+    (which would give d₀ = −g₀/3.88, forty times shorter).
+    """
+    w = torch.nn.Parameter(torch.tensor([0.1, 0.5], dtype=torch.float64))
+    opt = nopt.HessianDiagonal([w], lr=1e-3, min_eigval=1e-2)
+    opt.step(lambda: w[0] ** 4 - 2 * w[0] ** 2 + w[1] ** 2)
+    g0, g1 = 4 * 0.1 ** 3 - 4 * 0.1, 2 * 0.5
+    assert opt.last_info["step_size"] == 1e-3  # the first trial step passed Armijo
+    expected = torch.tensor([0.1 - 1e-3 * g0 / 1e-2, 0.5 - 1e-3 * g1 / 2.0], dtype=torch.float64)
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-12, atol=1e-14)
+
+
+def riedmiller_rprop_plus(w0, loss_grad, steps, delta0=0.1, eta=(0.5, 1.2), limits=(1e-6, 50.0)):
+    """Riedmiller & Braun (1993), Rprop with weight-backtracking, weight by weight."""
+    w = w0.copy()
+    delta = np.full(w.size, delta0)
+    g_prev, dw = np.zeros(w.size), np.zeros(w.size)
+    path, reverted = [], []
+    for _ in range(steps):
+        g = loss_grad(w)
+        back = np.zeros(w.size, dtype=bool)
+        for i in range(w.size):
+            if g_prev[i] * g[i] > 0:
+                delta[i] = min(delta[i] * eta[1], limits[1])
+                dw[i] = -np.sign(g[i]) * delta[i]
+                w[i] += dw[i]
+            elif g_prev[i] * g[i] < 0:
+                delta[i] = max(delta[i] * eta[0], limits[0])
+                w[i] -= dw[i]  # revert the previous move, whatever the loss did
+                back[i] = True
+                g[i] = 0.0
+            else:
+                dw[i] = -np.sign(g[i]) * delta[i]
+                w[i] += dw[i]
+        g_prev = g.copy()
+        path.append(w.copy())
+        reverted.append(back)
+    return path, reverted
+
+
+def test_rprop_plus_matches_riedmiller_step_by_step_and_backtracks():
+    rng = np.random.default_rng(0)
+    A, b, w0 = rng.standard_normal((6, 3)), rng.standard_normal(6), rng.standard_normal(3)
+    ref, reverted = riedmiller_rprop_plus(w0, lambda w: 2 * A.T @ (A @ w - b), 25)
+    p = torch.nn.Parameter(torch.tensor(w0))
+    At, bt = torch.tensor(A), torch.tensor(b)
+    opt = nopt.create("rprop+", [p], lr=0.1)
+    assert type(opt) is nopt.RPropPlus
+    before = p.detach().clone()
+    history = [before]
+    for k in range(25):
+        opt.zero_grad()
+        (At @ p - bt).pow(2).sum().backward()
+        opt.step()
+        np.testing.assert_allclose(p.detach().numpy(), ref[k], rtol=1e-12, atol=1e-12)
+        assert opt.last_info["backtracked"] == float(reverted[k].sum())
+        if reverted[k].any():  # a reverted weight is back where it was two steps ago
+            i = int(np.flatnonzero(reverted[k])[0])
+            assert float(p.detach()[i]) == pytest.approx(float(history[-2][i]), abs=1e-12)
+        history.append(p.detach().clone())
+    assert sum(r.sum() for r in reverted) > 0  # the backtracking branch was exercised
