@@ -30,7 +30,7 @@ from torch import nn
 from . import arithmetic
 from . import registry
 from .errors import ConfigError, DTypeError, ShapeError, format_shape
-from .layers.base import ALGEBRA, Layer, base_name, shapes_match
+from .layers.base import Layer, base_name, shapes_match
 
 __all__ = ["Network", "join", "parallel", "repeat"]
 
@@ -637,5 +637,3 @@ class Network(nn.Module):
         return f"name={self.name!r}"
 
 
-ALGEBRA["join"] = join
-ALGEBRA["parallel"] = parallel

@@ -31,6 +31,7 @@ import torch
 
 from . import registry
 from .errors import ConfigError
+from .validation import check_number
 
 __all__ = [
     "Initializer",
@@ -84,11 +85,7 @@ class Initializer:
 
 
 def _number(cls, name, value, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{cls}: `{name}` must be a finite number, received {value!r}")
-    if positive and value <= 0:
-        raise ConfigError(f"{cls}: `{name}` must be positive, received {value!r}")
-    return float(value)
+    return check_number(cls, name, value, low=0.0 if positive else None, low_open=positive)
 
 
 @registry.initializers.register("Constant", "constant", "zeros")
@@ -99,7 +96,7 @@ class Constant(Initializer):
         self.value = _number("Constant", "value", value)
 
     def _fill(self, tensor):
-        return tensor.fill_(self.value)
+        return torch.nn.init.constant_(tensor, self.value)
 
 
 @registry.initializers.register("Normal", "normal")
@@ -111,7 +108,7 @@ class Normal(Initializer):
         self.std = _number("Normal", "std", std, positive=True)
 
     def _fill(self, tensor):
-        return tensor.normal_(self.mean, self.std)
+        return torch.nn.init.normal_(tensor, self.mean, self.std)
 
 
 @registry.initializers.register("Uniform", "uniform")
@@ -128,7 +125,7 @@ class Uniform(Initializer):
             )
 
     def _fill(self, tensor):
-        return tensor.uniform_(self.minval, self.maxval)
+        return torch.nn.init.uniform_(tensor, self.minval, self.maxval)
 
 
 @registry.initializers.register("Orthogonal", "orthogonal")
@@ -148,9 +145,17 @@ class Orthogonal(Initializer):
 
 
 class _Scaled(Initializer):
+    """Variance scaling by fan: torch.nn.init does the drawing; 1-D tensors use their length as fans."""
+
     def __init__(self, gain: float | None = None):
         default = self.default_gain
         self.gain = _number(type(self).__name__, "gain", default if gain is None else gain, True)
+
+    def _fill(self, tensor):
+        if tensor.dim() < 2:  # torch.nn.init needs (out, in, ...): scale by the length instead
+            fan_in, fan_out = fans(tensor)
+            return self._fill_1d(tensor, fan_in, fan_out)
+        return self._torch_fill(tensor)
 
 
 @registry.initializers.register("HeNormal", "he_normal", "kaiming_normal")
@@ -159,8 +164,10 @@ class HeNormal(_Scaled):
 
     default_gain = math.sqrt(2.0)
 
-    def _fill(self, tensor):
-        fan_in, _ = fans(tensor)
+    def _torch_fill(self, tensor):
+        return torch.nn.init.kaiming_normal_(tensor, mode="fan_in", nonlinearity="linear").mul_(self.gain)
+
+    def _fill_1d(self, tensor, fan_in, fan_out):
         return tensor.normal_(0.0, self.gain / math.sqrt(fan_in))
 
 
@@ -170,8 +177,10 @@ class HeUniform(_Scaled):
 
     default_gain = math.sqrt(2.0)
 
-    def _fill(self, tensor):
-        fan_in, _ = fans(tensor)
+    def _torch_fill(self, tensor):
+        return torch.nn.init.kaiming_uniform_(tensor, mode="fan_in", nonlinearity="linear").mul_(self.gain)
+
+    def _fill_1d(self, tensor, fan_in, fan_out):
         bound = self.gain * math.sqrt(3.0 / fan_in)
         return tensor.uniform_(-bound, bound)
 
@@ -182,8 +191,10 @@ class XavierNormal(_Scaled):
 
     default_gain = 1.0
 
-    def _fill(self, tensor):
-        fan_in, fan_out = fans(tensor)
+    def _torch_fill(self, tensor):
+        return torch.nn.init.xavier_normal_(tensor, gain=self.gain)
+
+    def _fill_1d(self, tensor, fan_in, fan_out):
         return tensor.normal_(0.0, self.gain * math.sqrt(2.0 / (fan_in + fan_out)))
 
 
@@ -193,8 +204,10 @@ class XavierUniform(_Scaled):
 
     default_gain = 1.0
 
-    def _fill(self, tensor):
-        fan_in, fan_out = fans(tensor)
+    def _torch_fill(self, tensor):
+        return torch.nn.init.xavier_uniform_(tensor, gain=self.gain)
+
+    def _fill_1d(self, tensor, fan_in, fan_out):
         bound = self.gain * math.sqrt(6.0 / (fan_in + fan_out))
         return tensor.uniform_(-bound, bound)
 

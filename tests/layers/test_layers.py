@@ -222,7 +222,7 @@ def test_orthogonal_constant_uniform_and_layer_use():
                                           r"received 1.5"),
     (lambda: L.DropBlock(-0.1), ConfigError, r"probability in \[0, 1\)"),
     (lambda: L.get_activation("swishy"), ConfigError,
-     r"unknown activation 'swishy'; expected one of: elu, hard_sigmoid, .*tanh"),
+     r"get_activation: expected an activation name, one of elu, hard_sigmoid, .*tanh, or an Activation layer; received 'swishy'"),
     (lambda: L.SimpleRNN(4, activation="sigmoid"), ConfigError, r"expected one of: 'tanh', 'relu'"),
     (lambda: L.Elementwise("concat"), ConfigError, r"unknown merge 'concat'; expected one of: 'add'"),
     (lambda: L.GlobalPooling("sum"), ConfigError, r"expected one of: 'avg', 'max'"),
@@ -272,3 +272,24 @@ def test_more_construction_and_shape_messages():
     with pytest.raises(ShapeError, match=r"needs a known number of channels, received "
                                          r"\(None, 8\)"):
         L.Input((None, 8)) >> L.Convolution(2, 3)
+
+
+@pytest.mark.parametrize("name", ["LeakyRelu", "leaky_relu", "leaky-relu", "HardSigmoid", "PRelu"])
+def test_get_activation_accepts_every_spelling_the_registry_does(name):
+    from neuralab import registry
+
+    assert type(L.get_activation(name)) is type(registry.layers.get(name.replace("-", "").replace("_", "")))
+
+
+def test_initializers_draw_with_the_published_variances():
+    torch.manual_seed(0)
+    w = torch.empty(400, 300)
+    from neuralab import init
+
+    for cls, var in [(init.HeNormal, 2 / 300), (init.HeUniform, 2 / 300),
+                     (init.XavierNormal, 2 / 700), (init.XavierUniform, 2 / 700)]:
+        cls()(w)
+        assert float(w.var()) == pytest.approx(var, rel=0.03), cls.__name__
+    b = torch.empty(10_000)
+    init.HeNormal()(b)                      # 1-D: the length is the fan
+    assert float(b.var()) == pytest.approx(2 / 10_000, rel=0.05)

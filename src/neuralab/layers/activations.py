@@ -256,6 +256,8 @@ class Softmax(Activation):
         return torch.softmax(x, dim=self.axis)
 
 
+#: The activation layers by name: one table, read by :func:`get_activation`
+#: (names compare without case, ``_`` or ``-``: "LeakyRelu", "leaky_relu", "leaky-relu").
 ACTIVATIONS = {
     "linear": Linear,
     "sigmoid": Sigmoid,
@@ -270,18 +272,26 @@ ACTIVATIONS = {
 }
 
 
+def _squash(name: str) -> str:
+    return name.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+
+
+_BY_SQUASHED = {_squash(k): v for k, v in ACTIVATIONS.items()}
+
+
 def get_activation(spec) -> Activation:
-    """A bare activation layer from a name (``"relu"``) or an Activation instance.
+    """A bare activation layer from a name (``"relu"``, ``"LeakyRelu"``) or an Activation instance.
 
     >>> get_activation("tanh")
     Tanh()
+    >>> get_activation("LeakyRelu")
+    LeakyRelu()
     """
     if isinstance(spec, Activation):
         return spec
-    if isinstance(spec, str):
-        key = spec.strip().lower().replace("-", "_")
-        if key in ACTIVATIONS:
-            return ACTIVATIONS[key]()
+    if isinstance(spec, str) and _squash(spec) in _BY_SQUASHED:
+        return _BY_SQUASHED[_squash(spec)]()
     raise ConfigError(
-        f"unknown activation {spec!r}; expected one of: {', '.join(sorted(ACTIVATIONS))}"
+        f"get_activation: expected an activation name, one of {', '.join(sorted(ACTIVATIONS))}, "
+        f"or an Activation layer; received {spec!r}"
     )

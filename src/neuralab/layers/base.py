@@ -12,7 +12,7 @@ import itertools
 import numbers
 import re
 from collections import defaultdict
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -20,13 +20,10 @@ from torch import nn
 from .. import init as initializers
 from ..errors import ConfigError, ShapeError, format_shape
 
-__all__ = ["Layer", "Shape", "ALGEBRA", "shapes_match", "positive_int", "as_tuple"]
+__all__ = ["Layer", "Shape", "shapes_match", "positive_int", "as_tuple"]
 
 Shape = tuple  # a per-sample shape: a tuple of ints (None for an axis of unknown length)
 
-# The graph module fills this table with its ``join``/``parallel`` functions, so
-# layers support ``>>`` and ``|`` without importing the graph (floors run down).
-ALGEBRA: dict[str, Callable] = {}
 
 _counters: dict[str, Any] = defaultdict(lambda: itertools.count(1))
 
@@ -252,17 +249,27 @@ class Layer(nn.Module):
         return f"{type(self).__name__}({extra})" if extra else f"{type(self).__name__}()"
 
     # -- the algebra ----------------------------------------------------------------
+    # ``>>`` and ``|`` build a graph; the graph module sits a floor above the layers,
+    # so it is imported here, when an expression is written (as Network.fit imports training).
     def __rshift__(self, other):
-        return ALGEBRA["join"](self, other)
+        from ..graph import join
+
+        return join(self, other)
 
     def __rrshift__(self, other):
-        return ALGEBRA["join"](other, self)
+        from ..graph import join
+
+        return join(other, self)
 
     def __or__(self, other):
-        return ALGEBRA["parallel"](self, other)
+        from ..graph import parallel
+
+        return parallel(self, other)
 
     def __ror__(self, other):
-        return ALGEBRA["parallel"](other, self)
+        from ..graph import parallel
+
+        return parallel(other, self)
 
 
 def init_param(spec, default):
