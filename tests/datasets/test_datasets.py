@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -82,3 +84,73 @@ def test_random_shift_rejects_mismatched_lengths():
 
     with pytest.raises(DataError, match="RandomShift: x has 2 samples but y has 3"):
         RandomShift(np.zeros((2, 1, 4, 4)), np.zeros(3))
+
+
+# Reber grammar as a regular expression, derived by hand from the transition graph
+# (independent of the generator's table): from state 3 the tail is (XT*VP)*(S|XT*VV),
+# from state 4 it is V | P·(tail of 3).
+_TAIL3 = r"(?:XT*VP)*(?:S|XT*VV)"
+REBER_RE = re.compile(rf"^B(?:TS*X{_TAIL3}|PT*V(?:V|P{_TAIL3}))E$")
+
+
+def test_reber_regex_agrees_with_the_examples():
+    for word in ("BTXSE", "BPVVE", "BTSSXXTVVE", "BPTVPSE", "BTXXVPXVVE"):
+        assert REBER_RE.match(word), word
+    for word in ("BTSSE", "BTXE", "BPVE", "TXSE"):
+        assert not REBER_RE.match(word), word
+
+
+@pytest.mark.parametrize("fraction", [1.0, 0.0, 0.3])
+def test_reber_invalid_fraction_is_honoured(fraction):
+    X, y, words = make_reber(400, invalid_fraction=fraction, seed=2)
+    grammatical = np.array([bool(REBER_RE.match(w)) for w in words])
+    np.testing.assert_array_equal(grammatical, y.astype(bool))  # labels = an independent check
+    if fraction in (0.0, 1.0):
+        assert grammatical.mean() == 1.0 - fraction
+    else:  # 400 draws of a 30% coin: within 5 points
+        assert abs((1 - grammatical.mean()) - fraction) < 0.05
+    with pytest.raises(ConfigError, match=r"`invalid_fraction` must be in \[0, 1\], received -1"):
+        make_reber(10, invalid_fraction=-1)
+
+
+def test_discrete_digits_are_ten_distinct_6x4_patterns():
+    from neuralab.datasets._digits import DIGIT_SHAPE
+
+    X, y = load_digits(discrete=True)
+    assert X.shape == (10, 24) and DIGIT_SHAPE == (6, 4) and y.tolist() == list(range(10))
+    assert set(np.unique(X).tolist()) == {0.0, 1.0}
+    distance = np.abs(X[:, None] - X[None]).sum(-1) + 99 * np.eye(10)
+    assert distance.min() >= 2  # every pair differs in at least two pixels
+    # the 1 is a vertical stroke in column 2 with a foot
+    assert X.reshape(10, 6, 4)[1, :, 2].tolist() == [1.0] * 6
+
+
+def test_make_digits_noise_levels_and_modes():
+    from neuralab.datasets._digits import make_digits
+
+    clean, _ = load_digits(discrete=True)
+    X, y = make_digits(2000, noise_level=0.1, mode="flip", seed=0)
+    assert X.shape == (2000, 24) and X.dtype == np.float32 and np.bincount(y).min() > 150
+    flipped = (X != clean[y]).mean()
+    assert 0.09 < flipped < 0.11  # 48,000 pixels at p = 0.1
+    X, y = make_digits(2000, noise_level=0.3, mode="remove", seed=1)
+    assert not (X > clean[y]).any()  # "remove" only switches lit pixels off
+    lit = clean[y] == 1
+    assert 0.28 < (X[lit] == 0).mean() < 0.32
+    X0, y0 = make_digits(20, noise_level=0.0, seed=5)
+    np.testing.assert_array_equal(X0, clean[y0])
+    a, b = make_digits(30, seed=7), make_digits(30, seed=7)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"noise_level": 1.5}, "make_digits: expected `noise_level` to be a finite number >= 0 and <= 1, "
+                           "received 1.5"),
+    ({"mode": "blur"}, "make_digits: expected `mode` to be one of 'flip', 'remove', received 'blur'"),
+    ({"n_samples": 0}, "make_digits: expected `n_samples` to be an integer >= 1, received 0"),
+])
+def test_make_digits_bad_input(kwargs, match):
+    from neuralab.datasets._digits import make_digits
+
+    with pytest.raises(ConfigError, match=match):
+        make_digits(**kwargs)

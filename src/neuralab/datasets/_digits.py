@@ -1,4 +1,6 @@
-"""scikit-learn's bundled 8×8 digits as image tensors with a fixed split."""
+"""Digits: scikit-learn's bundled 8×8 handwritten digits with a fixed split, and
+NeuPy's discrete digits (ten 6×4 binary patterns and noisy copies of them, for
+Hopfield networks, BAM and ART)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,72 @@ from typing import NamedTuple
 import numpy as np
 
 from ..errors import ConfigError
+from ..validation import check_choice, check_int, check_probability
 
-__all__ = ["Split", "load_digits"]
+__all__ = ["Split", "load_digits", "make_digits", "DIGIT_SHAPE"]
+
+#: (rows, columns) of a discrete digit
+DIGIT_SHAPE = (6, 4)
+
+# the ten discrete digits, drawn on a 6×4 grid ("#" = 1)
+_DIGIT_ROWS = (
+    (".##.", "#..#", "#..#", "#..#", "#..#", ".##."),  # 0
+    ("..#.", ".##.", "..#.", "..#.", "..#.", ".###"),  # 1
+    (".##.", "#..#", "...#", "..#.", ".#..", "####"),  # 2
+    ("###.", "...#", ".##.", "...#", "...#", "###."),  # 3
+    ("#..#", "#..#", "####", "...#", "...#", "...#"),  # 4
+    ("####", "#...", "###.", "...#", "...#", "###."),  # 5
+    (".##.", "#...", "###.", "#..#", "#..#", ".##."),  # 6
+    ("####", "...#", "..#.", ".#..", ".#..", ".#.."),  # 7
+    (".##.", "#..#", ".##.", "#..#", "#..#", ".##."),  # 8
+    (".##.", "#..#", ".###", "...#", "...#", ".##."),  # 9
+)
+
+NOISE_MODES = ("flip", "remove")
+
+
+def _discrete_digits() -> tuple[np.ndarray, np.ndarray]:
+    data = np.array([[c == "#" for row in rows for c in row] for rows in _DIGIT_ROWS],
+                    dtype=np.float32)
+    return data, np.arange(10, dtype=np.int64)
+
+
+def make_digits(n_samples: int = 100, noise_level: float = 0.1, mode: str = "flip",
+                seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy copies of NeuPy's ten discrete digits (6×4 binary images, flattened).
+
+    Each sample is a digit drawn uniformly at random; then every pixel is
+    flipped with probability ``noise_level`` (``mode="flip"``), or every lit
+    pixel is switched off with that probability (``mode="remove"``).
+
+    Args:
+        n_samples: number of images (default 100).
+        noise_level: probability in [0, 1] that a pixel is corrupted (default 0.1).
+        mode: "flip" (default) or "remove".
+        seed: NumPy seed (default 0).
+
+    Returns:
+        ``(X, y)``: float32 ``(n_samples, 24)`` of 0/1 (reshape rows to
+        :data:`DIGIT_SHAPE`) and int64 labels ``(n_samples,)``.
+
+    >>> X, y = make_digits(5, noise_level=0.0)
+    >>> X.shape, bool((X == load_digits(discrete=True)[0][y]).all())
+    ((5, 24), True)
+    """
+    owner = "make_digits"
+    n_samples = check_int(owner, "n_samples", n_samples, low=1)
+    noise_level = check_probability(owner, "noise_level", noise_level)
+    mode = check_choice(owner, "mode", mode, NOISE_MODES)
+    rng = np.random.default_rng(seed)
+    patterns, _ = _discrete_digits()
+    y = rng.integers(0, 10, n_samples).astype(np.int64)
+    X = patterns[y].copy()
+    hit = rng.random(X.shape) < noise_level
+    if mode == "flip":
+        X[hit] = 1.0 - X[hit]
+    else:
+        X[hit] = 0.0
+    return X, y
 
 
 class Split(NamedTuple):
@@ -31,8 +97,13 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
 
 
 def load_digits(size: int = 8, test_size: float = 0.2, seed: int = 0, flat: bool = False,
-                dtype=np.float32) -> Split:
+                dtype=np.float32, discrete: bool = False):
     """The digits data set (1,797 images of 10 classes), scaled to [0, 1].
+
+    With ``discrete=True`` it returns instead NeuPy's ten discrete digits as
+    ``(X, y)``: float32 ``(10, 24)`` binary patterns (6×4 images, flattened;
+    :data:`DIGIT_SHAPE`) and their labels 0–9 (see :func:`make_digits` for
+    noisy copies); the other arguments are then ignored.
 
     Args:
         size: image side; 8 keeps the originals, a larger value (e.g. 32 for
@@ -47,7 +118,17 @@ def load_digits(size: int = 8, test_size: float = 0.2, seed: int = 0, flat: bool
     >>> split = load_digits(size=32)
     >>> split.x_train.shape, split.x_test.shape
     ((1437, 1, 32, 32), (360, 1, 32, 32))
+    >>> X, y = load_digits(discrete=True)
+    >>> X.reshape(10, *DIGIT_SHAPE)[1].astype(int)
+    array([[0, 0, 1, 0],
+           [0, 1, 1, 0],
+           [0, 0, 1, 0],
+           [0, 0, 1, 0],
+           [0, 0, 1, 0],
+           [0, 1, 1, 1]])
     """
+    if discrete:
+        return _discrete_digits()
     from sklearn.datasets import load_digits as sk_load
     from sklearn.model_selection import train_test_split
 

@@ -99,10 +99,12 @@ def make_reber(n_samples: int = 200, invalid_fraction: float = 0.5, max_length: 
         if len(word) > max_length:
             continue
         if rng.random() < invalid_fraction:
-            chars = list(word)
-            pos = int(rng.integers(1, len(chars) - 1))
-            chars[pos] = REBER_SYMBOLS[int(rng.integers(1, 6))]
-            word = "".join(chars)
+            corrupted = word
+            while is_reber(corrupted):  # a replacement the grammar accepts is drawn again
+                chars = list(word)
+                chars[int(rng.integers(1, len(chars) - 1))] = REBER_SYMBOLS[int(rng.integers(1, 6))]
+                corrupted = "".join(chars)
+            word = corrupted
         words.append(word)
         labels.append(int(is_reber(word)))
     X = np.zeros((n_samples, max_length, len(REBER_SYMBOLS)), dtype=np.float32)
