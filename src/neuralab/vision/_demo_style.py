@@ -5,6 +5,9 @@ bundled immunohistochemistry micrograph (brown cells, blue nuclei). 100 L-BFGS
 steps at 256 px (``quick``: 5 steps at 64 px). Writes ``result.png`` (the
 stylised image), ``panel.png`` (content | style | result) and ``costs.png``
 (J, J_content, J_style per step).
+
+:func:`stylise_files` is what ``neuralab style CONTENT STYLE --out result.png``
+runs: image files in, the stylised image (and its cost curves) out.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 
 from .style import transfer
 
-__all__ = ["run"]
+__all__ = ["run", "stylise_files"]
 
 ALPHA, BETA = 1.0, 1e7
 
@@ -75,3 +78,56 @@ def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
         "transfer_seconds": result.seconds,
         "seconds_per_step": result.seconds / max(result.steps, 1),
     }
+
+
+def _read_rgb(path):
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    from ..errors import DataError
+
+    try:
+        image = mpimg.imread(str(path))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"style: cannot read the image {str(path)!r} ({exc})") from None
+    if image.ndim == 2:                      # grayscale → RGB
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    elif image.ndim == 3 and image.shape[2] == 4:   # drop the alpha channel
+        image = image[:, :, :3]
+    return image
+
+
+def stylise_files(content_path, style_path, out_path, *, steps: int = 100, size: int = 256,
+                  alpha: float = ALPHA, beta: float = BETA, optimizer: str = "lbfgs",
+                  progress: bool | str = True, seed: int = 0) -> dict:
+    """Read two image files, run :func:`~neuralab.vision.style.transfer`, write the result.
+
+    Writes ``out_path`` (the stylised image; PNG or any format matplotlib writes)
+    and ``<out_path stem>-costs.png`` beside it. Grayscale images become RGB and an
+    alpha channel is dropped. Returns the metrics (JSON-able).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = transfer(_read_rgb(content_path), _read_rgb(style_path), alpha=alpha, beta=beta,
+                      steps=steps, size=size, optimizer=optimizer, progress=progress, seed=seed)
+    plt.imsave(out, result.image)
+    h = result.history
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for key, weight, label in (("total", 1.0, "J"), ("content", alpha, "αJ_content"),
+                               ("style", beta, "βJ_style")):
+        ax.plot([v * weight for v in h[key]], label=label)
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.set_xlabel("step")
+    ax.legend()
+    fig.tight_layout()
+    costs = out.with_name(out.stem + "-costs.png")
+    fig.savefig(costs, dpi=100)
+    plt.close(fig)
+    return {"result": str(out), "costs": str(costs), "steps": result.steps,
+            "style_cost_drop": 1.0 - h["style"][-1] / h["style"][0],
+            "content_cost_end": h["content"][-1], "seconds": result.seconds}
