@@ -596,6 +596,18 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
         ConfigError: unknown layer names (listing the available ones), negative
             alpha/beta, an unknown optimizer, a missing weights package (naming it).
         TrainingError: the cost became NaN or infinite (lower ``lr``).
+
+    Example (a tiny untrained backbone; real runs use the pretrained default):
+        >>> import numpy as np
+        >>> from neuralab import layers as L
+        >>> net = (L.Input((3, None, None)) >> L.Convolution(4, 3, name="c1")
+        ...        >> L.Tanh(name="t1") >> L.Convolution(4, 3, name="c2"))
+        >>> rng = np.random.default_rng(0)
+        >>> c, s = (rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for _ in range(2))
+        >>> r = transfer(c, s, backbone=net, content_layers=["c2"], style_layers=["t1"],
+        ...              steps=3, size=None)
+        >>> r.image.shape, r.image.dtype, len(r.history["style"])
+        ((32, 32, 3), dtype('uint8'), 4)
     """
     alpha = check_number("transfer", "alpha", alpha, low=0.0)
     beta = check_number("transfer", "beta", beta, low=0.0)
