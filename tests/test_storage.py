@@ -101,7 +101,7 @@ def test_truncated_file(tmp_path):
     storage.save(_TinyNet(), path)
     data = path.read_bytes()
     path.write_bytes(data[:-20])
-    with pytest.raises(StorageError, match=r"is truncated: expected \d+ bytes of tensor data, received \d+ bytes"):
+    with pytest.raises(StorageError, match=r"is truncated: the header describes more tensor data than the \d+ bytes the file holds"):
         storage.load(path)
     path.write_bytes(data[:5])
     with pytest.raises(StorageError, match=r"expected at least an 8-byte header, received 5 bytes"):
@@ -136,3 +136,25 @@ def test_garbage_header(tmp_path):
     path.write_bytes(len(header).to_bytes(8, "little") + header)
     with pytest.raises(StorageError, match=r"its header is not JSON"):
         storage.load(path)
+
+
+def test_special_files_and_deep_metadata(tmp_path):
+    import json
+    import os
+
+    fifo = tmp_path / "model.safetensors"
+    os.mkfifo(fifo)
+    with pytest.raises(StorageError, match=r"expected a regular .safetensors file, received a FIFO"):
+        storage.load(fifo)                      # never blocks waiting for a writer
+    loop = tmp_path / "loop.safetensors"
+    os.symlink(loop, loop)
+    with pytest.raises(StorageError, match=r"cannot open .*loop.safetensors"):
+        storage.load(loop)
+    deep = "[" * 200_000 + "]" * 200_000
+    from safetensors.torch import save_file
+
+    path = tmp_path / "deep.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"neuralab": "1", "config": deep})
+    with pytest.raises(StorageError, match=r"the 'config' metadata is nested too deeply"):
+        storage.load(path)
+    assert json.loads("[[1]]") == [[1]]

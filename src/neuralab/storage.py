@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -88,47 +89,53 @@ def encode(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
     return st_save(_unshare(tensors), metadata=metadata)
 
 
-def _read_header(path: str) -> dict:
-    """Parse the safetensors header ourselves, so foreign files fail with a clear message."""
+def _check_file(path: str) -> int:
+    """The size of the regular file at ``path``; StorageError for what cannot be a model file."""
     try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            head = fh.read(8)
-            if len(head) < 8:
-                raise StorageError(
-                    f"{path!r} is not a safetensors file: expected at least an 8-byte header, "
-                    f"received {size} bytes"
-                )
-            n = int.from_bytes(head, "little")
-            if n <= 0 or n > _HEADER_LIMIT or 8 + n > size:
-                raise StorageError(
-                    f"{path!r} is not a valid safetensors file (a pickle, a foreign or a truncated "
-                    f"file?): the header announces {n} bytes but the file has {size} bytes"
-                )
-            raw = fh.read(n)
+        st = os.stat(path)
     except FileNotFoundError:
         raise StorageError(f"no model file at {path!r}") from None
-    except IsADirectoryError:
-        raise StorageError(f"expected a .safetensors file, received the folder {path!r}") from None
+    except OSError as exc:  # a symlink loop, a name too long, no permission …
+        raise StorageError(f"cannot open {path!r}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise StorageError(f"expected a .safetensors file, received the folder {path!r}")
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode) else \
+            "a device or other special file"
+        raise StorageError(f"expected a regular .safetensors file, received {kind} at {path!r}")
+    return st.st_size
+
+
+def _diagnose(path: str, size: int, exc: Exception) -> StorageError:
+    """A message that says what is wrong with a file safetensors refused."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if len(head) < 8:
+        return StorageError(f"{path!r} is not a safetensors file: expected at least an 8-byte header, "
+                            f"received {size} bytes")
+    n = int.from_bytes(head, "little")
+    if n <= 0 or n > _HEADER_LIMIT or 8 + n > size:
+        return StorageError(f"{path!r} is not a valid safetensors file (a pickle, a foreign or a truncated "
+                            f"file?): the header announces {n} bytes but the file has {size} bytes")
+    text = str(exc)
+    if "not fully covered" in text or "incomplete" in text:
+        return StorageError(f"{path!r} is truncated: the header describes more tensor data than the "
+                            f"{size - 8 - n} bytes the file holds after it")
+    if "JSON" in text:
+        return StorageError(f"{path!r} is not a valid safetensors file: its header is not JSON ({text})")
+    return StorageError(f"{path!r} is not a valid safetensors file ({text})")
+
+
+def _read_metadata_strings(path: str) -> dict[str, str]:
+    """The string metadata of a safetensors file, validated and read by safetensors itself."""
+    from safetensors import SafetensorError, safe_open
+
+    size = _check_file(path)
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise StorageError(f"{path!r} is not a valid safetensors file: its header is not JSON ({exc})") from None
-    if not isinstance(header, dict):
-        raise StorageError(f"{path!r} is not a valid safetensors file: its header is not a JSON object")
-    end = 0
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            end = max(end, int(info["data_offsets"][1]))
-        except (TypeError, KeyError, IndexError, ValueError):
-            raise StorageError(f"{path!r}: malformed safetensors entry for tensor {name!r}") from None
-    if 8 + n + end > size:
-        raise StorageError(
-            f"{path!r} is truncated: expected {8 + n + end} bytes of tensor data, received {size} bytes"
-        )
-    return header
+        with safe_open(path, framework="pt") as fh:
+            return dict(fh.metadata() or {})
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise _diagnose(path, size, exc) from None
 
 
 def _read_tensors(path: str) -> dict[str, torch.Tensor]:
@@ -149,9 +156,8 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
             metadata is not valid JSON.
     """
     path = os.fspath(path)
-    header = _read_header(path)
-    meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict) or "neuralab" not in meta:
+    meta = _read_metadata_strings(path)
+    if "neuralab" not in meta:
         raise StorageError(
             f"{path!r} is a safetensors file but not a neuralab one: expected the metadata key "
             f"'neuralab', received keys {sorted(meta) if isinstance(meta, dict) else meta!r}"
@@ -161,6 +167,9 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         if key in meta:
             try:
                 out[key] = json.loads(meta[key])
+            except RecursionError:
+                raise StorageError(f"{path!r}: the {key!r} metadata is nested too deeply to be a neuralab "
+                                   "description") from None
             except (TypeError, json.JSONDecodeError) as exc:
                 raise StorageError(f"{path!r}: the {key!r} metadata is not valid JSON ({exc})") from None
         else:

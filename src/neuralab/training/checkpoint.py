@@ -142,9 +142,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None, dict]:
         StorageError: not a neuralab checkpoint, truncated or malformed.
     """
     path = os.fspath(path)
-    header = storage._read_header(path)
-    meta = header.get("__metadata__") or {}
-    if not isinstance(meta, dict) or meta.get("kind") != _KIND:
+    meta = storage._read_metadata_strings(path)
+    if meta.get("kind") != _KIND:
         raise StorageError(
             f"{path!r} is not a neuralab training checkpoint: expected metadata kind {_KIND!r}, "
             f"received {meta.get('kind') if isinstance(meta, dict) else None!r}"
@@ -152,8 +151,8 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None, dict]:
     try:
         optim = json.loads(meta["optimizer"])
         state = json.loads(meta["state"])
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
-        raise StorageError(f"{path!r}: malformed checkpoint metadata ({exc})") from None
+    except (KeyError, TypeError, json.JSONDecodeError, RecursionError) as exc:
+        raise StorageError(f"{path!r}: malformed checkpoint metadata ({type(exc).__name__})") from None
     tensors = storage._read_tensors(path)
     model_state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
     try:
