@@ -215,6 +215,14 @@ class _Recurrent(Layer):
                 return out[torch.arange(x.shape[0], device=x.device), lens.to(x.device) - 1], None
             keep = lengths_mask(lens.to(x.device), x.shape[1])
             return out * keep.unsqueeze(-1).to(out.dtype), None
+        elif not need_state and self.n_layers == 1:
+            out = self._bidirectional_unpacked(x, lens.to(x.device), h0)
+            if self.return_sequences:
+                return out, None
+            rows = torch.arange(x.shape[0], device=x.device)
+            h = self.n_units
+            last = out[rows, lens.to(x.device) - 1, :h]
+            return torch.cat([last, out[:, 0, h:]], -1), None
         else:
             packed = rnn_utils.pack_padded_sequence(x, lens, batch_first=True,
                                                     enforce_sorted=False)
@@ -227,6 +235,28 @@ class _Recurrent(Layer):
         if self.bidirectional:
             return torch.cat([h[-2], h[-1]], dim=-1), state
         return h[-1], state
+
+    def _bidirectional_unpacked(self, x, lens, h0):
+        """One bidirectional layer over a right-padded batch without packing, exactly.
+
+        The forward direction is causal, so it is exact on ``x`` itself. The backward
+        direction starts at the last step, so it is exact on ``x`` shifted right until each
+        sequence ends at step T (its padding comes first, and is read after the real steps).
+        Two fused runs cost far less than one packed run on a CPU.
+        """
+        t = x.shape[1]
+        h = self.n_units
+        steps = torch.arange(t, device=x.device).unsqueeze(0)
+        shift = (t - lens).unsqueeze(1)  # (N, 1)
+        to_right = ((steps - shift) % t).unsqueeze(-1)  # x_right[i, s] = x[i, s - shift_i]
+        x_right = x.gather(1, to_right.expand(-1, -1, x.shape[2]))
+        out_fwd, _ = self.cell(x, h0)
+        out_bwd, _ = self.cell(x_right, h0)
+        back = ((steps + shift) % t).unsqueeze(-1)  # back to the sequence's own steps
+        bwd = out_bwd[..., h:].gather(1, back.expand(-1, -1, h))
+        out = torch.cat([out_fwd[..., :h], bwd], -1)
+        keep = (steps < lens.unsqueeze(1)).unsqueeze(-1)
+        return out * keep.to(out.dtype)
 
     def forward_with_state(self, x, mask=None, *, lengths=None, initial_state=None):
         """Run the layer and return ``(output, final_state)``.
@@ -288,12 +318,33 @@ class SimpleRNN(_Recurrent):
 
 @registry.layers.register("LSTM")
 class LSTM(_Recurrent):
-    """Long short-term memory (Hochreiter & Schmidhuber, 1997). Args as SimpleRNN.
+    """Long short-term memory (Hochreiter & Schmidhuber, 1997; forget gate: Gers et al., 2000).
 
-    ``initial_state`` is a pair ``(h0, c0)``; the final state is ``(h_n, c_n)``.
+    Args as SimpleRNN, plus ``forget_bias`` (default 1.0): added to the forget gate's
+    bias at initialisation so the cell starts by remembering (``f ≈ σ(1) = 0.73``;
+    Jozefowicz et al., 2015; Keras' ``unit_forget_bias``). ``initial_state`` is a pair
+    ``(h0, c0)``; the final state is ``(h_n, c_n)``.
     """
 
     _module_cls = nn.LSTM
+    _config_keys = _Recurrent._config_keys + ("forget_bias",)
+
+    def __init__(self, n_units: int, *, forget_bias: float = 1.0, **kwargs):
+        if isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float)):
+            raise ConfigError(f"LSTM: expected `forget_bias` to be a number, received "
+                              f"{forget_bias!r}")
+        super().__init__(n_units, **kwargs)
+        self.forget_bias = float(forget_bias)
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        if self.cell is None or not self.forget_bias:
+            return
+        h = self.n_units
+        with torch.no_grad():
+            for name, p in self.cell.named_parameters():
+                if name.startswith("bias_ih"):
+                    p[h:2 * h] += self.forget_bias  # gate order i, f, g, o
 
 
 @registry.layers.register("GRU")

@@ -28,7 +28,7 @@ from ..errors import ShapeError, format_shape
 from ..validation import check_choice, check_int, check_number
 from ._padding import MaskedLoss
 
-__all__ = ["RECURRENT_CELLS", "NextSymbolPredictor", "next_symbol_accuracy", "ReberRun",
+__all__ = ["RECURRENT_CELLS", "NextSymbolPredictor", "next_symbol_accuracy", "ReberRun", "summarize_runs",
            "train_embedded_reber"]
 
 #: Recurrent layer names accepted by the models of this chapter.
