@@ -89,11 +89,9 @@ def _model_input_shape(model) -> tuple:
 
 
 def _confusion(y_true, y_pred, n_classes: int):
-    import numpy as np
+    from sklearn.metrics import confusion_matrix
 
-    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(matrix, (y_true, y_pred), 1)
-    return matrix
+    return confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
 
 
 def _plot_confusion(matrix, path: Path) -> None:
@@ -173,12 +171,12 @@ def cmd_train(args) -> int:
     lr = args.lr
     if lr is None and isinstance(args.optimizer, str) and args.optimizer.lower() == "adam":
         lr = 0.002
-    history = fit(model, *train_data, optimizer=args.optimizer, lr=lr,
+    history = fit(model, *train_data, optimizer=args.optimizer, lr=lr, loss=args.loss,
                   epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"],
                   validation_split=args.validation_split, progress=not args.no_progress,
                   device=args.device, seed=args.seed, lr_schedule=_schedule(args))
     seconds = time.perf_counter() - start
-    scores = evaluate(model, split.x_test, split.y_test, metrics=["accuracy"])
+    scores = evaluate(model, split.x_test, split.y_test, loss=args.loss, metrics=["accuracy"])
     probs = predict(model, split.x_test)
     y_pred = np.asarray(probs).argmax(axis=1)
     n_classes = int(max(split.y_train.max(), split.y_test.max())) + 1
@@ -197,6 +195,7 @@ def cmd_train(args) -> int:
         "test_accuracy": float(scores["accuracy"]),
         "test_loss": float(scores["loss"]),
         "optimizer": args.optimizer,
+        "loss": args.loss,
         "lr": lr,
         "augment": args.augment,
         "batch_size": args.batch_size,
@@ -353,6 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optimizer name: sgd, momentum, nesterov, adam, adamax, rmsprop, "
                         "adadelta, adagrad, rprop, irprop+, lm, newton, cg, bfgs … "
                         "(default: adam)")
+    t.add_argument("--loss", default="auto",
+                   help="loss name: auto (default: chosen from the model's output and the labels), "
+                        "softmax_crossentropy, categorical_crossentropy, mse (class labels become "
+                        "one-hot rows: what --optimizer lm minimises), mae, hinge …")
     t.add_argument("--lr", type=float, default=None,
                    help="learning rate (default: 0.002 for adam, the digits recipe; "
                         "otherwise the optimizer's own)")

@@ -85,3 +85,20 @@ def test_train_rejects_bad_shapes_and_threads(capsys, tmp_path):
                                          r"\(1, 32, 40\)"):
         main(["train", "lenet5", "--input-shape", "1,32,40", "--out", str(tmp_path),
               "--no-progress"])
+
+
+def test_train_with_a_second_order_optimizer_too_big_for_memory(capsys, tmp_path):
+    code = main(["train", "lenet5", "--optimizer", "lm", "--loss", "mse", "--epochs", "1",
+                 "--out", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "ConfigError: LevenbergMarquardt: needs about" in err and "'lbfgs'" in err
+    assert not (tmp_path / "model.safetensors").exists()
+
+
+def test_demo_lists_the_chapters_and_rejects_unknown_ones(capsys):
+    assert main(["demo", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("detection", "faces", "style", "sequences", "gan", "rl"))
+    assert main(["demo", "chess"]) == 2
+    assert "expected a chapter, one of detection" in capsys.readouterr().err

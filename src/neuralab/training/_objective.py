@@ -204,6 +204,8 @@ def fit_target(y: torch.Tensor, out: torch.Tensor, loss_name: str | None, what: 
     per_y = tuple(y.shape[1:])
     if kind == "categorical":
         return _categorical_target(y, out, loss_name, what)
+    if _is_label_for(y, out) and loss_name in _losses.SUM_OF_SQUARES + ("mae",):
+        return _one_hot(y, out, what)  # regression losses on class labels compare with one-hot rows
     if not y.is_floating_point():
         y = y.to(out.dtype if out.is_floating_point() else torch.get_default_dtype())
     n_y = int(np.prod(per_y)) if per_y else 1
@@ -225,6 +227,20 @@ def fit_target(y: torch.Tensor, out: torch.Tensor, loss_name: str | None, what: 
                 f"{what}: loss {loss_name!r} expects targets in [0, 1]; received values in [{lo:g}, {hi:g}]"
             )
     return y
+
+
+def _is_label_for(y: torch.Tensor, out: torch.Tensor) -> bool:
+    return (not y.is_floating_point() and y.dtype != torch.bool and y.dim() == 1 and out.dim() == 2
+            and out.shape[1] >= 2)
+
+
+def _one_hot(y: torch.Tensor, out: torch.Tensor, what: str) -> torch.Tensor:
+    n_classes = int(out.shape[1])
+    lo, hi = int(y.min()), int(y.max())
+    if lo < 0 or hi >= n_classes:
+        raise DataError(f"{what}: class labels must be in [0, {n_classes}) for an output with {n_classes} "
+                        f"classes; received labels in [{lo}, {hi}]")
+    return torch.nn.functional.one_hot(y.long(), n_classes).to(out.dtype)
 
 
 def _categorical_target(y: torch.Tensor, out: torch.Tensor, loss_name: str, what: str) -> torch.Tensor:
