@@ -25,8 +25,8 @@ with torch.no_grad():
 print("Gram matrix of block2_add:", tuple(style.gram_matrix(a["block2_add"]).shape))
 print("J_content(C, C) =", float(style.content_cost(a["block7_add"], a["block7_add"])))
 
-# 3. Paint the cat in the colours and texture of a micrograph (a short run at 64 px).
-result = style.transfer(data.chelsea(), data.immunohistochemistry(), steps=15, size=64)
+# 3. Paint the cat in the colours and texture of a micrograph (a short run at 96 px).
+result = style.transfer(data.chelsea(), data.immunohistochemistry(), steps=15, size=96)
 h = result.history
 print(f"J_style {h['style'][0]:.4g} -> {h['style'][-1]:.4g} "
       f"({100 * (1 - h['style'][-1] / h['style'][0]):.0f}% lower) in {result.steps} L-BFGS steps")

@@ -47,15 +47,19 @@ __all__ = ["gram_matrix", "content_cost", "layer_style_cost", "style_cost", "tot
            "FeatureExtractor", "transfer", "StyleTransferResult", "DEFAULT_LAYERS",
            "MINIMUM_SIZE"]
 
-#: default (content layers, style layers) per backbone name
+#: default (content layers, style layers) per backbone name. EfficientNet-Lite0's style
+#: layers are the ReLU6 outputs of the stem and of depthwise convolutions at strides
+#: 2, 4, 8, 16 and 32 (32, 96, 144, 240 and 672 channels); the content layer is the
+#: output of block 7 (80 channels, stride 16).
 DEFAULT_LAYERS = {
     "efficientnet_lite0": (("block7_add",),
-                           ("stem_relu", "block1_expand_relu", "block3_expand_relu",
-                            "block5_expand_relu", "block11_expand_relu")),
+                           ("stem_relu", "block1_dw_relu", "block3_dw_relu",
+                            "block5_dw_relu", "block11_dw_relu")),
 }
-#: the smallest image side :func:`transfer` accepts (the deepest default style layer,
-#: stride 16, then still has 2×2 positions)
-MINIMUM_SIZE = 32
+#: the smallest image side :func:`transfer` accepts per backbone name (with the default
+#: layers the deepest style layer, stride 32, then still has 2×2 positions); other
+#: backbones need their own ``minimum_input_size``
+MINIMUM_SIZE = {"efficientnet_lite0": 64}
 
 
 # -- costs ----------------------------------------------------------------------------------------
@@ -574,7 +578,8 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
         optimizer: "lbfgs" (default; lr 1) or "adam" (lr 0.02).
         lr: the optimizer's learning rate (default per optimizer).
         size: the longer side of the working image (256), None to keep the content's size;
-            at least :data:`MINIMUM_SIZE` (and the backbone's own minimum).
+            at least :data:`MINIMUM_SIZE` for the backbone (64 for EfficientNet-Lite0)
+            and the backbone's own ``minimum_input_size``.
         init: "content" (default) or "noise" (uniform, seeded by ``seed``).
         preprocess: a function from [0, 1] images to the backbone's input (default: the
             backbone's ``preprocess`` attribute, e.g. EfficientNet-Lite's ``(x·255 − 127)/128``,
@@ -629,7 +634,7 @@ def transfer(content, style, backbone="efficientnet_lite0", *, content_layers=No
     if isinstance(expected_c, tuple) and expected_c and expected_c[0] not in (None, channels):
         raise ShapeError(f"transfer: backbone {name!r} expects {expected_c[0]}-channel images, "
                          f"received images with {channels} channels")
-    minimum = max(MINIMUM_SIZE, int(getattr(net, "minimum_input_size", 1) or 1))
+    minimum = max(MINIMUM_SIZE.get(name, 1), int(getattr(net, "minimum_input_size", 1) or 1))
     for what, dims in (("content", hw), ("style", tuple(s_img.tensor.shape[-2:]))):
         if min(dims) < minimum:
             raise ShapeError(
