@@ -11,7 +11,8 @@ image and the same (frozen, eval-mode) network:
   (what a step has to compute at least), summing those layers' outputs.
 
 Target: ``step / floor_full <= 1.2``. Floors and steps alternate ``--repeats``
-times in one process; medians are reported.
+times in one process; medians of wall-clock and of process CPU time are
+reported (CPU time decides: it is less sensitive to other jobs on the machine).
 
     python benchmarks/style.py [--size 256] [--steps 12] [--repeats 3] [--threads 1]
 
@@ -29,15 +30,17 @@ import torch
 
 
 def _floor(fn, x, n):
-    times = []
+    """Median wall and process-CPU seconds of one forward + backward (the first run dropped)."""
+    wall, cpu = [], []
     for _ in range(n):
         x.grad = None
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = fn(x)
         total = sum(v.sum() for v in out.values()) if isinstance(out, dict) else out.sum()
         total.backward()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times[1:] if len(times) > 1 else times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall[1:]), statistics.median(cpu[1:])
 
 
 def main(argv=None) -> dict:
@@ -69,38 +72,46 @@ def main(argv=None) -> dict:
     x = torch.rand(1, 3, *hw, requires_grad=True)
 
     class Times(Callback):
+        """Wall (the Trainer's per-epoch "time") and process-CPU seconds of every step."""
+
         def __init__(self):
-            self.times = []
+            self.wall, self.cpu = [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._c = time.process_time()
 
         def on_epoch_end(self, epoch, logs=None):
-            self.times.append(logs["time"])
+            self.cpu.append(time.process_time() - self._c)
+            self.wall.append(logs["time"])
 
-    full, part, step = [], [], []
+    runs = {"full": [], "layers": [], "step": []}
     drop = None
     for _ in range(args.repeats):
-        full.append(_floor(lambda v: net(net.preprocess(v)), x, args.steps))
-        part.append(_floor(lambda v: extractor(net.preprocess(v)), x, args.steps))
+        runs["full"].append(_floor(lambda v: net(net.preprocess(v)), x, args.steps))
+        runs["layers"].append(_floor(lambda v: extractor(net.preprocess(v)), x, args.steps))
         timer = Times()
         result = style.transfer(content, style_image, backbone=net, steps=args.steps,
                                 size=args.size, callbacks=[timer])
-        step.append(statistics.median(timer.times[1:]))
+        runs["step"].append((statistics.median(timer.wall[1:]), statistics.median(timer.cpu[1:])))
         drop = 1 - result.history["style"][-1] / result.history["style"][0]
-    floor_full, floor_layers, per_step = (statistics.median(v) for v in (full, part, step))
+    med = {k: (statistics.median(w for w, _ in v), statistics.median(c for _, c in v))
+           for k, v in runs.items()}
     report = {
         "benchmark": "style transfer step vs one forward+backward of the backbone",
         "backbone": "efficientnet_lite0 (pretrained)",
         "image": list(hw),
         "threads": args.threads,
         "steps_timed": args.steps,
-        "seconds_per_step": per_step,
-        "floor_full_seconds": floor_full,
-        "floor_layers_seconds": floor_layers,
-        "step_over_floor_full": per_step / floor_full,
-        "step_over_floor_layers": per_step / floor_layers,
-        "target": "step_over_floor_full <= 1.2",
-        "meets_target": per_step / floor_full <= 1.2,
-        f"style_cost_drop_after_{args.steps}_steps": drop,
+        "style_layers": list(style_layers),
     }
+    for i, clock in enumerate(("wall", "cpu")):
+        step, full, layers = med["step"][i], med["full"][i], med["layers"][i]
+        report[clock] = {"seconds_per_step": step, "floor_full_seconds": full,
+                         "floor_layers_seconds": layers, "step_over_floor_full": step / full,
+                         "step_over_floor_layers": step / layers}
+    report["target"] = "step_over_floor_full <= 1.2 (cpu: the shared machine's wall clock is noisy)"
+    report["meets_target"] = report["cpu"]["step_over_floor_full"] <= 1.2
+    report[f"style_cost_drop_after_{args.steps}_steps"] = drop
     print(json.dumps(report, indent=2))
     return report
 
