@@ -50,7 +50,7 @@ def test_parameter_formulas():
 def test_bad_arguments():
     with pytest.raises(ConfigError, match="unknown padding mode 'sane'.*'valid', 'same', 'full'"):
         A.padding(10, 3, 1, "sane")
-    with pytest.raises(ConfigError, match="`kernel_size` must be a positive integer, received 0"):
+    with pytest.raises(ConfigError, match="arithmetic: expected `kernel_size` to be an integer >= 1, received 0"):
         A.output_size(10, 0)
     with pytest.raises(ShapeError, match="does not fit an input of size 3"):
         A.output_size(3, 5)

@@ -59,11 +59,11 @@ def test_registry_resolve_and_errors():
     assert [type(r).__name__ for r in regs] == ["L1", "L2", "MaxNorm"] and regs[1].coef == 0.1
     assert isinstance(registry.regularizers.get("max_norm"), regularizers.MaxNorm)
     assert repr(regularizers.l2(0.5)) == "L2(coef=0.5)"
-    with pytest.raises(ConfigError, match=r"l2: expected `coef` >= 0, received -1"):
+    with pytest.raises(ConfigError, match=r"l2: expected `coef` to be a finite number >= 0, received -1"):
         regularizers.l2(-1)
-    with pytest.raises(ConfigError, match=r"maxnorm: expected `max_value` > 0, received 0"):
+    with pytest.raises(ConfigError, match=r"maxnorm: expected `max_value` to be a finite number > 0, received 0"):
         regularizers.maxnorm(0)
-    with pytest.raises(ConfigError, match=r"l1: expected a number for `coef`, received '0.1'"):
+    with pytest.raises(ConfigError, match=r"l1: expected `coef` to be a finite number >= 0, received '0.1'"):
         regularizers.l1("0.1")
     with pytest.raises(ConfigError, match=r"unknown regularizer 'dropout'; expected one of: l1, l2, maxnorm"):
         regularizers.resolve("dropout")

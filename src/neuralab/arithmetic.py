@@ -35,6 +35,7 @@ import numbers
 from typing import Iterable, Sequence
 
 from .errors import ConfigError, ShapeError
+from .validation import check_int
 
 __all__ = [
     "PADDING_MODES",
@@ -54,9 +55,7 @@ PADDING_MODES = ("valid", "same", "full")
 
 
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"`{name}` must be a positive integer, received {value!r}")
-    return int(value)
+    return check_int("arithmetic", name, value, low=1)
 
 
 def effective_kernel(F: int, dilation: int = 1) -> int:

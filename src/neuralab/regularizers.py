@@ -35,6 +35,7 @@ from torch import nn
 
 from . import registry
 from .errors import ConfigError
+from .validation import check_number
 
 __all__ = ["Regularizer", "L1", "L2", "MaxNorm", "l1", "l2", "maxnorm", "weights_of"]
 
@@ -45,13 +46,7 @@ def weights_of(module: nn.Module) -> list[torch.Tensor]:
 
 
 def _check_number(owner: str, name: str, value, *, positive: bool) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{owner}: expected a number for `{name}`, received {value!r}")
-    if positive and not value > 0:
-        raise ConfigError(f"{owner}: expected `{name}` > 0, received {value!r}")
-    if not positive and value < 0:
-        raise ConfigError(f"{owner}: expected `{name}` >= 0, received {value!r}")
-    return float(value)
+    return check_number(owner, name, value, low=0.0, low_open=positive)
 
 
 class Regularizer:

@@ -90,14 +90,14 @@ def check_number(owner: str, name: str, value: Any, *, low: float | None = None,
     what = "a finite number" + (f" {bounds}" if bounds else "") + (" or None" if allow_none else "")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise expected(owner, name, what, value)
-    value = float(value)
-    if not math.isfinite(value):
+    number = float(value)
+    if not math.isfinite(number):
         raise expected(owner, name, what, value)
-    if low is not None and (value <= low if low_open else value < low):
+    if low is not None and (number <= low if low_open else number < low):
         raise expected(owner, name, what, value)
-    if high is not None and (value >= high if high_open else value > high):
+    if high is not None and (number >= high if high_open else number > high):
         raise expected(owner, name, what, value)
-    return value
+    return number
 
 
 def check_probability(owner: str, name: str, value: Any, *, open_low: bool = False,

@@ -27,7 +27,7 @@ BIG = {"vgg16", "vgg19", "alexnet"}
 
 
 def test_names_and_globs():
-    assert A.names() == FACTORIES
+    assert set(A.names()) >= set(FACTORIES) and A.names() == sorted(A.names())
     assert A.names("resnet*") == ["resnet18", "resnet34", "resnet50"]
     assert A.names("squeezenet*") == ["squeezenet1_0", "squeezenet1_1"]
     assert registry.architectures.names("vgg*") == ["vgg16", "vgg19"]
@@ -35,7 +35,7 @@ def test_names_and_globs():
 
 def test_unknown_name_lists_the_registered_ones():
     with pytest.raises(ConfigError, match=r"unknown architecture 'resnet19'; expected one of: "
-                                          r"alexnet, googlenet, lenet5"):
+                                          r"alexnet, .*googlenet, .*lenet5"):
         A.create("resnet19")
 
 

@@ -26,7 +26,7 @@ def test_spirals_are_separated_by_class_angle():
     X, y = make_spirals(600, 3, noise=0.0)
     assert X.shape == (600, 2) and np.bincount(y).tolist() == [200, 200, 200]
     assert np.all(np.linalg.norm(X, axis=1) <= 1.0 + 1e-6)
-    with pytest.raises(ConfigError, match=r"`n_classes` must be an int >= 2, received 1"):
+    with pytest.raises(ConfigError, match=r"make_spirals: expected `n_classes` to be an integer >= 2, received 1"):
         make_spirals(10, 1)
 
 

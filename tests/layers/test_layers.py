@@ -214,7 +214,7 @@ def test_orthogonal_constant_uniform_and_layer_use():
     (lambda: L.Convolution(4, 0), ConfigError,
      r"Convolution: `kernel_size` must be a positive integer or a tuple of positive integers, "
      r"received 0"),
-    (lambda: L.Convolution(0, 3), ConfigError, r"`filters` must be a positive integer, received 0"),
+    (lambda: L.Convolution(0, 3), ConfigError, r"Convolution: expected `filters` to be an integer >= 1, received 0"),
     (lambda: L.Convolution(4, 3, padding="sane"), ConfigError,
      r"unknown padding mode 'sane'; expected one of: 'valid', 'same', 'full'"),
     (lambda: L.MaxPooling(2, padding=-1), ConfigError, r"invalid padding -1"),
@@ -226,7 +226,7 @@ def test_orthogonal_constant_uniform_and_layer_use():
     (lambda: L.SimpleRNN(4, activation="sigmoid"), ConfigError, r"expected one of: 'tanh', 'relu'"),
     (lambda: L.Elementwise("concat"), ConfigError, r"unknown merge 'concat'; expected one of: 'add'"),
     (lambda: L.GlobalPooling("sum"), ConfigError, r"expected one of: 'avg', 'max'"),
-    (lambda: L.Relu(-3), ConfigError, r"Relu: `n_units` must be a positive integer, received -3"),
+    (lambda: L.Relu(-3), ConfigError, r"Relu: expected `n_units` to be an integer >= 1 or None, received -3"),
     (lambda: L.Input((0, 3)), ConfigError, r"Input: `shape` must be a .*received \(0, 3\)"),
     (lambda: L.Reshape((2, -1, -1)), ConfigError, r"at most one -1"),
     (lambda: L.BatchNorm(momentum=2), ConfigError, r"`momentum` must be a finite number in \[0, 1\]"),

@@ -9,7 +9,6 @@ connected to a graph that starts at an ``Input``, or at its first call.
 from __future__ import annotations
 
 import itertools
-import numbers
 import re
 from collections import defaultdict
 from typing import Any
@@ -19,6 +18,7 @@ from torch import nn
 
 from .. import init as initializers
 from ..errors import ConfigError, ShapeError, format_shape
+from ..validation import check_int
 
 __all__ = ["Layer", "Shape", "shapes_match", "positive_int", "as_tuple"]
 
@@ -63,12 +63,8 @@ def shapes_match(expected, received) -> bool:
 
 
 def positive_int(owner: str, name: str, value, allow_none=False):
-    """Validate a positive integer hyperparameter."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{owner}: `{name}` must be a positive integer, received {value!r}")
-    return int(value)
+    """Validate a positive integer hyperparameter (:func:`neuralab.validation.check_int`)."""
+    return check_int(owner, name, value, low=1, allow_none=allow_none)
 
 
 def as_tuple(owner: str, name: str, value, n: int | None = None) -> tuple:
