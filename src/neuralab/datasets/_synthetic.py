@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, DataError
+from ..validation import check_int
 
 __all__ = ["make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS", "make_shapes",
            "is_valid_reber", "reber_next_symbols", "make_embedded_reber",
@@ -12,9 +13,7 @@ __all__ = ["make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS", "make_shap
 
 
 def _check_count(owner, name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ConfigError(f"{owner}: `{name}` must be an int >= {minimum}, received {value!r}")
-    return int(value)
+    return check_int(owner, name, value, low=minimum)
 
 
 def make_spirals(n_samples: int = 300, n_classes: int = 2, noise: float = 0.1,
