@@ -125,7 +125,7 @@ def test_early_stopping_monitor_fallback_and_errors(blobs, mlp):
         fit(mlp(), x, y, epochs=2, progress=False, callbacks=[EarlyStopping()])
     with pytest.raises(ConfigError, match=r"cannot monitor 'val_f1'; expected one of: .*loss"):
         fit(mlp(), x, y, epochs=2, progress=False, callbacks=[EarlyStopping(monitor="val_f1")])
-    with pytest.raises(ConfigError, match=r"expected an integer patience >= 0, received -1"):
+    with pytest.raises(ConfigError, match=r"EarlyStopping: expected `patience` to be an integer >= 0, received -1"):
         EarlyStopping(patience=-1)
     assert EarlyStopping(monitor="val_accuracy").mode == "max"
 

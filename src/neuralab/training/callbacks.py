@@ -35,6 +35,7 @@ import warnings
 from typing import Any
 
 from ..errors import ConfigError
+from ..validation import check_choice, check_int, check_number
 from .checkpoint import CHECKPOINT_NAME
 from .history import jsonable
 
@@ -81,8 +82,7 @@ class Callback:
 
 
 def _mode_for(monitor: str, mode: str) -> str:
-    if mode not in ("auto", "min", "max"):
-        raise ConfigError(f"expected mode 'auto', 'min' or 'max', received {mode!r}")
+    mode = check_choice("EarlyStopping", "mode", mode, ("auto", "min", "max"))
     if mode != "auto":
         return mode
     name = monitor[4:] if monitor.startswith("val_") else monitor
@@ -111,13 +111,9 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val_loss", patience: int = 3, min_delta: float = 0.0,
                  mode: str = "auto", restore_best_weights: bool = True):
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ConfigError(f"EarlyStopping: expected an integer patience >= 0, received {patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or min_delta < 0:
-            raise ConfigError(f"EarlyStopping: expected min_delta >= 0, received {min_delta!r}")
+        self.patience = check_int("EarlyStopping", "patience", patience, low=0)
+        self.min_delta = check_number("EarlyStopping", "min_delta", min_delta, low=0.0)
         self.monitor = monitor
-        self.patience = patience
-        self.min_delta = float(min_delta)
         self.mode = _mode_for(monitor, mode)
         self.restore_best_weights = restore_best_weights
         self.best: float | None = None
@@ -199,10 +195,8 @@ class Checkpoint(Callback):
     """
 
     def __init__(self, directory: str | os.PathLike, every: int = 1, save_model: bool = False):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigError(f"Checkpoint: expected an integer every >= 1, received {every!r}")
+        self.every = check_int("Checkpoint", "every", every, low=1)
         self.directory = os.fspath(directory)
-        self.every = every
         self.save_model = save_model
 
     @property
