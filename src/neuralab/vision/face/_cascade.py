@@ -1,0 +1,722 @@
+"""The Viola–Jones attentional cascade: boosted Haar stumps, stage by stage.
+
+Detection slides a ``h × w`` window over an image pyramid. Each window is
+variance-normalised (``x' = (x − μ)/σ``, μ and σ from the integral images of
+``x`` and ``x²``), so a feature of the normalised window is
+``(f(x) − μ · Σ sign·area) / σ``. Stage ``s`` is an AdaBoost classifier
+``Σ_t α_t h_t(x) ≥ Θ_s``; a window is a detection only when every stage accepts
+it, so most windows are rejected after a few features.
+
+Training (Viola & Jones 2001, table 2): each stage adds stumps until, with
+``Θ_s`` set so that a fraction ``min_detection_rate`` of the training faces
+pass, at most ``max_false_positive_rate`` of the current negatives pass. The
+negatives of the next stage are those the cascade still accepts, topped up
+with hard negatives: windows of face-free images (see
+:func:`~neuralab.vision.face.background_images`) that the cascade so far
+wrongly accepts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin
+
+from ...errors import ConfigError, DataError, NotFittedError, ShapeError, StorageError, format_shape
+from ...validation import check_int, check_number, expected
+from ._boost import StumpSearch, stump_predict, viola_jones_weights
+from ._haar import HaarFeatures, as_grey_images, integral_image
+
+__all__ = ["HaarCascade", "group_rectangles"]
+
+_FLAT = 1e-10  # variance below which a window counts as flat (σ := 1)
+
+
+def _window_stats(ii: torch.Tensor, ii2: torch.Tensor, base: torch.Tensor, stride: int,
+                  h: int, w: int):
+    """Mean and standard deviation of windows at flat offsets ``base`` of padded integral images."""
+    def box(t):
+        return t[base + h * stride + w] - t[base + w] - t[base + h * stride] + t[base]
+
+    area = float(h * w)
+    mu = box(ii) / area
+    var = box(ii2) / area - mu * mu
+    sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
+    return mu, sigma
+
+
+def _unique_corners(rects: np.ndarray):
+    """Each feature's distinct integral-image corners: ``dy, dx`` (T, 9) int64 and coefficients."""
+    dys, dxs, coefs = [], [], []
+    for feature in rects:
+        acc = {}
+        for r, c, h, w, s in feature:
+            if s == 0:
+                continue
+            for y, x, sign in ((r + h, c + w, 1), (r, c + w, -1), (r + h, c, -1), (r, c, 1)):
+                acc[(int(y), int(x))] = acc.get((int(y), int(x)), 0) + int(s) * sign
+        items = [(k, v) for k, v in sorted(acc.items()) if v != 0][:9]
+        items += [((0, 0), 0)] * (9 - len(items))
+        dys.append([k[0] for k, _ in items])
+        dxs.append([k[1] for k, _ in items])
+        coefs.append([v for _, v in items])
+    shape = (len(rects), 9)
+    return (np.asarray(dys, np.int64).reshape(shape), np.asarray(dxs, np.int64).reshape(shape),
+            np.asarray(coefs, np.float64).reshape(shape))
+
+
+def _resize(image: torch.Tensor, size) -> torch.Tensor:
+    if tuple(image.shape) == tuple(size):
+        return image
+    return F.interpolate(image[None, None], size=size, mode="bilinear", antialias=True,
+                         align_corners=False)[0, 0]
+
+
+def _pyramid(image: torch.Tensor, window, scale_factor: float, min_size=None, max_size=None):
+    """Levels ``(scale, resized image)`` from scale 1 up while the window still fits."""
+    H, W = image.shape
+    h, w = window
+    levels, k = [], 0
+    while True:
+        scale = scale_factor ** k
+        size = (int(round(H / scale)), int(round(W / scale)))
+        if size[0] < h or size[1] < w:
+            break
+        k += 1
+        if max_size is not None and (h * scale > max_size[0] or w * scale > max_size[1]):
+            break
+        if min_size is not None and (h * scale < min_size[0] or w * scale < min_size[1]):
+            continue
+        levels.append((H / size[0], W / size[1], _resize(image, size)))
+    return levels
+
+
+def group_rectangles(boxes: torch.Tensor, min_neighbors: int = 3, eps: float = 0.2) -> torch.Tensor:
+    """Merge overlapping detections as OpenCV's ``groupRectangles`` does.
+
+    Two boxes ``(x, y, w, h)`` are neighbours when every edge differs by at
+    most ``δ = eps · (min(w₁, w₂) + min(h₁, h₂)) / 2``; connected neighbours form
+    a cluster. Clusters of at most ``min_neighbors`` boxes are dropped, the
+    rest are replaced by their mean box, and a mean box lying inside a
+    better-supported one is dropped. ``min_neighbors=0`` returns the boxes unchanged.
+
+    Args:
+        boxes: ``(k, 4)`` xyxy.
+
+    Returns:
+        ``(m, 4)`` xyxy, the best-supported cluster first.
+
+    Example:
+        >>> b = torch.tensor([[0., 0, 10, 10], [1, 0, 11, 10], [0, 1, 10, 11], [50, 50, 60, 60]])
+        >>> group_rectangles(b, min_neighbors=1).tolist()
+        [[0.3333333432674408, 0.3333333432674408, 10.333333015441895, 10.333333015441895]]
+    """
+    boxes = torch.as_tensor(boxes, dtype=torch.float32).reshape(-1, 4)
+    if min_neighbors <= 0 or len(boxes) == 0:
+        return boxes
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    b64 = boxes.double()
+    x, y = b64[:, 0], b64[:, 1]
+    w, h = b64[:, 2] - x, b64[:, 3] - y
+    rows, cols = [], []
+    for start in range(0, len(b64), 1024):  # neighbour pairs, a block of rows at a time
+        sl = slice(start, start + 1024)
+        delta = eps * (torch.minimum(w[sl, None], w[None]) + torch.minimum(h[sl, None], h[None])) / 2
+        near = ((b64[sl, None] - b64[None]).abs() <= delta[..., None]).all(-1)
+        r, c = near.nonzero(as_tuple=True)
+        rows.append(r + start)
+        cols.append(c)
+    r, c = torch.cat(rows).numpy(), torch.cat(cols).numpy()
+    graph = coo_matrix((np.ones(len(r)), (r, c)), shape=(len(b64), len(b64)))
+    _, labels = connected_components(graph, directed=False)
+    labels = torch.as_tensor(labels)
+    n_clusters = int(labels.max()) + 1
+    counts = torch.bincount(labels, minlength=n_clusters)
+    sums = torch.zeros((n_clusters, 4), dtype=torch.float64).index_add_(0, labels, b64)
+    means = sums / counts[:, None]
+    keep = counts > min_neighbors
+    means, counts = means[keep], counts[keep]
+    if len(means) == 0:
+        return torch.zeros((0, 4))
+    # drop a mean box inside a better-supported one (OpenCV's rule)
+    n1, n2 = counts[:, None], counts[None]
+    dx = eps * (means[:, 2] - means[:, 0])
+    dy = eps * (means[:, 3] - means[:, 1])
+    inside = ((means[:, None, 0] >= means[None, :, 0] - dx[None])
+              & (means[:, None, 1] >= means[None, :, 1] - dy[None])
+              & (means[:, None, 2] <= means[None, :, 2] + dx[None])
+              & (means[:, None, 3] <= means[None, :, 3] + dy[None]))
+    stronger = (n2 > torch.clamp(n1, min=3)) | (n1 < 3)
+    eye = torch.eye(len(means), dtype=torch.bool)
+    drop = (inside & stronger & ~eye).any(1)
+    means, counts = means[~drop], counts[~drop]
+    order = torch.argsort(-counts, stable=True)
+    return means[order].float()
+
+
+class _Miner:
+    """The windows of face-free images that the cascade trained so far still accepts.
+
+    Built once per ``fit`` (a grid of windows, ``mining_step`` apart, on every
+    pyramid level of every image); each new stage filters the survivors (on
+    the whole grid with strided slices while many survive, by gathering
+    corners once few do), and :meth:`sample` hands out random survivors, each
+    window at most once.
+    """
+
+    def __init__(self, cascade: "HaarCascade", images, rng: np.random.Generator):
+        self.cascade, self.rng = cascade, rng
+        self.window = cascade.window_size_
+        step = cascade.mining_step
+        self.levels = []
+        for image in images:
+            for _, _, level in _pyramid(image, self.window, 1.25):
+                offset = tuple(int(v) for v in rng.integers(0, step, 2))
+                ii2d, grid, mu, sigma = cascade._grid(level, step, offset)
+                if mu is None:
+                    continue
+                self.levels.append({"level": level.float(), "ii2d": ii2d, "grid": grid,
+                                    "mu": mu, "sigma": sigma,
+                                    "alive": torch.arange(mu.numel())})
+        self.applied = 0
+
+    def advance(self) -> None:
+        """Filter the survivors with the stages added since the last call."""
+        for st in self.cascade._stage_tensors[self.applied:]:
+            for lv in self.levels:
+                alive = lv["alive"]
+                if len(alive) == 0:
+                    continue
+                if len(alive) * 4 > lv["mu"].numel():  # dense: every window of the grid
+                    score = self.cascade._stage_dense(st, lv["ii2d"], lv["grid"], lv["mu"],
+                                                      lv["sigma"]).reshape(-1)[alive]
+                else:
+                    stride = lv["ii2d"].shape[1]
+                    base = self.cascade._base(lv["grid"], alive, stride)
+                    score = self.cascade._stage_gather(st, lv["ii2d"].reshape(-1), stride, base,
+                                                       lv["mu"].reshape(-1)[alive],
+                                                       lv["sigma"].reshape(-1)[alive])
+                lv["alive"] = alive[score >= st["threshold"]]
+        self.applied = len(self.cascade._stage_tensors)
+
+    def sample(self, n: int) -> torch.Tensor:
+        """Up to ``n`` random surviving windows ``(k, h, w)``, removed from the pool."""
+        h, w = self.window
+        total = sum(len(lv["alive"]) for lv in self.levels)
+        if total == 0:
+            return torch.zeros((0, h, w), dtype=torch.float64)
+        pick = np.sort(self.rng.choice(total, min(n, total), replace=False))
+        out, start = [], 0
+        dy, dx = torch.arange(h)[:, None], torch.arange(w)[None]
+        for lv in self.levels:
+            m = len(lv["alive"])
+            sel = pick[(pick >= start) & (pick < start + m)] - start
+            start += m
+            if len(sel) == 0:
+                continue
+            sel = torch.as_tensor(sel)
+            y0, x0, step, _, nx = lv["grid"]
+            idx = lv["alive"][sel]
+            ys, xs = y0 + step * (idx // nx), x0 + step * (idx % nx)
+            out.append(lv["level"][ys[:, None, None] + dy, xs[:, None, None] + dx].double())
+            keep = torch.ones(m, dtype=torch.bool)
+            keep[sel] = False
+            lv["alive"] = lv["alive"][keep]
+        return torch.cat(out)
+
+
+class HaarCascade(ClassifierMixin, BaseEstimator):
+    """A Viola–Jones face detector: Haar features, AdaBoost stages, an attentional cascade.
+
+    A scikit-learn estimator on windows (``fit(windows, labels)``,
+    ``predict(windows)``) that also scans whole images
+    (:meth:`detect_multiscale`).
+
+    Args:
+        n_stages: the most stages to train (default 20); training stops earlier
+            when no face-free window passes the cascade any more.
+        min_detection_rate: per stage, the fraction of training faces that must
+            pass (sets the stage threshold Θ, default 0.995).
+        max_false_positive_rate: per stage, stumps are added until at most this
+            fraction of the stage's negatives pass (default 0.5).
+        max_stumps_per_stage: a stage's size limit (default 50).
+        features_per_stage: the number of Haar features, drawn at random from all
+            of the window's features, that a stage chooses from; ``None`` = all
+            (default 6000; a 25 × 25 window has 190,736).
+        feature_types: the Haar types used (default all five).
+        n_negatives: negatives per stage (default 1000): the survivors of
+            the previous stage plus mined hard negatives.
+        negative_images: ``"builtin"`` (face-free pictures of scikit-image and
+            scikit-learn), a list of face-free images (grey or RGB), or ``None``
+            (only the negatives in ``fit``'s data).
+        mining_step: window step, in pixels of each pyramid level, when mining (default 2).
+        augment: warped copies of each training face added by :func:`augment_windows`
+            (with the mirror image; default 0: the faces as given).
+        validation_fraction: the fraction of faces (with their augmented copies)
+            held out of each stage's boosting, at random per stage, to set its
+            threshold Θ on faces the stage has not fitted (default 0: Θ is set on
+            the boosted faces).
+        random_state: seed of the feature draws and the mining (default 0).
+
+    Input shape: windows ``(N, h, w)`` grey (values in [0, 1] or 8-bit).
+
+    Attributes:
+        window_size_: ``(h, w)``.
+        stages_: per stage, a dict of its stumps (``rects (T, 4, 5)``,
+            ``thresholds``, ``polarities``, ``alphas``) and its ``threshold`` Θ.
+        stage_stats_: per stage, the training detection and false-positive rates.
+        n_stumps_: the total number of stumps.
+
+    Example:
+        >>> import numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> faces = rng.random((40, 8, 8)); faces[:, :4] += 1.0   # bright top half
+        >>> other = rng.random((40, 8, 8))
+        >>> x = np.concatenate([faces, other]) / 2; y = np.r_[np.ones(40), np.zeros(40)]
+        >>> cascade = HaarCascade(n_stages=2, negative_images=None).fit(x, y)
+        >>> float(cascade.score(x, y)) >= 0.95
+        True
+    """
+
+    def __init__(self, *, n_stages: int = 20, min_detection_rate: float = 0.995,
+                 max_false_positive_rate: float = 0.5, max_stumps_per_stage: int = 50,
+                 features_per_stage: int | None = 6000, feature_types=None,
+                 n_negatives: int = 1000, negative_images="builtin", mining_step: int = 2,
+                 augment: int = 0, validation_fraction: float = 0.0, random_state: int = 0):
+        self.n_stages = n_stages
+        self.min_detection_rate = min_detection_rate
+        self.max_false_positive_rate = max_false_positive_rate
+        self.max_stumps_per_stage = max_stumps_per_stage
+        self.features_per_stage = features_per_stage
+        self.feature_types = feature_types
+        self.n_negatives = n_negatives
+        self.negative_images = negative_images
+        self.mining_step = mining_step
+        self.augment = augment
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self):
+        name = "HaarCascade"
+        check_int(name, "n_stages", self.n_stages, low=1)
+        check_number(name, "min_detection_rate", self.min_detection_rate, low=0.0, high=1.0,
+                     low_open=True)
+        check_number(name, "max_false_positive_rate", self.max_false_positive_rate, low=0.0,
+                     high=1.0, low_open=True, high_open=True)
+        check_int(name, "max_stumps_per_stage", self.max_stumps_per_stage, low=1)
+        check_int(name, "features_per_stage", self.features_per_stage, low=1, allow_none=True)
+        check_int(name, "n_negatives", self.n_negatives, low=1)
+        check_int(name, "mining_step", self.mining_step, low=1)
+        check_int(name, "augment", self.augment, low=0)
+        check_number(name, "validation_fraction", self.validation_fraction, low=0.0, high=1.0,
+                     high_open=True)
+        check_int(name, "random_state", self.random_state, low=0)
+
+    def _check_fitted(self):
+        if not hasattr(self, "stages_"):
+            raise NotFittedError("This HaarCascade instance is not fitted yet. Call 'fit' with "
+                                 "appropriate arguments before using this estimator.")
+
+    def _windows(self, windows) -> torch.Tensor:
+        shape = tuple(np.shape(windows))
+        if len(shape) == 3 and shape[-1] in (3, 4):
+            raise ShapeError(f"HaarCascade: expected `windows` to be grey (N, h, w) or colour "
+                             f"(N, h, w, 3), received shape {format_shape(shape)}, which looks "
+                             "like one colour image (H, W, C); pass a batch of windows, or the "
+                             "image to detect_multiscale")
+        x = as_grey_images(windows, "HaarCascade", name="windows")
+        if hasattr(self, "window_size_") and tuple(x.shape[1:]) != tuple(self.window_size_):
+            raise ShapeError(f"HaarCascade: expected windows of size {format_shape(self.window_size_)}"
+                             f" (the training window), received {format_shape(x.shape[1:])}")
+        if not bool(torch.isfinite(x).all()):
+            raise DataError("HaarCascade: expected finite pixel values, received NaN or inf")
+        return x
+
+    def _background(self):
+        source = self.negative_images
+        if source is None:
+            return []
+        if isinstance(source, str):
+            if source != "builtin":
+                raise expected("HaarCascade", "negative_images", "'builtin', a list of images or None",
+                               source)
+            from ._data import background_images
+
+            return [torch.from_numpy(im) for im in background_images(max_side=320)]
+        images = [as_grey_images(im, "HaarCascade", name="negative_images[i]", batched=False)
+                  for im in source]
+        h, w = self.window_size_
+        return [im for im in images if im.shape[0] >= h and im.shape[1] >= w]
+
+    # ------------------------------------------------------------------ features
+    def _features(self, x: torch.Tensor, haar: HaarFeatures) -> torch.Tensor:
+        """Variance-normalised features of windows ``(N, h, w)`` → ``(F, N)`` float32."""
+        raw = haar(x, transposed=True, dtype=torch.float64)  # (F, N)
+        flat = x.reshape(len(x), -1)
+        mu = flat.mean(1)
+        var = (flat * flat).mean(1) - mu * mu
+        sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
+        ws = torch.as_tensor(haar.weight_sums, dtype=torch.float64)
+        return ((raw - ws[:, None] * mu[None]) / sigma[None]).to(torch.float32)
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, windows, labels):
+        """Train the cascade on windows ``(N, h, w)`` and labels (1 = face, 0 = non-face)."""
+        self._check_params()
+        for attr in ("stages_", "window_size_"):
+            self.__dict__.pop(attr, None)
+        x = self._windows(windows)
+        y = np.asarray(labels)
+        if y.shape != (len(x),):
+            raise ShapeError(f"HaarCascade: expected `labels` of shape ({len(x)},), received "
+                             f"{format_shape(y.shape)}")
+        classes = np.unique(y)
+        if len(classes) != 2:
+            raise DataError(f"HaarCascade: expected labels with two classes (faces and non-faces), "
+                            f"received {len(classes)} class(es): {classes.tolist()[:5]}")
+        self.classes_ = classes
+        self.window_size_ = (int(x.shape[1]), int(x.shape[2]))
+        h, w = self.window_size_
+        is_face = torch.as_tensor(y == classes[1])
+        pos, neg = x[is_face], x[~is_face]
+        groups = np.arange(len(pos))  # which original face each positive comes from
+        if self.augment:
+            from ._data import augment_windows
+
+            pos = torch.from_numpy(augment_windows(pos.numpy(), self.augment,
+                                                   seed=self.random_state))
+            groups = np.tile(groups, len(pos) // len(groups))
+        rng = np.random.default_rng(self.random_state)
+        all_features = HaarFeatures(h, w, self.feature_types)
+        n_all = len(all_features)
+        background = self._background()
+        miner = _Miner(self, background, rng) if background else None
+        self.stages_, self.stage_stats_ = [], []
+        for _ in range(self.n_stages):
+            need = self.n_negatives - len(neg)
+            if need > 0 and miner is not None:
+                mined = miner.sample(need)
+                neg = torch.cat([neg, mined]) if len(mined) else neg
+            elif need < 0:
+                neg = neg[torch.as_tensor(rng.permutation(len(neg))[:self.n_negatives])]
+            if len(neg) == 0 or len(pos) == 0:
+                break
+            k = n_all if self.features_per_stage is None else min(self.features_per_stage, n_all)
+            chosen = np.sort(rng.choice(n_all, k, replace=False)) if k < n_all else np.arange(n_all)
+            haar = all_features.subset(chosen)
+            val = np.zeros(len(pos), dtype=bool)
+            if self.validation_fraction:
+                ids = np.unique(groups)
+                held = rng.choice(ids, max(1, int(round(self.validation_fraction * len(ids)))),
+                                  replace=False)
+                val = np.isin(groups, held)
+            order = np.r_[np.flatnonzero(~val), np.flatnonzero(val)]
+            pos, groups = pos[torch.as_tensor(order)], groups[order]
+            n_val = int(val.sum())
+            stage, pos_score, neg_score = self._train_stage(haar, pos[:len(pos) - n_val], neg,
+                                                            pos[len(pos) - n_val:])
+            self.stages_.append(stage)
+            pos_keep, neg_keep = pos_score >= stage["threshold"], neg_score >= stage["threshold"]
+            self.stage_stats_.append({"stumps": len(stage["alphas"]),
+                                      "detection_rate": float(pos_keep.double().mean()),
+                                      "false_positive_rate": float(neg_keep.double().mean()),
+                                      "negatives": len(neg)})
+            pos, neg = pos[pos_keep], neg[neg_keep]
+            groups = groups[pos_keep.numpy()]
+            self._compile()
+            if miner is not None:
+                miner.advance()
+        self.n_stumps_ = int(sum(len(s["alphas"]) for s in self.stages_))
+        self._compile()
+        return self
+
+    def _train_stage(self, haar: HaarFeatures, pos: torch.Tensor, neg: torch.Tensor,
+                     val: torch.Tensor):
+        """Boost one stage on ``pos`` vs ``neg``; Θ is set on ``val`` faces (``pos`` when empty)."""
+        n_pos, n_neg = len(pos), len(neg)
+        values = self._features(torch.cat([pos, neg, val]), haar)  # (F, N)
+        n = n_pos + n_neg
+        y = torch.cat([torch.ones(n_pos, dtype=torch.bool), torch.zeros(n_neg, dtype=torch.bool)])
+        search = StumpSearch(values[:, :n], y)
+        w = viola_jones_weights(y)
+        yf = y.to(torch.float64)
+        score = torch.zeros(len(y) + len(val), dtype=torch.float64)
+        feats, thetas, pols, alphas = [], [], [], []
+        faces = slice(n, None) if len(val) else slice(0, n_pos)
+        n_faces = len(val) if len(val) else n_pos
+        # the k-th lowest face score: at least min_detection_rate of faces score >= it
+        k = min(n_faces - 1, int(math.floor((1 - self.min_detection_rate) * n_faces + 1e-9)))
+        threshold = 0.0
+        for _ in range(self.max_stumps_per_stage):
+            w = w / w.sum()
+            f, theta, pol, err = search.best(w)
+            h = stump_predict(values[f].to(torch.float64), theta, pol)
+            err = min(max(err, 1e-10), 0.5 - 1e-10)
+            beta = err / (1 - err)
+            alpha = math.log(1 / beta)
+            w = w * torch.where(h[:n] == yf, beta, 1.0)
+            score += alpha * h
+            for store, value in ((feats, f), (thetas, theta), (pols, pol), (alphas, alpha)):
+                store.append(value)
+            threshold = float(score[faces].sort().values[k]) - 1e-9
+            fp = float((score[n_pos:n] >= threshold).double().mean())
+            if fp <= self.max_false_positive_rate:
+                break
+        stage = {"rects": haar.rects[np.asarray(feats)], "thresholds": np.asarray(thetas),
+                 "polarities": np.asarray(pols), "alphas": np.asarray(alphas),
+                 "threshold": threshold}
+        return stage, torch.cat([score[:n_pos], score[n:]]), score[n_pos:n]
+
+    # ------------------------------------------------------------------ evaluation
+    def _compile(self):
+        """Each stage's stumps as tensors: unique integral-image corners ``(T, 9)`` and weights."""
+        self._stage_tensors = []
+        for s in self.stages_:
+            rects = np.asarray(s["rects"], dtype=np.int64).reshape(-1, 4, 5)
+            dy, dx, coef = _unique_corners(rects)
+            ws = (rects[..., 2] * rects[..., 3] * rects[..., 4]).sum(-1)
+            self._stage_tensors.append({
+                "dy": dy, "dx": dx, "coef": torch.as_tensor(coef),
+                "weight_sums": torch.as_tensor(ws, dtype=torch.float64),
+                "thresholds": torch.as_tensor(np.asarray(s["thresholds"], np.float64)),
+                "polarities": torch.as_tensor(np.asarray(s["polarities"], np.float64)),
+                "alphas": torch.as_tensor(np.asarray(s["alphas"], np.float64)),
+                "threshold": float(s["threshold"])})
+
+    @staticmethod
+    def _stage_gather(st, ii: torch.Tensor, stride: int, base, mu, sigma) -> torch.Tensor:
+        """Stage scores ``Σ α h`` of windows at flat offsets ``base`` (by gathering corners)."""
+        corners = torch.as_tensor(st["dy"] * stride + st["dx"])  # (T, 9)
+        raw = (ii[base[:, None, None] + corners[None]] * st["coef"][None]).sum(-1)  # (M, T)
+        norm = (raw - mu[:, None] * st["weight_sums"][None]) / sigma[:, None]
+        return stump_predict(norm, st["thresholds"], st["polarities"]) @ st["alphas"]
+
+    @staticmethod
+    def _stage_dense(st, ii2d: torch.Tensor, grid, mu, sigma) -> torch.Tensor:
+        """Stage scores on a whole grid of windows (strided slices of the integral image)."""
+        (y0, x0, step, ny, nx) = grid
+        score = torch.zeros((ny, nx), dtype=torch.float64)
+        for t in range(len(st["dy"])):
+            raw = torch.zeros((ny, nx), dtype=torch.float64)
+            for k in range(st["dy"].shape[1]):
+                c = float(st["coef"][t, k])
+                if c:
+                    y, x = y0 + int(st["dy"][t, k]), x0 + int(st["dx"][t, k])
+                    raw += c * ii2d[y:y + step * (ny - 1) + 1:step, x:x + step * (nx - 1) + 1:step]
+            norm = (raw - mu * st["weight_sums"][t]) / sigma
+            score += float(st["alphas"][t]) * stump_predict(norm, float(st["thresholds"][t]),
+                                                            float(st["polarities"][t]))
+        return score
+
+    def _evaluate(self, ii: torch.Tensor, ii2: torch.Tensor, stride: int, base: torch.Tensor,
+                  *, all_stages: bool = False, start: int = 0):
+        """Run stages ``start…`` on windows at flat offsets ``base`` of flat padded integral images.
+
+        Returns the indices (into ``base``) of the windows every stage accepts,
+        or with ``all_stages`` the number of stages passed and the last score margin.
+        """
+        h, w = self.window_size_
+        mu, sigma = _window_stats(ii, ii2, base, stride, h, w)
+        alive = torch.arange(len(base))
+        passed = torch.zeros(len(base), dtype=torch.int64)
+        margin = torch.zeros(len(base), dtype=torch.float64)
+        for st in self._stage_tensors[start:]:
+            if len(alive) == 0:
+                break
+            score = self._stage_gather(st, ii, stride, base[alive], mu[alive], sigma[alive])
+            margin[alive] = score - st["threshold"]
+            alive = alive[score >= st["threshold"]]
+            passed[alive] += 1
+        if all_stages:
+            return passed, margin
+        return alive
+
+    def _evaluate_windows(self, x: torch.Tensor, all_stages: bool = False):
+        h, w = self.window_size_
+        ii = integral_image(x).reshape(-1)
+        ii2 = integral_image(x * x).reshape(-1)
+        base = torch.arange(len(x)) * ((h + 1) * (w + 1))
+        return self._evaluate(ii, ii2, w + 1, base, all_stages=all_stages)
+
+    def _grid(self, level: torch.Tensor, step: int, offset=(0, 0)):
+        """A level's integral images, window grid and window statistics (dense)."""
+        h, w = self.window_size_
+        H, W = level.shape
+        ii2d = integral_image(level)
+        sq2d = integral_image(level * level)
+        y0, x0 = offset
+        ny = max(0, (H - h - y0) // step + 1)
+        nx = max(0, (W - w - x0) // step + 1)
+        grid = (y0, x0, step, ny, nx)
+        if ny == 0 or nx == 0:
+            return ii2d, grid, None, None
+
+        def box(t):
+            def sl(dy, dx):
+                return t[y0 + dy:y0 + dy + step * (ny - 1) + 1:step,
+                         x0 + dx:x0 + dx + step * (nx - 1) + 1:step]
+            return sl(h, w) - sl(0, w) - sl(h, 0) + sl(0, 0)
+
+        area = float(h * w)
+        mu = box(ii2d) / area
+        var = box(sq2d) / area - mu * mu
+        sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
+        return ii2d, grid, mu, sigma
+
+    def _scan(self, level: torch.Tensor, step: int, offset=(0, 0)):
+        """Top-left corners ``(ys, xs)`` of the windows of one pyramid level that pass the cascade."""
+        ii2d, grid, mu, sigma = self._grid(level, step, offset)
+        alive, mu, sigma = self._first_stage(ii2d, grid, mu, sigma)
+        stride = ii2d.shape[1]
+        base = self._base(grid, alive, stride)
+        ii = ii2d.reshape(-1)
+        for st in self._stage_tensors[1:]:
+            if len(alive) == 0:
+                break
+            ok = self._stage_gather(st, ii, stride, base, mu, sigma) >= st["threshold"]
+            alive, base, mu, sigma = alive[ok], base[ok], mu[ok], sigma[ok]
+        y0, x0, step, _, nx = grid
+        return y0 + step * (alive // max(nx, 1)), x0 + step * (alive % max(nx, 1))
+
+    def _first_stage(self, ii2d, grid, mu, sigma):
+        """Grid indices of the windows the first stage accepts, with their μ and σ."""
+        if mu is None:
+            return torch.zeros(0, dtype=torch.int64), torch.zeros(0), torch.zeros(0)
+        if not self._stage_tensors:
+            return torch.arange(mu.numel()), mu.reshape(-1), sigma.reshape(-1)
+        st = self._stage_tensors[0]
+        ok = (self._stage_dense(st, ii2d, grid, mu, sigma) >= st["threshold"]).reshape(-1)
+        alive = ok.nonzero().squeeze(1)
+        return alive, mu.reshape(-1)[alive], sigma.reshape(-1)[alive]
+
+    @staticmethod
+    def _base(grid, alive, stride):
+        y0, x0, step, _, nx = grid
+        return (y0 + step * (alive // max(nx, 1))) * stride + x0 + step * (alive % max(nx, 1))
+
+    # ------------------------------------------------------------------ public API
+    def stages_passed(self, windows) -> np.ndarray:
+        """The number of stages each window ``(N, h, w)`` passes (``len(stages_)`` = detection)."""
+        self._check_fitted()
+        passed, _ = self._evaluate_windows(self._windows(windows), all_stages=True)
+        return passed.numpy()
+
+    def decision_function(self, windows) -> np.ndarray:
+        """Positive for detections (the last stage's score margin), else minus the stages missed."""
+        self._check_fitted()
+        passed, margin = self._evaluate_windows(self._windows(windows), all_stages=True)
+        n = len(self.stages_)
+        return torch.where(passed == n, margin.clamp_min(0) + 1e-6,
+                           (passed - n).to(torch.float64)).numpy()
+
+    def predict(self, windows) -> np.ndarray:
+        """``classes_[1]`` (face) for the windows every stage accepts, else ``classes_[0]``."""
+        self._check_fitted()
+        x = self._windows(windows)
+        hit = torch.zeros(len(x), dtype=torch.bool)
+        hit[self._evaluate_windows(x)] = True
+        return self.classes_[hit.numpy().astype(int)]
+
+    def detect_multiscale(self, image, scale_factor: float = 1.25, min_neighbors: int = 3, *,
+                          min_size=None, max_size=None, step: int | None = None) -> torch.Tensor:
+        """Faces in an image as boxes ``(k, 4)`` xyxy in pixels.
+
+        The window slides over a pyramid of the image (each level ``scale_factor``
+        smaller, down to the window size), ``step`` pixels at a time in each
+        level (default OpenCV's rule: 2 while the scale is at most 2, then 1);
+        accepted windows are merged by :func:`group_rectangles` (a cluster needs
+        more than ``min_neighbors`` windows).
+
+        Args:
+            image: grey ``(H, W)`` or RGB(A) ``(H, W, 3|4)``, floats in [0, 1] or 8-bit.
+            scale_factor: ratio of successive pyramid levels (> 1, default 1.25).
+            min_neighbors: grouping support (default 3; 0 returns every accepted window).
+            min_size, max_size: ``(h, w)`` bounds of the detected faces in pixels.
+            step: window step in pixels of each level (default: OpenCV's rule).
+
+        Raises:
+            DataError: an image smaller than the window.
+        """
+        self._check_fitted()
+        scale_factor = check_number("HaarCascade.detect_multiscale", "scale_factor", scale_factor,
+                                    low=1.0, low_open=True)
+        min_neighbors = check_int("HaarCascade.detect_multiscale", "min_neighbors", min_neighbors,
+                                  low=0)
+        check_int("HaarCascade.detect_multiscale", "step", step, low=1, allow_none=True)
+        img = as_grey_images(image, "HaarCascade.detect_multiscale", name="image", batched=False)
+        h, w = self.window_size_
+        if img.shape[0] < h or img.shape[1] < w:
+            raise DataError(f"HaarCascade.detect_multiscale: expected an image at least as large as "
+                            f"the detector window {format_shape((h, w))}, received an image of "
+                            f"{format_shape(tuple(img.shape))}")
+        boxes = []
+        for sy, sx, level in _pyramid(img, (h, w), scale_factor, min_size, max_size):
+            s = step or (2 if max(sy, sx) <= 2 else 1)
+            ys, xs = self._scan(level, s)
+            if len(ys):
+                boxes.append(torch.stack([xs * sx, ys * sy, (xs + w) * sx, (ys + h) * sy], 1))
+        if not boxes:
+            return torch.zeros((0, 4))
+        return group_rectangles(torch.cat(boxes).float(), min_neighbors)
+
+    # ------------------------------------------------------------------ storage
+    def save(self, path) -> None:
+        """Save the fitted cascade to one ``.safetensors`` file (no pickle)."""
+        from ... import storage
+
+        self._check_fitted()
+        rects = np.concatenate([s["rects"] for s in self.stages_]).astype(np.int64)
+        tensors = {
+            "rects": torch.as_tensor(rects),
+            "thresholds": torch.as_tensor(np.concatenate([s["thresholds"] for s in self.stages_])),
+            "polarities": torch.as_tensor(np.concatenate([s["polarities"] for s in self.stages_])),
+            "alphas": torch.as_tensor(np.concatenate([s["alphas"] for s in self.stages_])),
+            "stage_sizes": torch.as_tensor([len(s["alphas"]) for s in self.stages_]),
+            "stage_thresholds": torch.as_tensor([float(s["threshold"]) for s in self.stages_],
+                                                dtype=torch.float64),
+        }
+        params = {k: v for k, v in self.get_params().items() if k != "negative_images"}
+        info = {"params": params, "window_size": list(self.window_size_),
+                "classes": np.asarray(self.classes_).tolist(), "stage_stats": self.stage_stats_}
+        meta = {"neuralab": storage.FORMAT_VERSION, "class": "HaarCascade",
+                "user": json.dumps(info)}
+        storage.atomic_write_bytes(path, storage.encode(tensors, meta))
+
+    @classmethod
+    def load(cls, path) -> "HaarCascade":
+        """Read a cascade written by :meth:`save`."""
+        from ... import storage
+
+        path = os.fspath(path)
+        meta = storage.read_metadata(path)
+        if meta.get("class") != "HaarCascade" or not isinstance(meta.get("user"), dict):
+            raise StorageError(f"{path!r}: expected a HaarCascade file, received a file of class "
+                               f"{meta.get('class')!r}")
+        info = meta["user"]
+        t = storage._read_tensors(path)
+        try:
+            model = cls(**info["params"])
+            model.window_size_ = tuple(info["window_size"])
+            model.classes_ = np.asarray(info["classes"])
+            model.stage_stats_ = info.get("stage_stats", [])
+            sizes = t["stage_sizes"].tolist()
+            ends = np.cumsum([0] + sizes)
+            model.stages_ = [{"rects": t["rects"][a:b].numpy(),
+                              "thresholds": t["thresholds"][a:b].numpy(),
+                              "polarities": t["polarities"][a:b].numpy(),
+                              "alphas": t["alphas"][a:b].numpy(),
+                              "threshold": float(t["stage_thresholds"][i])}
+                             for i, (a, b) in enumerate(zip(ends[:-1], ends[1:]))]
+        except (KeyError, TypeError, ValueError, ConfigError) as exc:
+            raise StorageError(f"{path!r}: malformed HaarCascade file ({exc})") from None
+        model.n_stumps_ = int(sum(sizes))
+        model._compile()
+        return model

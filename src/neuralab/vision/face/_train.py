@@ -1,0 +1,169 @@
+"""Training an embedding with in-batch triplet mining.
+
+Two ways, one recipe (``TripletMiner.loss`` on each batch's embeddings):
+
+- :func:`train_triplet`: a plain PyTorch loop over class-balanced batches
+  (``classes_per_batch`` identities × ``samples_per_class`` images, so every
+  batch has positives and negatives to mine);
+- :class:`TripletTrainer`: the same step as a ``neuralab.training.Trainer``
+  subclass (``train_step`` mines), so progress, callbacks, checkpoints and
+  resume come from the Trainer.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...errors import DataError, ShapeError, format_shape
+from ...validation import check_int, check_number, expected
+from ._siamese import TripletMiner
+
+__all__ = ["balanced_batches", "train_triplet", "TripletTrainer"]
+
+
+def balanced_batches(labels, classes_per_batch: int, samples_per_class: int, n_batches: int,
+                     *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Index batches of ``classes_per_batch`` random classes × ``samples_per_class`` samples each.
+
+    Classes with fewer samples are drawn with replacement.
+
+    Example:
+        >>> b = balanced_batches([0, 0, 1, 1, 2, 2], 2, 2, 3, generator=torch.Generator().manual_seed(0))
+        >>> len(b), len(b[0])
+        (3, 4)
+    """
+    labels = torch.as_tensor(np.asarray(labels))
+    classes = labels.unique()
+    p = min(check_int("balanced_batches", "classes_per_batch", classes_per_batch, low=2),
+            len(classes))
+    k = check_int("balanced_batches", "samples_per_class", samples_per_class, low=2)
+    if len(classes) < 2:
+        raise DataError(f"balanced_batches: expected at least two classes, received {len(classes)}")
+    members = [torch.nonzero(labels == c).squeeze(1) for c in classes]
+    out = []
+    for _ in range(check_int("balanced_batches", "n_batches", n_batches, low=1)):
+        chosen = torch.randperm(len(classes), generator=generator)[:p]
+        idx = []
+        for c in chosen.tolist():
+            m = members[c]
+            if len(m) >= k:
+                idx.append(m[torch.randperm(len(m), generator=generator)[:k]])
+            else:
+                idx.append(m[torch.randint(len(m), (k,), generator=generator)])
+        out.append(torch.cat(idx))
+    return out
+
+
+def train_triplet(model: nn.Module, x, y, *, miner: TripletMiner | None = None, epochs: int = 10,
+                  batches_per_epoch: int = 50, classes_per_batch: int = 6,
+                  samples_per_class: int = 8, lr: float = 1e-3, weight_decay: float = 0.0,
+                  seed: int = 0) -> dict:
+    """Train an embedding ``model`` with the triplet loss of mined triplets (plain Adam loop).
+
+    Args:
+        model: maps a batch ``(B, …)`` to embeddings ``(B, D)`` (e.g. :class:`Siamese`).
+        x, y: images ``(N, …)`` and identity labels ``(N,)``.
+        miner: the mining strategy and margin (default ``TripletMiner("semi-hard", 0.2)``).
+        epochs, batches_per_epoch: length of training (defaults 10 × 50).
+        classes_per_batch, samples_per_class: batch composition (defaults 6 × 8).
+        lr, weight_decay: Adam's settings (defaults 1e-3, 0).
+        seed: seeds the batches (the model's initial weights are the caller's).
+
+    Returns:
+        ``{"loss": [per-epoch mean], "triplets": [per-epoch mean triplets per batch]}``.
+    """
+    miner = miner or TripletMiner("semi-hard", 0.2)
+    epochs = check_int("train_triplet", "epochs", epochs, low=1)
+    lr = check_number("train_triplet", "lr", lr, low=0.0, low_open=True)
+    x = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x, dtype=np.float32))
+    y = torch.as_tensor(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y))
+    if len(x) != len(y):
+        raise ShapeError(f"train_triplet: expected one label per image, received {len(x)} images "
+                         f"and labels of shape {format_shape(y.shape)}")
+    if not isinstance(model, nn.Module):
+        raise expected("train_triplet", "model", "a torch.nn.Module", type(model).__name__)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    history = {"loss": [], "triplets": []}
+    model.train()
+    for _ in range(epochs):
+        losses, counts = [], []
+        for idx in balanced_batches(y, classes_per_batch, samples_per_class, batches_per_epoch,
+                                    generator=gen):
+            xb, yb = x[idx].to(device), y[idx].to(device)
+            emb = model(xb)
+            a, p, q = miner(emb, yb)
+            if len(a) == 0:
+                continue
+            loss = _triplet_batch_loss(miner, emb, a, p, q)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            counts.append(len(a))
+        history["loss"].append(float(np.mean(losses)) if losses else 0.0)
+        history["triplets"].append(float(np.mean(counts)) if counts else 0.0)
+    model.eval()
+    return history
+
+
+def _triplet_batch_loss(miner: TripletMiner, emb, a, p, q):
+    from ._siamese import triplet_loss
+
+    return triplet_loss(emb[a], emb[p], emb[q], miner.margin, squared=miner.squared)
+
+
+def _trainer_base():
+    try:
+        from ...training import Trainer
+    except ImportError:  # pragma: no cover
+        return None
+    return Trainer if hasattr(Trainer, "train_step") else None
+
+
+_Base = _trainer_base()
+
+if _Base is not None:
+
+    class TripletTrainer(_Base):
+        """A ``neuralab.training.Trainer`` whose ``train_step`` mines triplets in each batch.
+
+        ``TripletTrainer(model, miner=TripletMiner("semi-hard"), lr=1e-3).fit(x, y,
+        epochs=..., batch_size=...)``: everything around the step (progress,
+        callbacks, checkpoints, resume, NaN guard, seeds) is the Trainer's.
+        """
+
+        def __init__(self, module: nn.Module, *, miner: TripletMiner | None = None,
+                     optimizer="adam", lr: float = 1e-3, progress: bool = False, seed: int = 0,
+                     **kwargs):
+            super().__init__(module, optimizer=optimizer, lr=lr, loss=None, progress=progress,
+                             seed=seed, **kwargs)
+            self.miner = miner or TripletMiner("semi-hard", 0.2)
+
+        def train_step(self, batch) -> dict:
+            x, y = batch
+            if y is None:
+                raise DataError("TripletTrainer: expected identity labels y with the images")
+            emb = self.module(x)
+            a, p, q = self.miner(emb, y)
+            if len(a) == 0:
+                return {"loss": 0.0, "triplets": 0.0}
+            loss = _triplet_batch_loss(self.miner, emb, a, p, q)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            return {"loss": loss.detach(), "triplets": float(len(a))}
+
+else:  # the Trainer engine is not available in this build
+
+    class TripletTrainer:  # pragma: no cover
+        """Placeholder raising a clear error until ``neuralab.training.Trainer`` exists."""
+
+        def __init__(self, *args, **kwargs):
+            from ...errors import ConfigError
+
+            raise ConfigError("TripletTrainer needs neuralab.training.Trainer (with train_step); "
+                              "use neuralab.vision.face.train_triplet instead")

@@ -1,0 +1,144 @@
+"""Triplet/contrastive losses against hand formulas and PyTorch; miners against brute force."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from neuralab import layers as L
+from neuralab.errors import ConfigError, DTypeError, ShapeError
+from neuralab.vision.face import (Siamese, TripletMiner, contrastive_loss, pairwise_distances,
+                                  train_triplet, triplet_loss)
+
+
+def test_triplet_loss_is_cs230s_formula_by_hand():
+    a = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    p = torch.tensor([[0.3, 0.4], [1.0, 1.0]])
+    n = torch.tensor([[0.6, 0.8], [1.0, 1.2]])
+    # row 0: 0.25 − 1.0 + 0.2 < 0 → 0; row 1: 0 − 0.04 + 0.2 = 0.16
+    per = triplet_loss(a, p, n, margin=0.2, reduction="none")
+    assert per.tolist() == pytest.approx([0.0, 0.16])
+    assert float(triplet_loss(a, p, n, margin=0.2)) == pytest.approx(0.08)
+    assert float(triplet_loss(a, p, n, margin=0.2, reduction="sum")) == pytest.approx(0.16)
+
+
+@pytest.mark.parametrize("margin", [0.05, 0.3, 1.5])
+def test_unsquared_triplet_loss_equals_torch(margin):
+    g = torch.Generator().manual_seed(0)
+    a, p, n = (torch.randn(16, 5, generator=g) for _ in range(3))
+    ref = torch.nn.functional.triplet_margin_loss(a, p, n, margin=margin, eps=0.0)
+    assert float(triplet_loss(a, p, n, margin, squared=False)) == pytest.approx(float(ref), rel=1e-5)
+    ref_mod = torch.nn.TripletMarginLoss(margin=margin, eps=0.0, reduction="none")(a, p, n)
+    torch.testing.assert_close(triplet_loss(a, p, n, margin, squared=False, reduction="none"), ref_mod)
+
+
+def test_contrastive_loss_by_hand():
+    a = torch.zeros(3, 2)
+    b = torch.tensor([[0.6, 0.8], [0.6, 0.8], [3.0, 4.0]])   # distances 1, 1, 5
+    same = torch.tensor([1, 0, 0])
+    per = contrastive_loss(a, b, same, margin=2.0, reduction="none")
+    assert per.tolist() == pytest.approx([1.0, 1.0, 0.0])  # d², (2 − 1)², max(2 − 5, 0)²
+
+
+def test_loss_bad_input():
+    a = torch.zeros(2, 3)
+    with pytest.raises(ConfigError, match=r"triplet_loss: expected `margin` to be a finite number >= 0, received -0.1"):
+        triplet_loss(a, a, a, margin=-0.1)
+    with pytest.raises(ShapeError, match=r"expected `negative` to have the shape of `anchor` \(2, 3\), received \(2, 4\)"):
+        triplet_loss(a, a, torch.zeros(2, 4))
+    with pytest.raises(ConfigError, match="contrastive_loss: expected `margin`"):
+        contrastive_loss(a, a, [1, 0], margin=-1)
+    with pytest.raises(ShapeError, match=r"expected `b` to have the shape of `a`"):
+        contrastive_loss(a, torch.zeros(3, 3), [1, 0])
+    with pytest.raises(DTypeError, match="a tensor of embeddings"):
+        triplet_loss([[0.0]], a, a)
+    with pytest.raises(ConfigError, match="one of 'mean', 'sum', 'none'"):
+        triplet_loss(a, a, a, reduction="max")
+
+
+def test_pairwise_distances_equal_cdist():
+    x = torch.randn(7, 4, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(pairwise_distances(x, squared=False), torch.cdist(x, x), atol=1e-5, rtol=0)
+
+
+def brute_force(emb, labels, strategy, margin):
+    d = ((emb[:, None] - emb[None]) ** 2).sum(-1).numpy()
+    lab = labels.tolist()
+    n = len(lab)
+    out = []
+    if strategy == "all":
+        for a, p, q in itertools.product(range(n), repeat=3):
+            if a != p and lab[a] == lab[p] and lab[q] != lab[a]:
+                out.append((a, p, q))
+    elif strategy == "hard":
+        for a in range(n):
+            pos = [p for p in range(n) if p != a and lab[p] == lab[a]]
+            neg = [q for q in range(n) if lab[q] != lab[a]]
+            if pos and neg:
+                out.append((a, max(pos, key=lambda p: (d[a, p], -p)), min(neg, key=lambda q: (d[a, q], q))))
+    else:
+        for a in range(n):
+            for p in range(n):
+                if a == p or lab[a] != lab[p]:
+                    continue
+                ok = [q for q in range(n) if lab[q] != lab[a] and d[a, p] < d[a, q] < d[a, p] + margin]
+                if ok:
+                    out.append((a, p, min(ok, key=lambda q: (d[a, q], q))))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("strategy", ["all", "hard", "semi-hard"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_miners_pick_what_brute_force_picks(strategy, seed):
+    g = torch.Generator().manual_seed(seed)
+    emb = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    labels = torch.randint(0, 3, (12,), generator=g)
+    a, p, q = TripletMiner(strategy, margin=1.0)(emb, labels)
+    got = sorted(zip(a.tolist(), p.tolist(), q.tolist()))
+    assert got == brute_force(emb, labels, strategy, 1.0)
+    assert len(got) > 0
+
+
+def test_miner_loss_and_bad_strategy():
+    emb = torch.tensor([[0.0], [0.1], [0.15], [2.0]], requires_grad=True)
+    loss = TripletMiner("hard", margin=0.5).loss(emb, torch.tensor([0, 0, 1, 1]))
+    loss.backward()
+    assert loss.item() > 0 and emb.grad is not None
+    with pytest.raises(ConfigError, match="one of 'all', 'hard', 'semi-hard'"):
+        TripletMiner("easy")
+    with pytest.raises(ConfigError, match="expected `margin`"):
+        TripletMiner("hard", margin=-1)
+
+
+def test_siamese_shares_one_encoder_and_normalises():
+    net = Siamese(nn.Sequential(nn.Flatten(), nn.Linear(4, 3)))
+    a, b = torch.randn(2, 1, 2, 2), torch.randn(3, 1, 2, 2)
+    za, zb = net(a, b)
+    torch.testing.assert_close(za, net(a))
+    torch.testing.assert_close(zb.norm(dim=1), torch.ones(3))
+    raw = Siamese(net.encoder, normalize=False)
+    torch.testing.assert_close(raw(a), net.encoder(a))
+    with torch.no_grad():
+        d = net.distance(a[:1], a[:1])
+    assert float(d) == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(DTypeError, match="torch.nn.Module"):
+        Siamese(lambda x: x)
+
+
+def test_train_triplet_separates_two_digit_classes():
+    from sklearn.datasets import load_digits
+
+    torch.manual_seed(0)
+    d = load_digits()
+    keep = d.target < 3
+    x = torch.tensor(d.images[keep][:, None] / 16.0, dtype=torch.float32)
+    y = torch.tensor(d.target[keep])
+    enc = L.Input((1, 8, 8)) >> L.Reshape() >> L.Relu(32) >> L.Linear(8)
+    model = Siamese(enc)
+    probe = torch.arange(0, len(x), 9)
+    before = TripletMiner("all", 0.2).loss(model(x[probe]), y[probe]).item()
+    hist = train_triplet(model, x, y, miner=TripletMiner("hard", 0.2), epochs=3,
+                         batches_per_epoch=20, classes_per_batch=3, samples_per_class=8)
+    after = TripletMiner("all", 0.2).loss(model(x[probe]), y[probe]).item()
+    assert after < 0.5 * before and len(hist["loss"]) == 3
