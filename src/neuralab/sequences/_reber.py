@@ -72,14 +72,15 @@ class NextSymbolPredictor(nn.Module):
         n_symbols: input and output size (default 7, the Reber alphabet).
         cell: "lstm" (default), "gru" or "simple_rnn".
         n_units: recurrent units (default 32).
+        **layer_kwargs: passed to the recurrent layer (e.g. ``forget_bias`` of an LSTM).
     """
 
     def __init__(self, n_symbols: int = len(REBER_SYMBOLS), cell: str = "lstm",
-                 n_units: int = 32):
+                 n_units: int = 32, **layer_kwargs):
         super().__init__()
         cell = check_choice("NextSymbolPredictor", "cell", cell, tuple(RECURRENT_CELLS))
         self.cell_name = cell
-        self.rnn = RECURRENT_CELLS[cell](n_units, return_sequences=True)
+        self.rnn = RECURRENT_CELLS[cell](n_units, return_sequences=True, **layer_kwargs)
         self.rnn.build((None, n_symbols))
         self.readout = nn.Linear(n_units, n_symbols)
 
@@ -109,7 +110,8 @@ def _tensors(n, seed):
 def train_embedded_reber(cell: str = "lstm", *, seed: int = 0, n_units: int = 32,
                          lr: float = 0.02, batch_size: int = 8,
                          max_presentations: int = 20_000, check_every: int = 64,
-                         n_train: int = 256, n_test: int = 256) -> ReberRun:
+                         n_train: int = 256, n_test: int = 256,
+                         layer_kwargs: dict | None = None) -> ReberRun:
     """Train a :class:`NextSymbolPredictor` on embedded Reber strings until success.
 
     256 training and 256 separately generated test strings (the paper's protocol);
@@ -123,6 +125,7 @@ def train_embedded_reber(cell: str = "lstm", *, seed: int = 0, n_units: int = 32
         n_units, lr, batch_size: the model and the optimizer.
         max_presentations: the budget of training strings presented.
         check_every: presentations between success checks (rounded up to whole batches).
+        layer_kwargs: extra arguments of the recurrent layer (e.g. ``{"forget_bias": 0.0}``).
 
     Returns:
         A :class:`ReberRun`; ``presentations`` counts training strings seen until success.
@@ -136,7 +139,8 @@ def train_embedded_reber(cell: str = "lstm", *, seed: int = 0, n_units: int = 32
     Xtr, Ytr, Ltr = _tensors(check_int(owner, "n_train", n_train, low=1), 1_000_003 * seed + 1)
     Xte, Yte, Lte = _tensors(check_int(owner, "n_test", n_test, low=1), 1_000_003 * seed + 2)
     torch.manual_seed(seed)
-    net = NextSymbolPredictor(Xtr.shape[-1], cell, check_int(owner, "n_units", n_units, low=1))
+    net = NextSymbolPredictor(Xtr.shape[-1], cell, check_int(owner, "n_units", n_units, low=1),
+                              **(layer_kwargs or {}))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     loss_fn = MaskedLoss("sigmoid_crossentropy", pad_value=0.0)
     gen = torch.Generator().manual_seed(seed)
