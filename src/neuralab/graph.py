@@ -30,7 +30,7 @@ from torch import nn
 from . import arithmetic
 from . import registry
 from .errors import ConfigError, DTypeError, ShapeError, format_shape
-from .layers.base import Layer, base_name, shapes_match
+from .layers.base import Algebra, Layer, base_name, shapes_match
 
 __all__ = ["Network", "join", "parallel", "repeat"]
 
@@ -196,7 +196,7 @@ def _names(layers) -> str:
 
 
 @registry.layers.register("Network")
-class Network(nn.Module):
+class Network(Algebra, nn.Module):
     """A directed acyclic graph of layers, built with ``>>``, ``|``, ``join``, ``parallel``.
 
     Attributes:
@@ -418,19 +418,6 @@ class Network(nn.Module):
 
     def __len__(self) -> int:
         return len(self._order)
-
-    # -- the algebra ----------------------------------------------------------------------
-    def __rshift__(self, other):
-        return join(self, other)
-
-    def __rrshift__(self, other):
-        return join(other, self)
-
-    def __or__(self, other):
-        return parallel(self, other)
-
-    def __ror__(self, other):
-        return parallel(other, self)
 
     # -- running ----------------------------------------------------------------------------
     def _check_inputs(self, xs):

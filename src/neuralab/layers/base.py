@@ -102,7 +102,35 @@ def _lazy_build(module: "Layer", args):
     return None
 
 
-class Layer(nn.Module):
+class Algebra:
+    """``a >> b`` joins and ``a | b`` runs side by side: shared by layers and networks.
+
+    The graph module sits a floor above the layers, so it is imported here, when an
+    expression is written (as ``Network.fit`` imports training).
+    """
+
+    def __rshift__(self, other):
+        from ..graph import join
+
+        return join(self, other)
+
+    def __rrshift__(self, other):
+        from ..graph import join
+
+        return join(other, self)
+
+    def __or__(self, other):
+        from ..graph import parallel
+
+        return parallel(self, other)
+
+    def __ror__(self, other):
+        from ..graph import parallel
+
+        return parallel(other, self)
+
+
+class Layer(Algebra, nn.Module):
     """Base class of neuralab layers.
 
     Attributes:
@@ -243,29 +271,6 @@ class Layer(nn.Module):
     def __repr__(self) -> str:
         extra = self.extra_repr()
         return f"{type(self).__name__}({extra})" if extra else f"{type(self).__name__}()"
-
-    # -- the algebra ----------------------------------------------------------------
-    # ``>>`` and ``|`` build a graph; the graph module sits a floor above the layers,
-    # so it is imported here, when an expression is written (as Network.fit imports training).
-    def __rshift__(self, other):
-        from ..graph import join
-
-        return join(self, other)
-
-    def __rrshift__(self, other):
-        from ..graph import join
-
-        return join(other, self)
-
-    def __or__(self, other):
-        from ..graph import parallel
-
-        return parallel(self, other)
-
-    def __ror__(self, other):
-        from ..graph import parallel
-
-        return parallel(other, self)
 
 
 def init_param(spec, default):
