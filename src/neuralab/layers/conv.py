@@ -86,14 +86,16 @@ def axis_paddings(padding, n: int, owner: str):
     return [padding] * n
 
 
+def fpad_tuple(pairs) -> tuple:
+    """Per-axis (start, end) pairs as ``F.pad``'s tuple (last axis first)."""
+    return tuple(v for a, b in reversed(pairs) for v in (a, b))
+
+
 def symmetric_or_pad(pairs):
     """Split per-axis (start, end) pairs into torch's symmetric padding and an F.pad tuple."""
     if all(a == b for a, b in pairs):
         return tuple(a for a, _ in pairs), None
-    flat = []
-    for a, b in reversed(pairs):
-        flat += [a, b]
-    return (0,) * len(pairs), tuple(flat)
+    return (0,) * len(pairs), fpad_tuple(pairs)
 
 
 def padding_pairs(sizes, k, s, d, pads):
@@ -268,10 +270,8 @@ class Convolution(_ConvBase):
         """``(torch conv padding, F.pad tuple or None)``: a non-zero border is always padded first."""
         if self.padding_mode == "zeros":
             return symmetric_or_pad(pairs)
-        flat = []
-        for a, b in reversed(pairs):
-            flat += [a, b]
-        return (0,) * len(pairs), (tuple(flat) if any(flat) else None)
+        flat = fpad_tuple(pairs)
+        return (0,) * len(pairs), (flat if any(flat) else None)
 
     def _check_border(self, input_shape, pairs) -> None:
         if self.padding_mode not in ("reflect", "circular"):
