@@ -9,6 +9,7 @@ from neuralab.errors import ConfigError, DTypeError
 from neuralab.rl import (
     MDP,
     SARSA,
+    GridWorld,
     ExponentialSchedule,
     LinearSchedule,
     QLearning,
@@ -77,6 +78,14 @@ def test_truncated_transitions_bootstrap_terminated_do_not(cls, terminal):
     agent.q_[0] = [0.0, -1.0]  # greedy action 0
     agent.learn(1)
     assert agent.q_[0, 0] == (0.0 if terminal else 0.5 * 10.0)
+
+
+def test_q_learning_converges_to_q_star_through_truncations():
+    # Sutton & Barto's 5×5 world cut after every step: Q-learning still finds q* (γ = 0.9)
+    world = GridWorld.sutton_barto_3_5(max_steps=1)
+    q_star = value_iteration(world.to_mdp(gamma=0.9)).q
+    agent = QLearning(world, gamma=0.9, lr=0.5, epsilon=1.0, seed=0).learn(20_000)
+    assert np.abs(agent.q_ - q_star).max() < 0.01
 
 
 def test_q_learning_update_by_hand():

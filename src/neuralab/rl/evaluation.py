@@ -7,7 +7,30 @@ import numpy as np
 from ..validation import check_int, expected
 from ._env import check_env
 
-__all__ = ["evaluate", "rollout_returns"]
+__all__ = ["evaluate", "rollout_returns", "PolicyAgent"]
+
+
+class PolicyAgent:
+    """A tabular policy (an (S, A) matrix, e.g. from :func:`~neuralab.rl.value_iteration`) as an agent.
+
+    ``act(s, greedy=True)`` takes the most probable action; ``greedy=False`` samples.
+
+    >>> PolicyAgent([[0.0, 1.0], [1.0, 0.0]]).act(1)
+    0
+    """
+
+    def __init__(self, policy, *, seed: int | None = 0):
+        self.policy = np.asarray(policy, dtype=np.float64)
+        if self.policy.ndim != 2:
+            raise expected("PolicyAgent", "policy", "an (S, A) matrix of probabilities",
+                           f"an array of shape {self.policy.shape}")
+        self.rng = np.random.default_rng(seed)
+
+    def act(self, obs, *, greedy: bool = True) -> int:
+        row = self.policy[int(obs)]
+        if greedy:
+            return int(row.argmax())
+        return int(self.rng.choice(len(row), p=row / row.sum()))
 
 
 def rollout_returns(agent, env, episodes: int = 100, *, seed: int | None = None,
