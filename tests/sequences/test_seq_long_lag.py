@@ -111,9 +111,9 @@ def test_clipping_turns_an_exploding_run_into_a_finite_one():
 
 
 def test_lstm_learns_the_embedded_reber_grammar():
-    run = train_embedded_reber("lstm", seed=0, max_presentations=8000)
+    run = train_embedded_reber("lstm", seed=0, max_presentations=6000)
     assert run.success, run
-    assert run.presentations <= 8000 and run.test_accuracy == 1.0
+    assert run.presentations <= 6000 and run.test_accuracy == 1.0
 
 
 def test_next_symbol_accuracy_counts_the_top_k_rule():

@@ -71,12 +71,12 @@ class NextSymbolPredictor(nn.Module):
     Args:
         n_symbols: input and output size (default 7, the Reber alphabet).
         cell: "lstm" (default), "gru" or "simple_rnn".
-        n_units: recurrent units (default 32).
+        n_units: recurrent units (default 64).
         **layer_kwargs: passed to the recurrent layer (e.g. ``forget_bias`` of an LSTM).
     """
 
     def __init__(self, n_symbols: int = len(REBER_SYMBOLS), cell: str = "lstm",
-                 n_units: int = 32, **layer_kwargs):
+                 n_units: int = 64, **layer_kwargs):
         super().__init__()
         cell = check_choice("NextSymbolPredictor", "cell", cell, tuple(RECURRENT_CELLS))
         self.cell_name = cell
@@ -107,7 +107,7 @@ def _tensors(n, seed):
     return torch.from_numpy(X), torch.from_numpy(Y), lengths
 
 
-def train_embedded_reber(cell: str = "lstm", *, seed: int = 0, n_units: int = 32,
+def train_embedded_reber(cell: str = "lstm", *, seed: int = 0, n_units: int = 64,
                          lr: float = 0.02, batch_size: int = 8,
                          max_presentations: int = 20_000, check_every: int = 64,
                          n_train: int = 256, n_test: int = 256,
