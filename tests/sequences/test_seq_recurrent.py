@@ -137,3 +137,42 @@ def test_lengths_from_mask():
     assert lengths_from_mask(torch.tensor([[True, False], [True, True]])).tolist() == [1, 2]
     with pytest.raises(ShapeError, match=r"expected a mask of shape \(N, T\)"):
         lengths_from_mask(torch.ones(3).bool())
+
+
+@pytest.mark.parametrize("cls,ref_cls", KINDS)
+def test_final_state_with_lengths_is_each_sequences_own_last_state(cls, ref_cls):
+    lengths = [4, 1, 3]
+    layer, ref = _pair(cls, ref_cls, 3, 4)
+    seqs = _ragged(3, lengths, seed=2)
+    _, state = layer.forward_with_state(pad_sequences(seqs), lengths=lengths)
+    for i, s in enumerate(seqs):
+        _, ref_state = ref(s.unsqueeze(0))
+        if cls is L.LSTM:
+            torch.testing.assert_close(state[0][:, i], ref_state[0][:, 0])
+            torch.testing.assert_close(state[1][:, i], ref_state[1][:, 0])
+        else:
+            torch.testing.assert_close(state[:, i], ref_state[:, 0])
+
+
+def test_lstm_forget_bias_is_added_to_the_forget_gate_only():
+    layer = L.LSTM(3, forget_bias=2.5)
+    layer.build((None, 2))
+    b = layer.cell.bias_ih_l0.detach()
+    assert b[3:6].tolist() == [2.5] * 3 and b[:3].abs().max() == 0 and b[6:].abs().max() == 0
+    assert layer.cell.bias_hh_l0.detach().abs().max() == 0
+    assert L.LSTM.from_config(layer.get_config()).forget_bias == 2.5
+    with pytest.raises(ConfigError, match=r"expected `forget_bias` to be a number"):
+        L.LSTM(3, forget_bias="open")
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_unpacked_fast_paths_ignore_whatever_the_padding_holds(bidirectional):
+    """The forward-only and one-layer bidirectional paths run the padded batch without packing;
+    their outputs must not depend on the padded values (compare with the packed path)."""
+    torch.manual_seed(0)
+    layer = L.LSTM(4, return_sequences=True, bidirectional=bidirectional)
+    seqs = _ragged(3, [5, 2, 3], seed=4)
+    lengths = [5, 2, 3]
+    fast = layer(pad_sequences(seqs, value=1e3), lengths=lengths)
+    packed, _ = layer.forward_with_state(pad_sequences(seqs), lengths=lengths)  # packs
+    torch.testing.assert_close(fast, packed)
