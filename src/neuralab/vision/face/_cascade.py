@@ -122,24 +122,34 @@ def group_rectangles(boxes: torch.Tensor, min_neighbors: int = 3, eps: float = 0
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    b64 = boxes.double()
+    b64 = boxes.clone()
+    order = torch.argsort(b64[:, 2] - b64[:, 0])  # by width: neighbours have similar widths
+    b64 = b64[order]
     x, y = b64[:, 0], b64[:, 1]
     w, h = b64[:, 2] - x, b64[:, 3] - y
     rows, cols = [], []
-    for start in range(0, len(b64), 1024):  # neighbour pairs, a block of rows at a time
-        sl = slice(start, start + 1024)
-        delta = eps * (torch.minimum(w[sl, None], w[None]) + torch.minimum(h[sl, None], h[None])) / 2
-        near = ((b64[sl, None] - b64[None]).abs() <= delta[..., None]).all(-1)
+    for start in range(0, len(b64), 256):  # neighbour pairs, a block of rows at a time
+        stop = min(start + 256, len(b64))
+        # |Δx0| ≤ δ and |Δx1| ≤ δ imply |Δw| ≤ 2δ ≤ eps·(w_i + h_i): a band of widths
+        reach = float(eps * (w[start:stop] + h[start:stop]).max())
+        lo = int(torch.searchsorted(w, w[start] - reach))
+        hi = int(torch.searchsorted(w, w[stop - 1] + reach, right=True))
+        rb, cb = b64[start:stop], b64[lo:hi]
+        delta = eps * (torch.minimum(w[start:stop, None], w[None, lo:hi])
+                       + torch.minimum(h[start:stop, None], h[None, lo:hi])) / 2
+        near = (rb[:, None, 0] - cb[None, :, 0]).abs() <= delta
+        for k in (1, 2, 3):
+            near &= (rb[:, None, k] - cb[None, :, k]).abs() <= delta
         r, c = near.nonzero(as_tuple=True)
         rows.append(r + start)
-        cols.append(c)
+        cols.append(c + lo)
     r, c = torch.cat(rows).numpy(), torch.cat(cols).numpy()
     graph = coo_matrix((np.ones(len(r)), (r, c)), shape=(len(b64), len(b64)))
     _, labels = connected_components(graph, directed=False)
     labels = torch.as_tensor(labels)
     n_clusters = int(labels.max()) + 1
     counts = torch.bincount(labels, minlength=n_clusters)
-    sums = torch.zeros((n_clusters, 4), dtype=torch.float64).index_add_(0, labels, b64)
+    sums = torch.zeros((n_clusters, 4), dtype=torch.float64).index_add_(0, labels, b64.double())
     means = sums / counts[:, None]
     keep = counts > min_neighbors
     means, counts = means[keep], counts[keep]

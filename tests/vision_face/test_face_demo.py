@@ -1,0 +1,35 @@
+"""`neuralab demo faces --quick` and examples/05_faces.py run end to end."""
+
+import json
+import pathlib
+import runpy
+
+import pytest
+
+pytest.importorskip("skimage")
+pytest.importorskip("matplotlib")
+
+EXAMPLES = pathlib.Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_demo_faces_quick(tmp_path):
+    from neuralab import cli
+
+    assert cli.main(["demo", "faces", "--quick", "--out", str(tmp_path)]) in (0, None)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for key in ("verification_accuracy", "recognition_accuracy_4way", "unknown_rejection_rate",
+                "detection_rate", "false_positive_rate", "astronaut_face_iou"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert metrics["detection_rate"] >= 0.8  # even the quick 5-stage cascade finds most faces
+    for picture in ("detections.png", "roc.png", "embedding.png"):
+        assert (tmp_path / picture).stat().st_size > 1000
+
+
+def test_faces_example(capsys):
+    runpy.run_path(str(EXAMPLES / "05_faces.py"), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "triplet loss: 0.04" in out
+    assert "hard triplets: [(0, 1, 3), (1, 0, 3), (2, 3, 1), (3, 2, 1)]" in out
+    assert "identify: person-1" in out and "a stranger is None" in out
+    found = float(out.split("held-out faces found ")[1].split("%")[0])
+    assert found >= 90
