@@ -7,7 +7,10 @@ import pytest
 
 MODULES = ["neuralab.vision.boxes", "neuralab.vision.detection",
            "neuralab.vision.detection._nms", "neuralab.vision.detection._anchors",
-           "neuralab.vision.detection._metrics"]
+           "neuralab.vision.detection._metrics", "neuralab.vision.detection._yolo",
+           "neuralab.vision.detection._roi", "neuralab.vision.detection._rcnn",
+           "neuralab.vision.detection._landmarks", "neuralab.vision.detection._train",
+           "neuralab.datasets._shapes"]
 
 
 @pytest.mark.parametrize("name", MODULES)
