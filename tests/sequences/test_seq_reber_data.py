@@ -89,7 +89,7 @@ def test_generator_errors():
     with pytest.raises(ConfigError, match=r"expected `output` to be one of 'onehot', 'index', "
                                           r"received 'ascii'"):
         make_embedded_reber(4, output="ascii")
-    with pytest.raises(ConfigError, match=r"`max_length` must be an int >= 9, received 5"):
+    with pytest.raises(ConfigError, match=r"make_embedded_reber: expected `max_length` to be an integer >= 9, received 5"):
         make_embedded_reber(4, max_length=5)
     with pytest.raises(ConfigError, match=r"expected `invalid_fraction` to be a number in "
                                           r"\[0, 1\], received 2"):
