@@ -142,3 +142,55 @@ def test_train_triplet_separates_two_digit_classes():
                          batches_per_epoch=20, classes_per_batch=3, samples_per_class=8)
     after = TripletMiner("all", 0.2).loss(model(x[probe]), y[probe]).item()
     assert after < 0.5 * before and len(hist["loss"]) == 3
+
+
+def _digits_012():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = d.target < 3
+    return (torch.tensor(d.images[keep][:, None] / 16.0, dtype=torch.float32)[:240],
+            torch.tensor(d.target[keep])[:240])
+
+
+def _small_siamese():
+    torch.manual_seed(0)
+    return Siamese(L.Input((1, 8, 8)) >> L.Reshape() >> L.Relu(16) >> L.Linear(8))
+
+
+def test_triplet_trainer_mines_in_train_step_and_learns():
+    from neuralab.vision.face import TripletTrainer
+
+    x, y = _digits_012()
+    model = _small_siamese()
+    probe = torch.arange(0, len(x), 6)
+    before = TripletMiner("all", 0.2).loss(model(x[probe]), y[probe]).item()
+    h = TripletTrainer(model, miner=TripletMiner("hard", 0.2), lr=1e-2).fit(x, y, epochs=8,
+                                                                           batch_size=48)
+    after = TripletMiner("all", 0.2).loss(model(x[probe]), y[probe]).item()
+    assert after < 0.75 * before and len(h["loss"]) == 8 and min(h["triplets"]) > 0
+
+
+def test_triplet_trainer_resumes_bitwise_from_a_checkpoint(tmp_path):
+    from neuralab.training import Checkpoint
+    from neuralab.vision.face import TripletTrainer
+
+    x, y = _digits_012()
+    straight = _small_siamese()
+    TripletTrainer(straight, miner=TripletMiner("hard", 0.2)).fit(x, y, epochs=3, batch_size=48)
+    first = _small_siamese()
+    TripletTrainer(first, miner=TripletMiner("hard", 0.2),
+                   callbacks=[Checkpoint(tmp_path)]).fit(x, y, epochs=2, batch_size=48)
+    resumed = _small_siamese()
+    TripletTrainer(resumed, miner=TripletMiner("hard", 0.2)).fit(x, y, epochs=3, batch_size=48,
+                                                                 resume_from=tmp_path)
+    for a, b in zip(straight.state_dict().values(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_triplet_trainer_needs_labels():
+    from neuralab.errors import DataError
+    from neuralab.vision.face import TripletTrainer
+
+    with pytest.raises(DataError, match="identity labels y"):
+        TripletTrainer(_small_siamese()).fit(torch.zeros(8, 1, 8, 8), epochs=1)

@@ -7,7 +7,8 @@ Two ways, one recipe (``TripletMiner.loss`` on each batch's embeddings):
   batch has positives and negatives to mine);
 - :class:`TripletTrainer`: the same step as a ``neuralab.training.Trainer``
   subclass (``train_step`` mines), so progress, callbacks, checkpoints and
-  resume come from the Trainer.
+  resume come from the Trainer. Its batches are the Trainer's shuffled
+  mini-batches; a batch of a few identities has triplets enough.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from torch import nn
 
 from ...errors import DataError, ShapeError, format_shape
+from ...training import Trainer
 from ...validation import check_int, check_number, expected
 from ._siamese import TripletMiner
 
@@ -116,54 +118,59 @@ def _triplet_batch_loss(miner: TripletMiner, emb, a, p, q):
     return triplet_loss(emb[a], emb[p], emb[q], miner.margin, squared=miner.squared)
 
 
-def _trainer_base():
-    try:
-        from ...training import Trainer
-    except ImportError:  # pragma: no cover
-        return None
-    return Trainer if hasattr(Trainer, "train_step") else None
+class TripletTrainer(Trainer):
+    """A ``neuralab.training.Trainer`` whose ``train_step`` mines triplets in each batch.
 
+    ``TripletTrainer(model, miner=TripletMiner("semi-hard")).fit(x, y, epochs=…,
+    batch_size=…)`` with identity labels ``y``: each step embeds the batch,
+    mines its triplets, and steps the optimizer on their triplet loss. Progress,
+    callbacks, checkpoints/resume, the NaN guard, devices and seeds are the
+    Trainer's. Logs ``loss`` and ``triplets`` (mined per batch).
 
-_Base = _trainer_base()
+    Args:
+        module: the embedding model (e.g. :class:`Siamese`).
+        miner: the mining strategy and margin (default ``TripletMiner("semi-hard", 0.2)``).
+        augment: optional ``callable(x) -> x`` applied to each training batch.
+        optimizer, lr, progress, seed, **kwargs: as for ``Trainer``.
 
-if _Base is not None:
+    Example:
+        >>> import torch
+        >>> from torch import nn
+        >>> from neuralab.vision.face import Siamese
+        >>> x = torch.cat([torch.randn(20, 2) + 3, torch.randn(20, 2) - 3]); y = torch.arange(40) // 20
+        >>> h = TripletTrainer(Siamese(nn.Linear(2, 2)), miner=TripletMiner("all", 0.5),
+        ...                    lr=0.05).fit(x, y, epochs=3, batch_size=20)
+        >>> len(h["loss"]), h["loss"][-1] <= h["loss"][0]
+        (3, True)
+    """
 
-    class TripletTrainer(_Base):
-        """A ``neuralab.training.Trainer`` whose ``train_step`` mines triplets in each batch.
+    def __init__(self, module: nn.Module, *, miner: TripletMiner | None = None, augment=None,
+                 optimizer="adam", lr: float = 1e-3, progress=False, seed: int | None = 0,
+                 **kwargs):
+        super().__init__(module, optimizer=optimizer, lr=lr, loss=None, progress=progress,
+                         seed=seed, **kwargs)
+        if miner is not None and not isinstance(miner, TripletMiner):
+            raise expected("TripletTrainer", "miner", "a TripletMiner", type(miner).__name__)
+        if augment is not None and not callable(augment):
+            raise expected("TripletTrainer", "augment", "a callable or None", type(augment).__name__)
+        self.miner = miner or TripletMiner("semi-hard", 0.2)
+        self.augment = augment
 
-        ``TripletTrainer(model, miner=TripletMiner("semi-hard"), lr=1e-3).fit(x, y,
-        epochs=..., batch_size=...)``: everything around the step (progress,
-        callbacks, checkpoints, resume, NaN guard, seeds) is the Trainer's.
-        """
-
-        def __init__(self, module: nn.Module, *, miner: TripletMiner | None = None,
-                     optimizer="adam", lr: float = 1e-3, progress: bool = False, seed: int = 0,
-                     **kwargs):
-            super().__init__(module, optimizer=optimizer, lr=lr, loss=None, progress=progress,
-                             seed=seed, **kwargs)
-            self.miner = miner or TripletMiner("semi-hard", 0.2)
-
-        def train_step(self, batch) -> dict:
-            x, y = batch
-            if y is None:
-                raise DataError("TripletTrainer: expected identity labels y with the images")
-            emb = self.module(x)
-            a, p, q = self.miner(emb, y)
-            if len(a) == 0:
-                return {"loss": 0.0, "triplets": 0.0}
-            loss = _triplet_batch_loss(self.miner, emb, a, p, q)
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
-            return {"loss": loss.detach(), "triplets": float(len(a))}
-
-else:  # the Trainer engine is not available in this build
-
-    class TripletTrainer:  # pragma: no cover
-        """Placeholder raising a clear error until ``neuralab.training.Trainer`` exists."""
-
-        def __init__(self, *args, **kwargs):
-            from ...errors import ConfigError
-
-            raise ConfigError("TripletTrainer needs neuralab.training.Trainer (with train_step); "
-                              "use neuralab.vision.face.train_triplet instead")
+    def train_step(self, batch) -> dict:
+        xs, ys = batch
+        x = xs[0] if isinstance(xs, (tuple, list)) else xs
+        y = ys[0] if isinstance(ys, (tuple, list)) else ys
+        if y is None:
+            raise DataError("TripletTrainer: expected identity labels y with the images, "
+                            "received y=None")
+        if self.augment is not None:
+            x = self.augment(x)
+        emb = self.module(x)
+        a, p, q = self.miner(emb, y)
+        if len(a) == 0:
+            return {"loss": 0.0, "triplets": 0.0}
+        loss = _triplet_batch_loss(self.miner, emb, a, p, q)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.detach(), "triplets": float(len(a))}
