@@ -34,6 +34,7 @@ def test_frechet_distance_of_two_1d_gaussians_by_hand():
     assert frechet_distance([0.5], [[0.25]], [0.5], [[0.25]]) == pytest.approx(0.0, abs=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore::scipy.linalg.LinAlgWarning")
 def test_frechet_distance_symmetric_and_singular_covariances():
     rng = np.random.default_rng(1)
     a = rng.normal(size=(6, 2))

@@ -7,7 +7,8 @@
 - :func:`dcgan_generator`, :func:`dcgan_discriminator`: the DCGAN recipe, 8×8 to 64×64;
 - losses: :func:`discriminator_loss`, :func:`generator_loss`, :func:`gradient_penalty`;
 - metrics: :func:`frechet_distance`, :func:`fid`, :func:`mode_coverage`,
-  :func:`class_coverage`, and :func:`digits_classifier` / :func:`features` for FID on digits;
+  :func:`class_coverage`, and :class:`DigitsClassifier` (:func:`digits_classifier`,
+  :func:`features`) for FID on digits;
 - pictures: :func:`sample_grid`, :func:`save_image`, the :class:`SampleGrids` callback;
 - data: :func:`make_gaussian_ring` (the 8-Gaussian ring).
 
@@ -25,7 +26,8 @@
 from ._data import make_gaussian_ring
 from ._gan import GAN, GANMonitor, GANWarning, output_range_of
 from ._losses import LOSSES, discriminator_loss, generator_loss, gradient_penalty
-from ._metrics import class_coverage, digits_classifier, features, fid, frechet_distance, mode_coverage
+from ._metrics import (DigitsClassifier, class_coverage, digits_classifier, features, fid,
+                       frechet_distance, mode_coverage)
 from ._networks import dcgan_discriminator, dcgan_generator
 from ._plots import SampleGrids, sample_grid, save_image
 from ._trainer import GANTrainer
@@ -34,7 +36,7 @@ __all__ = [
     "GAN", "GANTrainer", "GANMonitor", "GANWarning", "LOSSES", "output_range_of",
     "dcgan_generator", "dcgan_discriminator",
     "discriminator_loss", "generator_loss", "gradient_penalty",
-    "frechet_distance", "fid", "mode_coverage", "class_coverage", "digits_classifier", "features",
+    "frechet_distance", "fid", "mode_coverage", "class_coverage", "DigitsClassifier", "digits_classifier", "features",
     "sample_grid", "save_image", "SampleGrids",
     "make_gaussian_ring",
 ]

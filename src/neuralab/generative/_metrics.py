@@ -10,8 +10,8 @@ import torch
 from ..errors import DataError, ShapeError
 from ..validation import check_int, check_number, check_probability
 
-__all__ = ["frechet_distance", "fid", "mode_coverage", "class_coverage", "digits_classifier",
-           "features"]
+__all__ = ["frechet_distance", "fid", "mode_coverage", "class_coverage", "DigitsClassifier",
+           "digits_classifier", "features"]
 
 
 def _array(owner: str, name: str, value, ndim: int) -> np.ndarray:
@@ -182,13 +182,26 @@ def class_coverage(probabilities, *, confidence: float = 0.9) -> dict:
             "max_entropy": math.log(k), "class_histogram": hist.tolist()}
 
 
-class _DigitsClassifier(torch.nn.Module):
-    """A small CNN on 8×8 digits in [−1, 1]; ``features(x)`` is its penultimate layer."""
+class DigitsClassifier(torch.nn.Module):
+    """A small CNN on 8×8 digits in [−1, 1]; ``features(x)`` is its penultimate layer.
 
-    def __init__(self, body, head):
+    ``Convolution(32, 3) → Convolution(32, 3) → MaxPooling(2) → Convolution(64, 3) →
+    MaxPooling(2) → Relu(n_features)`` (the features), then ``Linear(10)`` (the logits).
+    Train one with :func:`digits_classifier`; ``save``/``load`` use safetensors (no pickle).
+
+    Shape: ``(1, 8, 8)`` → ``(10,)``; ``features``: ``(1, 8, 8)`` → ``(n_features,)``.
+    """
+
+    def __init__(self, n_features: int = 64):
+        from .. import layers as L
+
         super().__init__()
-        self.body = body
-        self.head = head
+        self.n_features = check_int("DigitsClassifier", "n_features", n_features, low=1)
+        self.body = (L.Input((1, 8, 8)) >> L.Convolution(32, 3, padding="same") >> L.Relu()
+                     >> L.Convolution(32, 3, padding="same") >> L.Relu() >> L.MaxPooling(2)
+                     >> L.Convolution(64, 3, padding="same") >> L.Relu() >> L.MaxPooling(2)
+                     >> L.Reshape() >> L.Relu(self.n_features))
+        self.head = L.Input((self.n_features,)) >> L.Linear(10)
 
     def features(self, x):
         return self.body(x)
@@ -196,35 +209,57 @@ class _DigitsClassifier(torch.nn.Module):
     def forward(self, x):
         return self.head(self.body(x))
 
+    def save(self, path) -> str:
+        """Write the weights as a ``.safetensors`` file (with ``n_features`` in its metadata)."""
+        from safetensors.torch import save_file
 
-def digits_classifier(*, epochs: int = 30, seed: int = 0, n_features: int = 64):
-    """Train the digits classifier whose features FID uses on digits (a CNN, neuralab ``fit``).
+        state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        save_file(state, str(path), metadata={"format": "neuralab.generative.DigitsClassifier",
+                                              "n_features": str(self.n_features)})
+        return str(path)
 
-    Trained on the train split of :func:`neuralab.datasets.load_digits` (8×8,
-    scaled to [−1, 1], the range of a tanh generator) with Adam; about 98 % test
-    accuracy. ``model.features(x)`` returns the ``n_features``-wide penultimate
-    layer, ``model(x)`` the 10 logits. Put it in ``eval()`` mode (done here).
+    @classmethod
+    def load(cls, path) -> "DigitsClassifier":
+        """Rebuild a classifier written by :meth:`save` (in eval mode)."""
+        from safetensors import safe_open
+        from safetensors.torch import load_file
+
+        from ..errors import StorageError
+
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = fh.metadata() or {}
+            state = load_file(str(path))
+        except Exception as exc:  # safetensors raises its own SafetensorError on corrupt files
+            raise StorageError(f"DigitsClassifier.load: cannot read {str(path)!r}: {exc}") from None
+        if meta.get("format") != "neuralab.generative.DigitsClassifier":
+            raise StorageError(f"DigitsClassifier.load: {str(path)!r} is not a DigitsClassifier file "
+                               f"(format {meta.get('format')!r})")
+        model = cls(int(meta["n_features"]))
+        model.load_state_dict(state)
+        return model.eval()
+
+
+def digits_classifier(*, epochs: int = 20, seed: int = 0, n_features: int = 64) -> DigitsClassifier:
+    """Train the :class:`DigitsClassifier` whose features FID uses on digits (neuralab ``fit``).
+
+    Trained on the train split of :func:`neuralab.datasets.load_digits` (8×8, scaled to
+    [−1, 1], the range of a tanh generator) with Adam (lr 1e-3, batch 64): about 99 %
+    accuracy on the test split after the default 20 epochs (seconds on one core).
 
     Args:
-        epochs: training epochs (default 30; a few seconds on one CPU core).
+        epochs: training epochs (default 20).
         seed: seed of the initialisation and the batches.
         n_features: width of the penultimate layer (default 64).
 
-    Returns: a module with ``features(x) -> (N, n_features)`` and ``forward(x) -> (N, 10)``.
+    Returns: the trained classifier, in eval mode.
     """
-    from .. import layers as L
     from ..datasets import load_digits
     from ..training import fit
 
     epochs = check_int("digits_classifier", "epochs", epochs, low=1)
-    n_features = check_int("digits_classifier", "n_features", n_features, low=1)
-    torch.manual_seed(seed)
-    body = (L.Input((1, 8, 8)) >> L.Convolution(32, 3, padding="same") >> L.Relu()
-            >> L.Convolution(32, 3, padding="same") >> L.Relu() >> L.MaxPooling(2)
-            >> L.Convolution(64, 3, padding="same") >> L.Relu() >> L.MaxPooling(2)
-            >> L.Reshape() >> L.Relu(n_features))
-    head = L.Input((n_features,)) >> L.Linear(10)
-    model = _DigitsClassifier(body, head)
+    torch.manual_seed(check_int("digits_classifier", "seed", seed, low=0))
+    model = DigitsClassifier(n_features)
     split = load_digits()
     fit(model, split.x_train * 2 - 1, split.y_train, optimizer="adam", lr=1e-3,
         loss="softmax_crossentropy", epochs=epochs, batch_size=64, progress=False, seed=seed)
