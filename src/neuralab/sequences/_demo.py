@@ -86,12 +86,12 @@ def _reber(out_dir, quick, seed):
 def _language_model(out_dir, quick, seed):
     text = load_corpus()
     vocab = Vocabulary(text)
-    n_train = 6_000 if quick else 150_000
+    n_train = 6_000 if quick else 100_000
     train, val = text[:n_train], text[-20_000:]
     torch.manual_seed(seed)
     lm = CharLanguageModel(vocab, n_units=64 if quick else 256, embedding_size=32)
     t0 = time.perf_counter()
-    lm.fit_text(train, seq_length=32 if quick else 64, epochs=1 if quick else 3,
+    lm.fit_text(train, seq_length=32 if quick else 64, epochs=1 if quick else 4,
                 batch_size=32, lr=0.02 if quick else 0.005, seed=seed)
     seconds = time.perf_counter() - t0
     ppl = perplexity(lm, val)
@@ -108,12 +108,12 @@ def _dates(out_dir, quick, seed):
     import matplotlib.pyplot as plt
 
     source, target = date_vocabularies()
-    train = make_dates(200 if quick else 4000, seed=seed)
+    train = make_dates(200 if quick else 3000, seed=seed)
     seen = {s for s, _ in train}
     test = [p for p in make_dates(100 if quick else 1000, seed=seed + 1) if p[0] not in seen]
     torch.manual_seed(seed)
     model = Seq2Seq(source, target, n_units=32 if quick else 64, attention="additive")
-    model.fit_pairs(train, epochs=1 if quick else 4, batch_size=32, lr=0.01, seed=seed)
+    model.fit_pairs(train, epochs=1 if quick else 3, batch_size=32, lr=0.01, seed=seed)
     pred = model.translate_batch([s for s, _ in test])
     exact = float(np.mean([p == iso for p, (_, iso) in zip(pred, test)]))
     score = bleu([" ".join(p.split("-")) or "-" for p in pred],
