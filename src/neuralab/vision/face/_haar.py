@@ -200,7 +200,7 @@ class HaarFeatures:
         >>> len(haar)
         136
         >>> x = np.zeros((1, 4, 4)); x[0, :, 2:] = 1.0      # dark left half, bright right half
-        >>> float(haar(x)[0, haar.index("type-2-x", 0, 0, 4, 2)])
+        >>> float(haar(x)[0, haar.index("type-2-x", 0, 0, 4, 4)])
         8.0
     """
 

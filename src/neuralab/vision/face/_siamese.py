@@ -97,8 +97,8 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, same, margin: float = 1.0
 
     Example:
         >>> a = torch.zeros(2, 2); b = torch.tensor([[0.6, 0.0], [0.6, 0.0]])
-        >>> contrastive_loss(a, b, torch.tensor([1, 0]), reduction="none").tolist()
-        [0.36000001430511475, 0.16000001132488251]
+        >>> [round(v, 4) for v in contrastive_loss(a, b, torch.tensor([1, 0]), reduction="none").tolist()]
+        [0.36, 0.16]
     """
     a, b = _embeddings("contrastive_loss", a=a, b=b)
     margin = check_number("contrastive_loss", "margin", margin, low=0.0)
@@ -227,7 +227,7 @@ class Siamese(nn.Module):
         >>> from torch import nn
         >>> net = Siamese(nn.Sequential(nn.Flatten(), nn.Linear(4, 3)))
         >>> a, b = net(torch.randn(2, 1, 2, 2), torch.randn(2, 1, 2, 2))
-        >>> tuple(a.shape), round(float(a.norm(dim=1)[0]), 4)
+        >>> tuple(a.shape), round(a.detach().norm(dim=1)[0].item(), 4)
         ((2, 3), 1.0)
     """
 

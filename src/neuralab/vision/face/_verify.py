@@ -124,7 +124,7 @@ class FaceVerifier:
         >>> a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
         >>> b = torch.tensor([[0.1, 0.0], [0.2, 0.0], [1.0, 0.0], [0.0, 2.0]])
         >>> v = FaceVerifier(squared=False).fit(a, b, [1, 1, 0, 0])
-        >>> v.threshold_, v.eer_
+        >>> round(v.threshold_, 4), v.eer_
         (0.2, 0.0)
         >>> same, d = v.verify(torch.zeros(1, 2), torch.tensor([[0.15, 0.0]]))
         >>> same.tolist()
@@ -205,8 +205,9 @@ class FaceDatabase:
     Example:
         >>> db = FaceDatabase(threshold=0.5)
         >>> db.enroll("ada", torch.tensor([[0.0, 0.0]])); db.enroll("bob", torch.tensor([[1.0, 1.0]]))
-        >>> db.identify(torch.tensor([0.1, 0.0]))
-        ('ada', 0.010000000707805157)
+        >>> name, distance = db.identify(torch.tensor([0.1, 0.0]))
+        >>> name, round(distance, 4)
+        ('ada', 0.01)
         >>> db.identify(torch.tensor([5.0, 5.0]))[0] is None
         True
     """
