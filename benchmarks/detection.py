@@ -68,8 +68,8 @@ def numpy_batched_nms(boxes, scores, classes, threshold):
     for c in np.unique(classes):
         idx = np.nonzero(classes == c)[0]
         keep.append(idx[numpy_nms(boxes[idx], scores[idx], threshold)])
-    keep = np.concatenate(keep) if keep else np.zeros(0, np.int64)
-    return keep[np.argsort(-scores[keep], kind="stable")]
+    keep = np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+    return keep[np.argsort(-scores[keep], kind="stable")]      # by score, ties by index
 
 
 def numpy_iou(a, b):

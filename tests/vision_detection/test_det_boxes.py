@@ -121,3 +121,13 @@ def test_bad_boxes_raise_clear_errors():
         iou(torch.zeros(2, 3), torch.zeros(1, 4))
     with pytest.raises(ShapeError, match="same shape"):
         iou(torch.zeros(2, 4), torch.zeros(3, 4), aligned=True)
+
+
+def test_fast_and_differentiable_paths_agree():
+    gen = torch.Generator().manual_seed(5)
+    xy = torch.rand(30, 2, generator=gen) * 10
+    a = torch.cat([xy, xy + torch.rand(30, 2, generator=gen) * 5], 1)
+    b = a.flip(0).clone().requires_grad_(True)
+    torch.testing.assert_close(iou(a, b), iou(a, b.detach()))
+    z = torch.zeros(2, 4)
+    assert iou(z, z).tolist() == [[0.0, 0.0], [0.0, 0.0]]

@@ -25,8 +25,8 @@ __all__ = ["run"]
 
 logger = logging.getLogger("neuralab.demo")
 
-FULL = {"image_size": 64, "test_images": 500, "yolo": (2000, 15), "faster_rcnn": (800, 6),
-        "rcnn": (400, 3), "rcnn_test_images": 100, "landmarks": (2000, 15)}
+FULL = {"image_size": 64, "test_images": 500, "yolo": (2000, 15), "faster_rcnn": (600, 6),
+        "rcnn": (400, 3), "rcnn_test_images": 100, "landmarks": (2000, 12)}
 QUICK = {"image_size": 32, "test_images": 16, "yolo": (48, 1), "faster_rcnn": (16, 1),
          "rcnn": (16, 1), "rcnn_test_images": 2, "landmarks": (48, 1)}
 
@@ -154,7 +154,7 @@ def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
     x_lmt, k_lmt = triangles(n_test, seed + 5)
     torch.manual_seed(seed)
     lm = landmark_net(3, (3, 32, 32))
-    fit(lm, x_lm, lm.encode(k_lm), loss="mse", lr=3e-3, epochs=epochs, batch_size=16,
+    fit(lm, x_lm, lm.encode(k_lm), loss="mse", lr=1e-3, epochs=epochs, batch_size=16,
         progress=False, seed=seed)
     lm.eval()
     with torch.no_grad():

@@ -183,6 +183,18 @@ def _pair(owner: str, a, b, fmt: str, aligned):
     return a, b, aligned
 
 
+def _pairwise_iou_fast(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pairwise IoU without autograd: per-coordinate broadcasts and in-place ops (4 allocations)."""
+    ax1, ay1, ax2, ay2 = (a[..., k].unsqueeze(-1) for k in range(4))   # (..., N, 1)
+    bx1, by1, bx2, by2 = (b[..., k].unsqueeze(-2) for k in range(4))   # (..., 1, M)
+    w = torch.minimum(ax2, bx2).sub_(torch.maximum(ax1, bx1)).clamp_(min=0)
+    h = torch.minimum(ay2, by2).sub_(torch.maximum(ay1, by1)).clamp_(min=0)
+    inter = w.mul_(h)
+    union = ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1)).sub_(inter)
+    # inter <= union, so an empty union (two empty boxes) gives 0 / tiny = 0
+    return inter.div_(union.clamp_(min=torch.finfo(inter.dtype).tiny))
+
+
 def iou(a, b, fmt: str = "xyxy", *, aligned: bool = False) -> torch.Tensor:
     """Intersection over union of every box in ``a`` with every box in ``b``.
 
@@ -203,6 +215,8 @@ def iou(a, b, fmt: str = "xyxy", *, aligned: bool = False) -> torch.Tensor:
                 [0.2500, 0.0000]])
     """
     a, b, aligned = _pair("iou", a, b, fmt, aligned)
+    if not aligned and not (torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)):
+        return _pairwise_iou_fast(a, b)
     inter, union, _, _ = _inter_union(a, b, aligned)
     return torch.where(union > 0, inter / union.clamp(min=torch.finfo(inter.dtype).tiny),
                        torch.zeros_like(inter))

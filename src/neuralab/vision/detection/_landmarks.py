@@ -63,8 +63,8 @@ class LandmarkNet(Model):
     Args:
         num_keypoints: K.
         input_shape: ``(C, H, W)``, at least 8×8 (default (3, 32, 32)).
-        width: filters of the first stage.
-        hidden: units of the dense layer.
+        width: filters of the first stage (default 8).
+        hidden: units of the dense layer (default 64).
 
     Shape: ``(N, C, H, W)`` → ``(N, 2K)``.
 
@@ -79,8 +79,8 @@ class LandmarkNet(Model):
 
     minimum_input_size = 8
 
-    def __init__(self, num_keypoints: int = 3, input_shape=(3, 32, 32), width: int = 16,
-                 hidden: int = 128, *, num_classes: int | None = None, name: str = "landmark_net"):
+    def __init__(self, num_keypoints: int = 3, input_shape=(3, 32, 32), width: int = 8,
+                 hidden: int = 64, *, num_classes: int | None = None, name: str = "landmark_net"):
         owner = "LandmarkNet"
         num_keypoints = check_int(owner, "num_keypoints", num_keypoints, low=1)
         if num_classes is not None:                 # reset_classifier / configs speak in outputs
