@@ -428,3 +428,44 @@ def test_predict_of_a_plain_module_with_a_tuple_of_arrays():
 
     out = predict(Add(), (np.ones((3, 2), np.float32), np.full((3, 2), 2, np.float32)))
     assert out.tolist() == [[3.0, 3.0]] * 3
+
+
+# ----------------------------------------------------------------------------- ragged sequences
+def _ragged(n=120, seed=0):
+    rng = np.random.default_rng(seed)
+    xs = [rng.normal(size=(int(rng.integers(3, 12)), 2)).astype(np.float32) for _ in range(n)]
+    return xs, [(np.cumsum(x[:, 0]) > 0).astype(np.int64) for x in xs]
+
+
+def test_ragged_lists_train_with_one_target_per_sequence():
+    xs, _ = _ragged()
+    y = np.array([int(x[:, 0].sum() > 0) for x in xs])
+    nl.set_seed(0)
+    net = L.Input((None, 2)) >> L.LSTM(16, mask_value=0.0) >> L.Softmax(2)
+    h = net.fit(xs, y, epochs=12, lr=0.01, metrics="accuracy", progress=False, seed=0)
+    assert h["accuracy"][-1] > 0.9
+
+
+def test_ragged_per_step_labels_leave_the_padding_out_of_the_loss():
+    xs, ys = _ragged(60)
+    nl.set_seed(0)
+    net = L.Input((None, 2)) >> L.LSTM(8, mask_value=0.0, return_sequences=True) >> L.Linear(2)
+    fit(net, xs, ys, loss="softmax_crossentropy", epochs=2, progress=False, seed=0)
+    got = evaluate(net, xs, ys, loss="softmax_crossentropy", metrics="accuracy", batch_size=1000)
+    net.eval()
+    with torch.no_grad():  # by hand: each sequence alone, unpadded; mean over every real step
+        logits = torch.cat([net(torch.from_numpy(x)[None])[0] for x in xs])
+    labels = torch.from_numpy(np.concatenate(ys))
+    assert got["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, labels)), rel=1e-4)
+    assert got["accuracy"] == pytest.approx(float((logits.argmax(1) == labels).float().mean()), rel=1e-5)
+
+
+def test_ragged_errors():
+    xs, ys = _ragged(10)
+    net = L.Input((None, 2)) >> L.LSTM(4, mask_value=0.0, return_sequences=True) >> L.Linear(2)
+    with pytest.raises(DataError, match=r"y\[0\]: expected one target per step \(\d+\), received \d+"):
+        fit(net, xs, [y[:-1] for y in ys], loss="softmax_crossentropy", epochs=1, progress=False)
+    with pytest.raises(DataError, match=r"ragged per-step targets must be integer class labels"):
+        fit(net, xs, [y.astype(np.float32) for y in ys], loss="mse", epochs=1, progress=False)
+    with pytest.raises(DataError, match=r"must agree on every axis but the first; received steps of shapes"):
+        fit(net, [np.zeros((3, 2)), np.zeros((4, 3))], [0, 1], epochs=1, progress=False)

@@ -15,6 +15,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from ..errors import DataError, format_shape
+from . import _ragged
 from ._structure import canonical, input_names, map_leaves, output_names
 
 __all__ = ["Arrays", "Stream", "to_tensor", "prepare", "split_validation", "stream_batch"]
@@ -27,13 +28,15 @@ class Arrays:
 
     x: tuple
     y: tuple | None
+    steps: bool = False  # y holds per-step labels of padded sequences (IGNORE_INDEX on padding)
 
     @property
     def n(self) -> int:
         return int(self.x[0].shape[0])
 
     def to(self, device) -> "Arrays":
-        return Arrays(tuple(t.to(device) for t in self.x), map_leaves(lambda t: t.to(device), self.y))
+        return Arrays(tuple(t.to(device) for t in self.x), map_leaves(lambda t: t.to(device), self.y),
+                      self.steps)
 
     def take(self, idx) -> tuple:
         """The batch ``(x, y)`` at sample indices ``idx`` (a tensor of indices or a slice)."""
@@ -205,6 +208,13 @@ def prepare(x, y, module: nn.Module, what: str = "x") -> Arrays | Stream:
             raise DataError(f"{what}: a TensorDataset holds the targets itself: expected {ydesc}=None, "
                             f"received {_describe(y)}")
         x, y = _split_tensor_dataset(x, module, what)
+    steps = False
+    names_in = input_names(module)
+    if isinstance(x, list) and (names_in is None or len(names_in) == 1) and _ragged.is_ragged(x):
+        lengths = [len(v) for v in x]
+        x = _ragged.pad_ragged(x, what, 0.0)
+        if isinstance(y, list) and _ragged.is_ragged(y):
+            y, steps = _ragged.pad_step_targets(y, lengths, ydesc), True
     xs = _convert_x(canonical(x, input_names(module), what, "input"), module, what)
     ys = None
     if y is not None:
@@ -221,7 +231,7 @@ def prepare(x, y, module: nn.Module, what: str = "x") -> Arrays | Stream:
                     f"{label} with {yt.shape[0]} samples {format_shape(tuple(yt.shape))}"
                 )
             check_finite(yt, label)
-    return Arrays(xs, ys)
+    return Arrays(xs, ys, steps)
 
 
 def _split_tensor_dataset(ds: TensorDataset, module: nn.Module, what: str):
@@ -267,7 +277,7 @@ def split_validation(data: Arrays | Stream, fraction: float) -> tuple[Arrays | S
             f"samples out of {n}; expected at least one of each"
         )
     cut = n - n_val
-    return Arrays(*data.take(slice(0, cut))), Arrays(*data.take(slice(cut, n)))
+    return (Arrays(*data.take(slice(0, cut)), data.steps), Arrays(*data.take(slice(cut, n)), data.steps))
 
 
 def stream_batch(batch, module: nn.Module, device, dtype, keep_ints: bool):

@@ -19,6 +19,7 @@ from .. import losses as _losses
 from ..errors import ConfigError, DataError, format_shape
 from ..validation import check_number
 from . import metrics as _metrics
+from ._ragged import IGNORE_INDEX, steps_only
 from ._structure import output_names
 
 __all__ = ["Objective", "resolve_metrics", "last_layer"]
@@ -115,8 +116,10 @@ class Objective:
         weights: None, a list or a dict of per-output weights (default 1 each).
     """
 
-    def __init__(self, spec, module: nn.Module, outs0: tuple, ys0: tuple | None, weights=None):
+    def __init__(self, spec, module: nn.Module, outs0: tuple, ys0: tuple | None, weights=None,
+                 steps: bool = False):
         n = len(outs0)
+        self.steps = steps
         self.labels = output_names(module) or [f"output_{k}" for k in range(n)]
         if len(self.labels) != n:
             self.labels = [f"output_{k}" for k in range(n)]
@@ -137,8 +140,14 @@ class Objective:
         layers = _output_layers(module, n)
         for k in range(n):
             label = "the output" if n == 1 else f"output {self.labels[k]!r}"
-            self.terms.append(_Term(specs[k], layers[k], None if ys0 is None else ys0[k], outs0[k],
-                                    ws[k], label))
+            y0 = None if ys0 is None else ys0[k]
+            if steps and y0 is not None:  # the loss sees real steps only: (M, C) and (M,)
+                valid = y0[:outs0[k].shape[0]] != IGNORE_INDEX
+                term = _Term(specs[k], layers[k], y0[:outs0[k].shape[0]][valid], outs0[k][valid], ws[k], label)
+                term.fn = steps_only(term.fn)
+            else:
+                term = _Term(specs[k], layers[k], y0, outs0[k], ws[k], label)
+            self.terms.append(term)
 
     def _per_output(self, value, what: str) -> list:
         n, labels = self.n, self.labels
@@ -178,6 +187,11 @@ class Objective:
         if self.whole is not None:
             return ys
         label = (lambda k: what) if self.n == 1 else (lambda k: f"{what}[{self.labels[k]!r}]")
+        if self.steps:
+            for k, (y, out, t) in enumerate(zip(ys, outs, self.terms)):
+                valid = y[:out.shape[0]] != IGNORE_INDEX
+                fit_target(y[:out.shape[0]][valid], out[valid], t.name, label(k))
+            return ys
         return tuple(fit_target(y, out, t.name, label(k))
                      for k, (y, out, t) in enumerate(zip(ys, outs, self.terms)))
 
@@ -311,5 +325,7 @@ def resolve_metrics(metrics: Any, objective: Objective | None) -> list[tuple[str
             name, fn = _metrics.get(spec)
             if name in ("accuracy", "acc") and loss_name in ("sigmoid_crossentropy", "hinge"):
                 fn = _threshold_zero_accuracy
+            if objective is not None and objective.steps:
+                fn = steps_only(fn)
             resolved.append((name if n == 1 else f"{labels[k]}_{name}", k, fn))
     return resolved

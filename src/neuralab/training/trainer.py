@@ -198,7 +198,7 @@ class Trainer:
                 if y0 is None:
                     raise DataError("fit: expected targets y for x, received y=None")
                 self.objective = Objective(self._specs["loss"], self.module, outs0, y0,
-                                           self._specs["loss_weights"])
+                                           self._specs["loss_weights"], steps=getattr(train, "steps", False))
                 self._adapt_all(train, val, outs0, y0)
             self.metric_fns = resolve_metrics(self._specs["metrics"], self.objective)
         if "optimizer" not in self.optimizers and self._specs["optimizer"] is not None:
@@ -575,7 +575,8 @@ class Trainer:
             raise DataError("evaluate: expected targets y, received None" if isinstance(data, _data.Arrays)
                             else "evaluate: the dataset yields inputs only: expected (input, target) pairs")
         outs0 = _probe(self.module, x0, self.device)
-        self.objective = Objective(self._specs["loss"], self.module, outs0, y0, self._specs["loss_weights"])
+        self.objective = Objective(self._specs["loss"], self.module, outs0, y0, self._specs["loss_weights"],
+                                   steps=getattr(data, "steps", False))
         self._part_labels = self.objective.part_labels()
         self._adapt_targets = not isinstance(data, _data.Arrays)
         if isinstance(data, _data.Arrays):
