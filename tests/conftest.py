@@ -16,3 +16,8 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def pytest_configure(config):
+    """Module- and session-scoped fixtures run outside ``_one_thread``: start single-threaded too."""
+    torch.set_num_threads(1)
