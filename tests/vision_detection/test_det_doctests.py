@@ -10,7 +10,7 @@ MODULES = ["neuralab.vision.boxes", "neuralab.vision.detection",
            "neuralab.vision.detection._metrics", "neuralab.vision.detection._yolo",
            "neuralab.vision.detection._roi", "neuralab.vision.detection._rcnn",
            "neuralab.vision.detection._landmarks", "neuralab.vision.detection._train",
-           "neuralab.datasets._shapes"]
+           "neuralab.datasets._shapes", "neuralab.vision.detection._darknet"]
 
 
 @pytest.mark.parametrize("name", MODULES)

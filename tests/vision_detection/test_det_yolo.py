@@ -127,3 +127,22 @@ def test_bad_input():
         TinyYolo(3, (3, 48, 48), grid_size=5)
     with pytest.raises(ConfigError, match="`score_threshold`"):
         decode(torch.zeros(1, 16, 4, 4), enc, score_threshold=2.0)
+
+
+def test_darknet53_matches_the_published_size_and_trains():
+    from neuralab.vision.detection import Darknet53
+
+    net = registry.architectures.get("darknet53")
+    assert sum(p.numel() for p in net.parameters()) == 41_609_928      # timm's darknet53: 41.61M
+    conv = [l for l in net.layers if type(l).__name__ == "Convolution"]
+    assert len(conv) + 1 == 53                                          # 52 convolutions + the FC
+    small = Darknet53(4, (3, 16, 16), width=4, blocks=(1, 1, 1, 1, 1))
+    x = torch.randn(2, 3, 16, 16)
+    y = small(x)
+    assert y.shape == (2, 4)
+    y.square().sum().backward()
+    assert all(p.grad is not None for p in small.parameters())
+    rebuilt = registry.layers.get({"class": "Darknet53", "config": small.get_config()})
+    rebuilt.load_state_dict(small.state_dict())
+    small.eval(), rebuilt.eval()
+    torch.testing.assert_close(rebuilt(x), small(x))

@@ -4,6 +4,7 @@
   per class in one pass;
 - :func:`make_anchors`, :func:`anchor_shapes`, :func:`kmeans_anchors`: anchor boxes;
 - :class:`YoloEncoder`, :func:`yolo_loss`, :func:`decode`, :class:`TinyYolo` (``tiny_yolo``);
+- :class:`Darknet53` (``darknet53``): YOLOv3's backbone;
 - :func:`region_proposals`, :func:`roi_pool`, :func:`roi_align`, :class:`RCNN`,
   :class:`FasterRCNN` (RPN + RoI head), :class:`MaskHead` (Mask R-CNN);
 - :func:`landmark_error`, :class:`LandmarkNet` (``landmark_net``): landmark detection;
@@ -16,6 +17,7 @@
 """
 
 from ._anchors import anchor_shapes, kmeans_anchors, make_anchors
+from ._darknet import DARKNET53_BLOCKS, Darknet53, darknet53
 from ._landmarks import LandmarkNet, landmark_error, landmark_net
 from ._metrics import COCO_IOU_THRESHOLDS, average_precision, mean_average_precision
 from ._nms import nms
@@ -28,4 +30,5 @@ __all__ = ["nms", "make_anchors", "anchor_shapes", "kmeans_anchors", "average_pr
            "mean_average_precision", "COCO_IOU_THRESHOLDS", "YoloEncoder", "yolo_loss", "decode",
            "TinyYolo", "tiny_yolo", "region_proposals", "roi_pool", "roi_align", "RCNN", "FasterRCNN",
            "MaskHead", "BoxCoder", "paste_masks", "landmark_error", "LandmarkNet", "landmark_net",
-           "DetectorTrainer", "fit_detector", "pad_targets", "unpad_targets"]
+           "DetectorTrainer", "fit_detector", "pad_targets", "unpad_targets", "Darknet53",
+           "darknet53", "DARKNET53_BLOCKS"]
