@@ -1,14 +1,16 @@
 """DQN on CartPole-v1: neuralab against Stable-Baselines3, side by side in one run.
 
-Both agents use the RL Zoo's CartPole-v1 DQN hyperparameters (MLP 256-256, Adam
-lr 2.3e-3, batch 64, buffer 100,000, learning_starts 1,000, γ 0.99, 128
-gradient steps per 256 environment steps, ε 1 → 0.04 over the first 16 % of
-50,000 steps, Huber loss, gradient norm ≤ 10; the target network is refreshed
-once per training burst: SB3 every 10 environment steps while collecting,
-neuralab after each 128 gradient steps — the same networks at every gradient
-step). Per seed, each trains for at most ``--budget`` environment steps; after
-every ``--check-every`` steps (a multiple of 256, so both have taken the same
-number of gradient bursts) the greedy policy plays ``--check-episodes``
+SB3 uses the RL Zoo's CartPole-v1 DQN hyperparameters (MLP 256-256, Adam lr
+2.3e-3, batch 64, buffer 100,000, learning_starts 1,000, γ 0.99, 128 gradient
+steps per 256 environment steps, ε 1 → 0.04 over the first 16 % of 50,000
+steps, Huber loss, gradient norm ≤ 10, the target refreshed every 10
+environment steps while collecting, i.e. once per burst). neuralab uses
+``neuralab.rl.dqn.CARTPOLE``: the same recipe with an MLP 128-128 and bursts of
+64 gradient steps every 128 environment steps (the same one gradient step per
+two environment steps, the target refreshed after each burst). Per seed, each
+trains for at most ``--budget`` environment steps; after every
+``--check-every`` steps (a multiple of 256: both have just finished a burst)
+the greedy policy plays ``--check-episodes``
 episodes; when their mean reaches 475 a ``--confirm-episodes``-episode
 evaluation decides. ``steps_to_475`` is the step count of the first confirmed
 check (null if none within the budget); ``wall_s`` is the training time up to

@@ -33,3 +33,18 @@ def test_rl_example(capsys):
     rate = float(out.split("Q-learning success rate:")[1].split()[0])
     best = float(out.split("(optimal policy:")[1].split(")")[0])
     assert rate >= best - 0.1  # 200 episodes each: σ ≈ 0.03
+
+
+def test_plots_check_shapes_and_write_pngs(tmp_path):
+    import numpy as np
+    import pytest
+
+    from neuralab.errors import ShapeError
+    from neuralab.rl import plot
+
+    with pytest.raises(ShapeError, match=r"plot_values: expected `values` of shape \(16,\), "
+                                         r"received shape \(15,\)"):
+        plot.plot_values(np.zeros(15), (4, 4), tmp_path / "v.png")
+    path = plot.plot_returns([1.0, 2.0, 3.0], tmp_path / "r.png", window=2, threshold=2.5)
+    assert pathlib.Path(path).read_bytes()[:4] == b"\x89PNG"
+    assert plot.running_mean([2.0, 4.0, 6.0], window=5).tolist() == [2.0, 3.0, 4.0]

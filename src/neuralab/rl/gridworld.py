@@ -60,7 +60,8 @@ class GridWorld(_EnvBase):
         teleports: ``{cell: target_cell}``: entering ``cell`` lands on ``target_cell``.
         slip: probability of moving perpendicular to the intended direction (split evenly).
         start: start cell; ``None`` starts uniformly on every non-terminal, non-wall cell.
-        max_steps: episodes are truncated after this many steps (``None``: never).
+        max_steps: episodes are truncated after this many steps (``None``: never; a world
+            without reachable terminal cells then needs it for episodic learners).
 
     Attributes:
         P: ``P[s][a]`` = list of ``(probability, next_state, reward, terminated)``.
@@ -132,7 +133,12 @@ class GridWorld(_EnvBase):
 
     @classmethod
     def sutton_barto_3_5(cls, **kwargs) -> "GridWorld":
-        """Sutton & Barto's Example 3.5: 5×5, A → A′ +10, B → B′ +5, −1 off the grid (γ = 0.9)."""
+        """Sutton & Barto's Example 3.5: 5×5, A → A′ +10, B → B′ +5, −1 off the grid (γ = 0.9).
+
+        A continuing task (no terminal state): as an environment its episodes are cut
+        after ``max_steps`` (default 100) steps.
+        """
+        kwargs.setdefault("max_steps", 100)
         return cls((5, 5), step_reward=0.0, off_grid_reward=-1.0,
                    special={(0, 1): ((4, 1), 10.0), (0, 3): ((2, 3), 5.0)}, **kwargs)
 

@@ -99,7 +99,9 @@ class _TabularAgent:
         """Run ``episodes`` episodes of ε-greedy control, updating the table after each step.
 
         ε and the learning rate are evaluated per episode (``schedule(episode_index)``).
-        The first reset of the environment is seeded with ``seed``.
+        The first reset of the environment is seeded with ``seed``. Episodes must end:
+        give continuing tasks a time limit (``gymnasium.wrappers.TimeLimit``,
+        ``GridWorld(max_steps=...)``) or ``max_steps`` here.
 
         Args:
             episodes: number of episodes.
