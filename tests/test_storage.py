@@ -124,7 +124,8 @@ def test_malformed_metadata_and_unknown_layer(tmp_path):
         storage.load(foreign)
     wrong = tmp_path / "wrong.safetensors"
     save_file(tensors, wrong, metadata={"neuralab": "1", "class": "_TestTinyStorageNet", "config": json.dumps({})})
-    with pytest.raises(StorageError, match=r"the weights do not fit _TestTinyStorageNet"):
+    with pytest.raises(StorageError, match=r"the config of _TestTinyStorageNet does not match the stored "
+                                           r"tensors .*the file lacks: 'body.0.bias'.*does not build: 'w'"):
         storage.load(wrong)
     with pytest.raises(StorageError, match=r"no model file at"):
         storage.load(tmp_path / "missing.safetensors")

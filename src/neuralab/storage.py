@@ -32,40 +32,168 @@ temporary file in the same folder, which then replaces the target
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
+import math
 import os
+import re
+import secrets
+import socket
 import stat
-import tempfile
+import threading
+import time
 from typing import Any
 
 import torch
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 from . import registry
 from .errors import ConfigError, DTypeError, StorageError
 
-__all__ = ["save", "load", "load_weights", "read_metadata", "atomic_write_bytes", "FORMAT_VERSION"]
+__all__ = ["save", "load", "load_weights", "read_metadata", "atomic_write_bytes",
+           "clean_stale_temporaries", "FORMAT_VERSION"]
+
+logger = logging.getLogger("neuralab.storage")
 
 FORMAT_VERSION = "1"
 _HEADER_LIMIT = 100 * 1024 * 1024  # safetensors' own limit on the JSON header
 
 
+_TMP_PREFIX = ".neuralab-tmp-"           # .neuralab-tmp-<host>-<pid>-<random>.part
+_LEGACY_TMP = re.compile(r"\.tmp-[a-z0-9_]{8}\.part")  # what mkstemp named them before 0644 writes
+_STALE_SECONDS = 24 * 3600               # any host's temporary older than this is garbage
+_LEGACY_STALE_SECONDS = 3600
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's live process, or no way to tell
+        return True
+    return True
+
+
+def _is_stale(name: str, mtime: float, now: float, host: str) -> bool:
+    """Is ``name`` a temporary left behind by a neuralab write that died (SIGKILL, power cut)?"""
+    if name.startswith(_TMP_PREFIX) and name.endswith(".part"):
+        parts = name[len(_TMP_PREFIX):-len(".part")].rsplit("-", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return False
+        if parts[0] == host and not _pid_alive(int(parts[1])):
+            return True                  # its writer on this machine is gone
+        return now - mtime > _STALE_SECONDS
+    return bool(_LEGACY_TMP.fullmatch(name)) and now - mtime > _LEGACY_STALE_SECONDS
+
+
+def clean_stale_temporaries(folder: str | os.PathLike) -> list[str]:
+    """Delete the temporaries of neuralab writes into ``folder`` that were killed mid-write.
+
+    A temporary is stale when the process that wrote it (on this host) no longer
+    exists, or when it is more than a day old. Other files are never touched.
+    :func:`atomic_write_bytes` calls this before every write, so a killed save
+    leaves garbage only until the next save into the same folder.
+
+    Returns:
+        the paths removed.
+    """
+    folder = os.fspath(folder)
+    removed: list[str] = []
+    now, host = time.time(), _hostname()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not (entry.name.startswith(_TMP_PREFIX) or entry.name.startswith(".tmp-")):
+            continue
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if _is_stale(entry.name, entry.stat(follow_symlinks=False).st_mtime, now, host):
+                os.unlink(entry.path)
+                removed.append(entry.path)
+        except OSError:  # raced with its owner or another cleaner: leave it
+            continue
+    if removed:
+        logger.info("removed %d stale temporary file(s) of killed saves in %s", len(removed), folder)
+    return removed
+
+
+def _hostname() -> str:
+    return socket.gethostname().replace(os.sep, "_") or "localhost"
+
+
+def _named(exc: OSError, verb: str, path: str) -> OSError:
+    """The same kind of OSError, naming ``path`` (the user's target) instead of our temporary."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.errno is not None:
+        return OSError(exc.errno, f"cannot {verb} {path!r}: {reason}", path)
+    return type(exc)(f"cannot {verb} {path!r}: {reason}")
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically: a temporary file in the same folder, then ``os.replace``.
+
+    A crash or SIGKILL at any moment leaves either the previous file or the new
+    one, never half a file; the temporary left by a killed write is removed by the
+    next write into that folder (:func:`clean_stale_temporaries`). The new file
+    gets the permissions any new file gets (0644 under umask 022, like
+    ``torch.save``), or keeps those of the file it replaces. Errors name ``path``.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise _named(exc, "create the folder of", path) from None
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {path!r}: it is a folder", path)
+    clean_stale_temporaries(folder)
+    try:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        mode = None
+    tmp = os.path.join(folder, f"{_TMP_PREFIX}{_hostname()}-{os.getpid()}-{secrets.token_hex(4)}.part")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(tmp, flags, 0o666)   # the umask applies, as for any new file
+    except OSError as exc:
+        raise _named(exc, "write", path) from None
     try:
         with os.fdopen(fd, "wb") as fh:
+            if mode is not None:
+                os.chmod(tmp, mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as exc:
+        try:
             os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise _named(exc, "write", path) from None
         raise
+    _fsync_folder(folder)
+
+
+def _fsync_folder(folder: str) -> None:
+    """Make the rename durable (POSIX); best effort."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _unshare(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -108,8 +236,11 @@ def _check_file(path: str) -> int:
 
 def _diagnose(path: str, size: int, exc: Exception) -> StorageError:
     """A message that says what is wrong with a file safetensors refused."""
-    with open(path, "rb") as fh:
-        head = fh.read(8)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError as err:
+        return StorageError(f"cannot read {path!r}: {err.strerror or err}")
     if len(head) < 8:
         return StorageError(f"{path!r} is not a safetensors file: expected at least an 8-byte header, "
                             f"received {size} bytes")
@@ -128,24 +259,35 @@ def _diagnose(path: str, size: int, exc: Exception) -> StorageError:
 
 def _read_metadata_strings(path: str) -> dict[str, str]:
     """The string metadata of a safetensors file, validated and read by safetensors itself."""
+    return _read_header(path)[0]
+
+
+def _read_header(path: str) -> tuple[dict[str, str], dict[str, tuple[tuple[int, ...], str]]]:
+    """``(metadata, {tensor name: (shape, dtype)})`` from the header alone (no tensor data is read)."""
     from safetensors import SafetensorError, safe_open
 
     size = _check_file(path)
     try:
         with safe_open(path, framework="pt") as fh:
-            return dict(fh.metadata() or {})
-    except (SafetensorError, OSError, ValueError) as exc:
+            meta = dict(fh.metadata() or {})
+            shapes = {}
+            for key in fh.keys():
+                piece = fh.get_slice(key)
+                shapes[key] = (tuple(int(d) for d in piece.get_shape()), str(piece.get_dtype()))
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as exc:
         raise _diagnose(path, size, exc) from None
+    return meta, shapes
 
 
 def _read_tensors(path: str) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    size = _check_file(path)
     try:
         return load_file(path)
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise StorageError(f"{path!r}: cannot read the tensors ({exc})") from None
+    except (SafetensorError, OSError, ValueError, TypeError, RuntimeError) as exc:
+        raise _diagnose(path, size, exc) from None
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
@@ -245,10 +387,16 @@ def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True
 def load(path: str | os.PathLike) -> nn.Module:
     """Rebuild a model saved with :func:`save` and load its weights.
 
+    Nothing in the file is executed, and nothing is allocated from what the file
+    claims before it is checked: the model is first built on PyTorch's ``meta``
+    device (shapes without memory) and every tensor its config implies is compared
+    with the shapes stored in the safetensors header. A config that asks for more
+    than the file holds (a 1 KB file whose config wants a 40 GB layer) is refused.
+
     Raises:
         StorageError: not a neuralab file, truncated, malformed metadata, a config
-            naming an unknown layer, weights that do not fit, or a weights-only file
-            (use :func:`load_weights` for those).
+            naming an unknown layer or inconsistent with the stored tensors, weights
+            that do not fit, or a weights-only file (use :func:`load_weights` for those).
     """
     path = os.fspath(path)
     meta = read_metadata(path)
@@ -262,16 +410,11 @@ def load(path: str | os.PathLike) -> nn.Module:
             f"{path!r}: expected the 'config' metadata to be a JSON object, "
             f"received {type(meta['config']).__name__}"
         )
-    try:
-        module = registry.layers.get({"class": meta["class"], "config": meta["config"]})
-    except ConfigError as exc:
-        raise StorageError(f"{path!r}: cannot rebuild the model: {exc}") from None
-    except (TypeError, ValueError, KeyError) as exc:
-        raise StorageError(
-            f"{path!r}: cannot rebuild {meta['class']!r} from its config ({type(exc).__name__}: {exc})"
-        ) from None
-    if not isinstance(module, nn.Module):
-        raise StorageError(f"{path!r}: class {meta['class']!r} did not build a torch.nn.Module")
+    _, stored = _read_header(path)
+    skeleton = _build(path, meta, stored, device="meta")
+    _check_against_header(path, meta["class"], skeleton, stored)
+    del skeleton
+    module = _build(path, meta, stored, device=None)
     tensors = _read_tensors(path)
     _materialise(module, tensors)
     try:
@@ -279,6 +422,158 @@ def load(path: str | os.PathLike) -> nn.Module:
     except RuntimeError as exc:
         raise StorageError(f"{path!r}: the weights do not fit {meta['class']}: {exc}") from None
     return module
+
+
+_BUILD = threading.local()        # the allocation budget of the build running on this thread
+_hooks_lock = threading.Lock()
+_hook_handles: list = []
+
+
+def _nbytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+def _on_register(module, name, value):
+    """Registration hook active while :func:`load` builds a model: stop a build that asks for
+    more tensors or bytes than the file could ever fill (a crafted config)."""
+    budget = getattr(_BUILD, "budget", None)
+    if budget is None or value is None or not isinstance(value, torch.Tensor):
+        return None
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    budget["tensors"] += 1
+    if not isinstance(value, (UninitializedParameter, UninitializedBuffer)):
+        budget["bytes"] += _nbytes(value)
+    if budget["tensors"] > budget["max_tensors"] or budget["bytes"] > budget["max_bytes"]:
+        raise StorageError(
+            f"{budget['path']!r}: the config of {budget['class']!r} asks for more than the file holds "
+            f"(a corrupt or crafted file): expected the {budget['stored_tensors']} stored tensors "
+            f"({_size(budget['stored_bytes'])}), received a config that had already asked for "
+            f"{budget['tensors']} tensors ({_size(budget['bytes'])}) when it was stopped at "
+            f"{type(module).__name__}.{name} of shape {_shape_of(value)}; nothing was allocated")
+    return None
+
+
+def _shape_of(value: torch.Tensor) -> str:
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    if isinstance(value, (UninitializedParameter, UninitializedBuffer)):
+        return "(lazy)"
+    return str(tuple(value.shape))
+
+
+def _install_hooks() -> None:
+    with _hooks_lock:
+        if not _hook_handles:
+            from torch.nn.modules import module as torch_module
+
+            _hook_handles.append(torch_module.register_module_parameter_registration_hook(_on_register))
+            _hook_handles.append(torch_module.register_module_buffer_registration_hook(_on_register))
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1024 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} bytes"  # pragma: no cover
+
+
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "BOOL": 1, "U16": 2, "U32": 4, "U64": 8, "F8_E4M3": 1, "F8_E5M2": 1}
+
+
+def _build(path: str, meta: dict, stored: dict, *, device: str | None) -> nn.Module:
+    """Build ``meta['class']`` from its config (on ``device``) under the allocation budget."""
+    stored_bytes = sum(math.prod(shape) * _DTYPE_BYTES.get(dtype.upper(), 8)
+                       for shape, dtype in stored.values())
+    budget = {"path": path, "class": meta["class"], "tensors": 0, "bytes": 0,
+              "stored_tensors": len(stored), "stored_bytes": stored_bytes,
+              "max_tensors": 2 * len(stored) + 64,
+              # non-persistent buffers are not stored: allow them a generous margin
+              "max_bytes": 2 * stored_bytes + 256 * 1024 * 1024}
+    _install_hooks()
+    previous = getattr(_BUILD, "budget", None)
+    _BUILD.budget = budget
+    try:
+        if device is None:
+            module = registry.layers.get({"class": meta["class"], "config": meta["config"]})
+        else:
+            with torch.device(device), _SkipMetaInit():
+                module = registry.layers.get({"class": meta["class"], "config": meta["config"]})
+    except StorageError:
+        raise
+    except ConfigError as exc:
+        raise StorageError(f"{path!r}: cannot rebuild the model: {_short(exc)}") from None
+    except RecursionError:
+        raise StorageError(f"{path!r}: cannot rebuild {meta['class']!r}: its config is nested too "
+                           "deeply") from None
+    except Exception as exc:  # a crafted config can make any constructor fail in any way
+        raise StorageError(
+            f"{path!r}: cannot rebuild {meta['class']!r} from its config ({type(exc).__name__}: "
+            f"{_short(exc)})") from None
+    finally:
+        _BUILD.budget = previous
+    if not isinstance(module, nn.Module):
+        raise StorageError(f"{path!r}: class {meta['class']!r} did not build a torch.nn.Module")
+    return module
+
+
+def _short(exc: Exception, limit: int = 300) -> str:
+    """The first line of an exception's message, at most ``limit`` characters (torch appends C++ frames)."""
+    text = str(exc).strip().split("\n", 1)[0]
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# In-place tensor methods that change a tensor's shape or identity: never skipped on meta.
+_SHAPE_CHANGING = frozenset({"resize_", "resize_as_", "set_", "squeeze_", "unsqueeze_", "t_", "transpose_",
+                             "swapdims_", "swapaxes_", "as_strided_", "requires_grad_", "share_memory_"})
+
+
+class _SkipMetaInit(TorchFunctionMode):
+    """While building on the meta device, skip in-place fills (``normal_``, ``kaiming_uniform_`` …).
+
+    A meta tensor has no data, so filling it changes nothing; skipping the call saves
+    PyTorch's first-use cost of its Python meta kernels (about 9 s for ``normal_``).
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if (name.endswith("_") and not name.endswith("__") and name not in _SHAPE_CHANGING and args
+                and isinstance(args[0], torch.Tensor) and args[0].is_meta):
+            return args[0]
+        return func(*args, **(kwargs or {}))
+
+
+def _check_against_header(path: str, cls: str, skeleton: nn.Module, stored: dict) -> None:
+    """Every tensor the config implies must be one the file stores, with the stored shape."""
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    own = skeleton.state_dict()
+    missing = sorted(set(own) - set(stored))
+    extra = sorted(set(stored) - set(own))
+    wrong = []
+    for key, t in own.items():
+        if key in stored and not isinstance(t, (UninitializedParameter, UninitializedBuffer)):
+            if tuple(t.shape) != stored[key][0]:
+                wrong.append(f"{key!r}: expected the stored shape {tuple(stored[key][0])}, the config "
+                             f"implies {tuple(t.shape)} ({_size(_nbytes(t))})")
+    if not (missing or extra or wrong):
+        return
+    parts = []
+    if wrong:
+        parts.append("; ".join(wrong[:5]) + (f" … ({len(wrong)} in all)" if len(wrong) > 5 else ""))
+    if missing:
+        parts.append(f"tensors the config needs but the file lacks: {_listing(missing)}")
+    if extra:
+        parts.append(f"tensors the file stores but the config does not build: {_listing(extra)}")
+    raise StorageError(f"{path!r}: the config of {cls} does not match the stored tensors (a corrupt or "
+                       f"crafted file; nothing was allocated): " + "; ".join(parts))
+
+
+def _listing(keys: list[str], limit: int = 8) -> str:
+    text = ", ".join(repr(k) for k in keys[:limit])
+    return text + (f" … ({len(keys)} in all)" if len(keys) > limit else "")
 
 
 def _materialise(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
