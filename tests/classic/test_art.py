@@ -116,9 +116,9 @@ def test_bad_input():
     model = ART1(device="cpu").fit([[0, 1], [1, 0]])
     with pytest.raises(ValueError, match="X has 3 features, but ART1 is expecting 2 features"):
         model.predict([[0, 1, 1]])
-    with pytest.raises(ConfigError, match=r"`rho` must be in \(0, 1\], received 0"):
+    with pytest.raises(ConfigError, match=r'ART1: expected `rho` to be a float in the range \(0\.0, 1\.0\], received 0'):
         ART1(rho=0).fit([[0, 1]])
-    with pytest.raises(ConfigError, match=r"`L` must be in \(1, inf\), received 1"):
+    with pytest.raises(ConfigError, match=r'ART1: expected `L` to be a float in the range \(1\.0, inf\), received 1'):
         ART1(L=1).fit([[0, 1]])
-    with pytest.raises(ConfigError, match="`max_clusters` must be a positive integer"):
+    with pytest.raises(ConfigError, match=r'ART1: expected `max_clusters` to be an int in the range \[1, inf\) or None, received 0'):
         ART1(max_clusters=0).fit([[0, 1]])

@@ -66,11 +66,11 @@ def test_bad_input():
     X, y = np.linspace(0, 1, 10)[:, None], np.linspace(0, 1, 10)
     with pytest.raises(NotFittedError, match="is not fitted yet"):
         CMAC().predict(X)
-    with pytest.raises(ConfigError, match=r"`quantization` must be a positive number, received 0"):
+    with pytest.raises(ConfigError, match=r'CMAC: expected `quantization` to be a float in the range \(0\.0, inf\), received 0'):
         CMAC(0).fit(X, y)
-    with pytest.raises(ConfigError, match=r"`associative_unit_size` must be a positive integer, received 1.5"):
+    with pytest.raises(ConfigError, match=r'CMAC: expected `associative_unit_size` to be an int in the range \[1, inf\), received 1\.5'):
         CMAC(associative_unit_size=1.5).fit(X, y)
-    with pytest.raises(ConfigError, match=r"`learning_rate` must be in \(0, 2\) .* received 2.5"):
+    with pytest.raises(ConfigError, match=r'CMAC: expected `learning_rate` to be a float in the range \(0\.0, 2\.0\), received 2\.5'):
         CMAC(learning_rate=2.5).fit(X, y)
     model = CMAC(max_iter=2).fit(X, y)
     with pytest.raises(ValueError, match="X has 2 features, but CMAC is expecting 1"):

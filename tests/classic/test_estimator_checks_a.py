@@ -56,7 +56,8 @@ def test_registered_and_constructible_without_arguments(name):
 
 
 @pytest.mark.parametrize(
-    "module", ["grnn", "sofm", "lvq", "cmac"],
+    "module", ["grnn", "sofm", "lvq", "cmac", "rbm", "gng", "hebbian", "art", "memory", "_base",
+               "_threads", "_kernels"],
 )
 def test_docstring_examples(module):
     mod = importlib.import_module(f"neuralab.classic.{module}")

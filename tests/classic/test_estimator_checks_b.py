@@ -69,7 +69,7 @@ class ThresholdART1(ART1):
 class SquashedRBM(RBM):
     """Test-only: RBM on ``σ(X)`` (mapped into (0, 1) inside validation)."""
 
-    def _validate(self, X, *, reset):
+    def _validate(self, X, *, reset, clip=False):
         X = validate(self, X, reset=reset, dtype=(np.float64, np.float32))
         return (1.0 / (1.0 + np.exp(-X))).astype(X.dtype)
 

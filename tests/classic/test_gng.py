@@ -83,11 +83,11 @@ def test_bad_input():
     gng = GrowingNeuralGas(max_iter=1, device="cpu").fit(ring(20))
     with pytest.raises(ValueError, match="X has 3 features, but GrowingNeuralGas is expecting 2"):
         gng.predict([[0, 1, 1]])
-    with pytest.raises(ConfigError, match="`n_start_nodes` must be >= 2, received 1"):
+    with pytest.raises(ConfigError, match=r'GrowingNeuralGas: expected `n_start_nodes` to be an int in the range \[2, inf\), received 1'):
         GrowingNeuralGas(n_start_nodes=1).fit(ring(20))
-    with pytest.raises(ConfigError, match=r"`step` must be in \[0, 1\], received 2"):
+    with pytest.raises(ConfigError, match=r'GrowingNeuralGas: expected `step` to be a float in the range \[0\.0, 1\.0\], received 2'):
         GrowingNeuralGas(step=2).fit(ring(20))
-    with pytest.raises(ConfigError, match=r"`max_nodes` \(2\) must be >= `n_start_nodes` \(3\)"):
+    with pytest.raises(ConfigError, match=r'GrowingNeuralGas: expected `max_nodes` to be at least n_start_nodes=3, received 2'):
         GrowingNeuralGas(n_start_nodes=3, max_nodes=2).fit(ring(20))
-    with pytest.raises(ConfigError, match="`max_edge_age` must be a positive integer"):
+    with pytest.raises(ConfigError, match=r'GrowingNeuralGas: expected `max_edge_age` to be an int in the range \[1, inf\), received 0'):
         GrowingNeuralGas(max_edge_age=0).fit(ring(20))

@@ -144,12 +144,18 @@ def test_bad_input(cls):
     X, y = np.random.default_rng(0).normal(size=(10, 3)), np.arange(10) % 2
     with pytest.raises(NotFittedError, match="is not fitted yet"):
         cls().predict(X)
-    with pytest.raises(ConfigError, match=r"`std` must be a positive number, received 0"):
+    name = cls.__name__
+    with pytest.raises(ConfigError, match=rf"{name}: expected `std` to be a float in the range "
+                       r"\(0\.0, inf\), received 0"):
         cls(std=0).fit(X, y)
-    with pytest.raises(ConfigError, match=r"`std` must be a positive number, received -1"):
+    with pytest.raises(ConfigError, match=r"received -1\.0"):
         cls(std=-1.0).fit(X, y)
-    with pytest.raises(ConfigError, match=r"`batch_size` must be a positive integer or 'auto'"):
+    with pytest.raises(ConfigError, match=rf"{name}: expected `batch_size` to be an int in the range "
+                       r"\[1, inf\) or one of 'auto', received 'big'"):
         cls(batch_size="big").fit(X, y)
+    with pytest.raises(ConfigError, match=rf"{name}: expected `n_threads` to be an int in the range "
+                       r"\[1, inf\) or None, received 0"):
+        cls(n_threads=0).fit(X, y)
     model = cls().fit(X, y)
     with pytest.raises(ValueError, match=f"X has 2 features, but {cls.__name__} is expecting 3"):
         model.predict(X[:, :2])

@@ -137,15 +137,15 @@ def test_bad_input():
         est.fit(X)
         with pytest.raises(ValueError, match=f"X has 3 features, but {name} is expecting 4"):
             est.predict(X[:, :3]) if hasattr(est, "predict") else est.transform(X[:, :3])
-    with pytest.raises(ConfigError, match="`n_components` must be <= n_features=4, received 5"):
+    with pytest.raises(ConfigError, match=r'Oja: expected `n_components` to be at most n_features=4, received 5'):
         Oja(n_components=5).fit(X)
-    with pytest.raises(ConfigError, match="unknown `learning_rate` 'fast'; expected one of: 'auto'"):
+    with pytest.raises(ConfigError, match=r'Oja: expected `learning_rate` to be a float in the range \(0\.0, inf\) or one of \'auto\', received \'fast\''):
         Oja(learning_rate="fast").fit(X)
     with pytest.raises(DataError, match=r"inverse_transform expects shape \(n_samples, 2\)"):
         Oja().fit(X).inverse_transform(np.zeros((1, 3)))
-    with pytest.raises(ConfigError, match="unknown `distance` 'cos'; expected one of: 'dot', 'euclid'"):
+    with pytest.raises(ConfigError, match=r'Kohonen: expected `distance` to be one of \'dot\', \'euclid\', received \'cos\''):
         Kohonen(distance="cos").fit(X)
-    with pytest.raises(ConfigError, match=r"`decay_rate` must be in \[0, 1\], received 2"):
+    with pytest.raises(ConfigError, match=r'HebbRule: expected `decay_rate` to be a float in the range \[0\.0, 1\.0\], received 2'):
         HebbRule(decay_rate=2).fit(X)
     with pytest.raises(DataError, match="more than n_unconditioned=4 features"):
         Instar(n_unconditioned=4).fit(X)

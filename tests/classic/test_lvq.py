@@ -136,13 +136,15 @@ def test_partial_fit_with_announced_classes():
 def test_bad_input(cls):
     with pytest.raises(NotFittedError, match="is not fitted yet"):
         cls().predict(X0)
-    with pytest.raises(ConfigError, match=r"`n_subclasses` must be at least the number of classes "
-                                          r"\(2\), received 1"):
+    name = cls.__name__
+    with pytest.raises(ConfigError, match=rf"{name}: expected `n_subclasses` to be at least the "
+                       r"number of classes \(2\), received 1"):
         cls(n_subclasses=1).fit(X0, Y0)
-    with pytest.raises(ConfigError, match=r"`prototypes_per_class` must list one positive integer "
-                                          r"per class \(2 classes\)"):
+    with pytest.raises(ConfigError, match=rf"{name}: expected `prototypes_per_class` to be one "
+                       r"positive integer per class \(2 classes\), received \[1, 1, 1\]"):
         cls(prototypes_per_class=[1, 1, 1]).fit(X0, Y0)
-    with pytest.raises(ConfigError, match=r"`learning_rate` must be a positive number, received 0"):
+    with pytest.raises(ConfigError, match=rf"{name}: expected `learning_rate` to be a float in the "
+                       r"range \(0\.0, inf\), received 0"):
         cls(learning_rate=0).fit(X0, Y0)
     model = cls(max_iter=1).fit(X0, Y0)
     with pytest.raises(ValueError, match=f"X has 3 features, but {cls.__name__} is expecting 2"):
@@ -154,8 +156,10 @@ def test_bad_input(cls):
     with pytest.raises(ValueError, match="Unknown label type"):
         cls().fit(X0, np.linspace(0, 1, 5))
     if cls is not LVQ:
-        with pytest.raises(ConfigError, match=r"`window` must be in \(0, 1\), received 1.5"):
+        with pytest.raises(ConfigError, match=rf"{name}: expected `window` to be a float in the range "
+                           r"\(0\.0, 1\.0\), received 1.5"):
             cls(window=1.5).fit(X0, Y0)
     if cls is LVQ3:
-        with pytest.raises(ConfigError, match=r"`epsilon` must be in \(0, 1\], received 0"):
+        with pytest.raises(ConfigError, match=r"LVQ3: expected `epsilon` to be a float in the range "
+                           r"\(0\.0, 1\.0\], received 0"):
             cls(epsilon=0).fit(X0, Y0)

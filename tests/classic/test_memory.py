@@ -108,9 +108,9 @@ def test_bad_input(patterns):
         net.predict(patterns[:, :99])
     with pytest.raises(DataError, match=r"requires binary X"):
         net.predict(patterns * 2)
-    with pytest.raises(ConfigError, match="unknown `mode` 'fast'; expected one of: 'sync', 'async'"):
+    with pytest.raises(ConfigError, match=r'DiscreteHopfieldNetwork: expected `mode` to be one of \'async\', \'sync\', received \'fast\''):
         DiscreteHopfieldNetwork(mode="fast").train(patterns)
-    with pytest.raises(ConfigError, match="`n_times` must be a positive integer"):
+    with pytest.raises(ConfigError, match=r'DiscreteHopfieldNetwork: expected `n_times` to be an int in the range \[1, inf\), received 0'):
         DiscreteHopfieldNetwork(n_times=0).train(patterns)
     bam = DiscreteBAM(device="cpu")
     with pytest.raises(DataError, match="same number of patterns, received 2 and 3"):

@@ -144,11 +144,11 @@ def test_bad_input():
     rbm.fit(X)
     with pytest.raises(ValueError, match="X has 3 features, but RBM is expecting 2"):
         rbm.transform(np.zeros((1, 3)))
-    with pytest.raises(ConfigError, match="`n_components` must be a positive integer, received 0"):
+    with pytest.raises(ConfigError, match=r'RBM: expected `n_components` to be an int in the range \[1, inf\), received 0'):
         RBM(n_components=0).fit(X)
-    with pytest.raises(ConfigError, match="`learning_rate` must be a positive number"):
+    with pytest.raises(ConfigError, match=r'RBM: expected `learning_rate` to be a float in the range \(0\.0, inf\), received \-1'):
         RBM(learning_rate=-1).fit(X)
-    with pytest.raises(ConfigError, match="`cd_k` must be a positive integer"):
+    with pytest.raises(ConfigError, match=r'RBM: expected `cd_k` to be an int in the range \[1, inf\), received 0'):
         RBM(cd_k=0).fit(X)
-    with pytest.raises(ConfigError, match="`persistent` must be True or False"):
+    with pytest.raises(ConfigError, match=r'RBM: expected `persistent` to be an instance of \'bool\' or an instance of \'numpy\.bool\', received \'yes\''):
         RBM(persistent="yes").fit(X)

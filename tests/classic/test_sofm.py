@@ -198,21 +198,19 @@ def test_digits_quantization_error_no_worse_than_minisom():
 def test_bad_input():
     with pytest.raises(NotFittedError, match="is not fitted yet"):
         SOFM().transform(X_SMALL)
-    with pytest.raises(ConfigError, match=r"`features_grid` must be a tuple of 1 to 3 positive"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `features_grid` to be a tuple of 1 to 3 positive integers, received \(0, 3\)'):
         SOFM((0, 3)).fit(X_SMALL)
-    with pytest.raises(ConfigError, match=r"`features_grid` must be a tuple .* received 'big'"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `features_grid` to be an instance of \'tuple\', an instance of \'list\' or an instance of \'int\', received \'big\''):
         SOFM("big").fit(X_SMALL)
-    with pytest.raises(ConfigError, match=r"hexagon' needs a 2-D features_grid .* received \(2, 2, 2\)"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `features_grid` to be a 2\-D grid \(rows, cols\) for grid_type=\'hexagon\', received \(2, 2, 2\)'):
         SOFM((2, 2, 2), grid_type="hexagon").fit(X_SMALL)
-    with pytest.raises(ConfigError, match=r"unknown `distance` 'manhattan'; expected one of: "
-                                          r"'euclid', 'dot_product', 'cos'"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `distance` to be one of \'cos\', \'dot_product\', \'euclid\', received \'manhattan\''):
         SOFM(distance="manhattan").fit(X_SMALL)
-    with pytest.raises(ConfigError, match=r"unknown `grid_type` 'square'; expected one of: "
-                                          r"'rect', 'hexagon'"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `grid_type` to be one of \'hexagon\', \'rect\', received \'square\''):
         SOFM(grid_type="square").fit(X_SMALL)
-    with pytest.raises(ConfigError, match=r"`std` must be a positive number, received 0"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `std` to be a float in the range \(0\.0, inf\), received 0'):
         SOFM(std=0).fit(X_SMALL)
-    with pytest.raises(ConfigError, match=r"online `learning_rate` must be in \(0, 1\]"):
+    with pytest.raises(ConfigError, match=r'SOFM: expected `learning_rate` to be in \(0, 1\] for mode=\'online\', received 1\.5'):
         SOFM(learning_rate=1.5).fit(X_SMALL)
     with pytest.raises(DataError, match=r"weight_init='pca' on a 2-D grid needs .* shape \(40, 1\)"):
         SOFM(weight_init="pca").fit(X_SMALL[:, :1])

@@ -1,64 +1,127 @@
-"""Shared plumbing of the classic estimators: validation, devices, randomness.
+"""Shared plumbing of the classic estimators: parameters, errors, data, devices, threads.
 
 Estimators follow scikit-learn's conventions (``__init__`` only stores its
 arguments, ``fit`` returns ``self``, learned attributes end in ``_``) and do
 their arithmetic with torch tensors on ``device`` ("auto" picks CUDA when one
 is present). Learned attributes are stored as NumPy arrays so that the
-estimators pickle/clone/compare like any scikit-learn estimator; the tensors
-used for computation are rebuilt on demand.
+estimators clone/compare like any scikit-learn estimator; the tensors used for
+computation are rebuilt on demand.
+
+- Parameters: each estimator declares scikit-learn's ``_parameter_constraints``
+  (``Interval``, ``StrOptions`` …); :meth:`Estimator._validate_params` checks
+  them with neuralab's one message template (``GRNN: expected `std` to be a
+  float in the range (0.0, inf), received -1``), raising ConfigError.
+- Errors are neuralab's and scikit-learn's at once: an unfitted estimator
+  raises :class:`NotFittedError` (both ``neuralab.errors.NotFittedError`` and
+  ``sklearn.exceptions.NotFittedError``); bad data raises DataError (a
+  ``ValueError``, with scikit-learn's standard messages: "X has 3 features, but
+  GRNN is expecting 4 features as input", "Input X contains NaN").
+- Threads: ``n_threads=None`` (every estimator) leaves torch's setting alone;
+  an integer caps torch's intra-op threads during that estimator's own work
+  and restores them after (nothing process-wide is changed behind the user's back).
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import math
 import numbers
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
+from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
+from sklearn.utils.validation import validate_data
 
-from ..errors import ConfigError, DataError
+from .. import errors
+from ..errors import DataError, DTypeError, NeuralabError
+from ..training import resolve_device
+from ..validation import expected
+from ._threads import limit_threads
 
 __all__ = [
+    "Estimator",
+    "NotFittedError",
+    "Interval",
+    "StrOptions",
+    "real",
+    "integer",
+    "POSITIVE",
+    "NON_NEGATIVE",
+    "make_init",
     "resolve_device",
     "validate",
+    "check_supervised",
     "to_tensor",
     "torch_generator",
     "check_is_fitted",
-    "check_positive",
-    "check_in_range",
-    "check_choice",
+    "check_params",
+    "check_value",
     "check_binary",
+    "COMMON_CONSTRAINTS",
 ]
 
 
-def resolve_device(device="auto") -> torch.device:
-    """``"auto"`` → CUDA when available, else CPU; anything else → ``torch.device``."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+class NotFittedError(errors.NotFittedError, SklearnNotFittedError):
+    """An estimator used before ``fit``: caught by neuralab's and scikit-learn's ``except``."""
+
+
+def check_is_fitted(estimator, attributes=None) -> None:
+    """scikit-learn's check (and message), raising :class:`NotFittedError`."""
+    try:
+        sklearn_check_is_fitted(estimator, attributes)
+    except SklearnNotFittedError as exc:
+        raise NotFittedError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _as_neuralab_errors():
+    """scikit-learn's data errors re-raised as DataError / DTypeError with the same message."""
+    try:
+        yield
+    except NeuralabError:
+        raise
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
+    except TypeError as exc:
+        raise DTypeError(str(exc)) from exc
 
 
 def validate(estimator, X, y=None, *, reset: bool, dtype=np.float64, **kwargs):
-    """scikit-learn's ``validate_data`` (sets/checks ``n_features_in_``).
+    """scikit-learn's ``validate_data`` (sets/checks ``n_features_in_``), neuralab's errors.
 
     Produces scikit-learn's standard messages ("X has 3 features, but GRNN is
     expecting 4 features as input", NaN/inf rejection, empty arrays …) so that
     ``check_estimator`` and users recognise them.
     """
-    if y is None:
-        return validate_data(estimator, X, reset=reset, dtype=dtype, **kwargs)
-    return validate_data(estimator, X, y, reset=reset, dtype=dtype, **kwargs)
+    with _as_neuralab_errors():
+        if y is None:
+            return validate_data(estimator, X, reset=reset, dtype=dtype, **kwargs)
+        return validate_data(estimator, X, y, reset=reset, dtype=dtype, **kwargs)
+
+
+def check_supervised(estimator, X, y, *, reset: bool, **kwargs):
+    """``validate_data(estimator, X, y)``; ``y=None`` raises scikit-learn's message."""
+    with _as_neuralab_errors():
+        return validate_data(estimator, X, y, reset=reset, dtype=np.float64, **kwargs)
 
 
 def to_tensor(array, device, dtype=torch.float32) -> torch.Tensor:
-    """A NumPy array (or tensor) as a contiguous tensor on ``device``."""
+    """A NumPy array as a new ``dtype`` tensor on ``device``, never sharing its memory.
+
+    Unlike ``torch.as_tensor`` this does not warn on read-only input (scikit-learn
+    passes read-only memmaps) and never aliases the caller's array: it is always
+    converted into a fresh, writable buffer — which costs nothing extra when the
+    dtype changes anyway (float64 input, float32 compute).
+    """
     if isinstance(array, torch.Tensor):
         return array.to(device=device, dtype=dtype)
-    array = np.ascontiguousarray(array)
-    if not array.flags.writeable:  # e.g. a read-only memmap: torch cannot share it
-        array = array.copy()
-    return torch.as_tensor(array, dtype=dtype, device=device)
+    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
+    return torch.from_numpy(np.array(array, dtype=np_dtype, order="C", copy=True)).to(device)
 
 
 def torch_generator(random_state, device="cpu") -> torch.Generator:
@@ -69,47 +132,119 @@ def torch_generator(random_state, device="cpu") -> torch.Generator:
     return gen
 
 
-def check_positive(estimator, name: str, value, *, integer: bool = False, allow_zero=False):
-    """Raise ConfigError unless ``value`` is a positive (or non-negative) number."""
-    kind = numbers.Integral if integer else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool)
-    if ok:
-        ok = value >= 0 if allow_zero else value > 0
-        ok = ok and np.isfinite(value)
-    if not ok:
-        what = "integer" if integer else "number"
-        sign = "non-negative" if allow_zero else "positive"
-        raise ConfigError(
-            f"{type(estimator).__name__}: `{name}` must be a {sign} {what}, received {value!r}"
-        )
-    return value
+def _satisfied(constraints, value) -> bool:
+    for c in constraints:
+        if isinstance(c, Interval):
+            if isinstance(value, (bool, np.bool_)):
+                continue  # True is an Integral; no interval means it
+            if isinstance(value, numbers.Real) and not math.isfinite(float(value)):
+                continue  # NaN passes every comparison; inf only where the interval says so
+        if c.is_satisfied_by(value):
+            return True
+    return False
 
 
-def check_in_range(estimator, name: str, value, low, high, *, closed="both"):
-    """Raise ConfigError unless low <= value <= high (``closed`` = "both"|"left"|"right"|"neither")."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if ok:
-        lo_ok = value >= low if closed in ("both", "left") else value > low
-        hi_ok = value <= high if closed in ("both", "right") else value < high
-        ok = lo_ok and hi_ok
-    if not ok:
-        lb = "[" if closed in ("both", "left") else "("
-        rb = "]" if closed in ("both", "right") else ")"
-        raise ConfigError(
-            f"{type(estimator).__name__}: `{name}` must be in {lb}{low}, {high}{rb}, "
-            f"received {value!r}"
-        )
-    return value
+def _describe(constraint) -> str:
+    """scikit-learn's description of a constraint, with string options in sorted order."""
+    if isinstance(constraint, StrOptions):
+        return "one of " + ", ".join(repr(o) for o in sorted(constraint.options))
+    return str(constraint)
 
 
-def check_choice(estimator, name: str, value, choices):
-    """Raise ConfigError unless ``value`` is one of ``choices``, listing them."""
-    if value not in choices:
-        raise ConfigError(
-            f"{type(estimator).__name__}: unknown `{name}` {value!r}; "
-            f"expected one of: {', '.join(map(repr, choices))}"
-        )
-    return value
+def check_value(owner: str, name: str, value, allowed: list):
+    """``value`` if it meets one of scikit-learn's ``allowed`` constraints, else ConfigError.
+
+    The message is neuralab's template with scikit-learn's description of the
+    constraint: ``GRNN: expected `std` to be a float in the range (0.0, inf),
+    received -1``.
+    """
+    made = [make_constraint(c) for c in allowed]
+    if _satisfied(made, value):
+        return value
+    shown = [_describe(c) for c in made if not getattr(c, "hidden", False)]
+    what = shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
+    raise expected(owner, name, what, value)
+
+
+def check_params(estimator) -> None:
+    """ConfigError unless every parameter meets its ``_parameter_constraints`` entry."""
+    owner = type(estimator).__name__
+    for name, allowed in estimator._parameter_constraints.items():
+        check_value(owner, name, getattr(estimator, name), allowed)
+
+
+def real(low=None, high=None, closed="neither") -> Interval:
+    """A real number in an interval (``closed``: "neither", "left", "right", "both")."""
+    return Interval(numbers.Real, low, high, closed=closed)
+
+
+def integer(low=1, high=None) -> Interval:
+    """An integer ``>= low`` (and ``<= high``)."""
+    return Interval(numbers.Integral, low, high, closed="left" if high is None else "both")
+
+
+POSITIVE = real(0, None)
+NON_NEGATIVE = real(0, None, closed="left")
+
+#: constraints every estimator shares
+COMMON_CONSTRAINTS = {
+    "device": [str, torch.device, None],
+    "n_threads": [Interval(numbers.Integral, 1, None, closed="left"), None],
+}
+
+
+class Estimator(BaseEstimator):
+    """Base of the classic estimators: neuralab's parameter check and thread control."""
+
+    _parameter_constraints: dict = {}
+
+    def _validate_params(self):
+        """Check ``_parameter_constraints`` (ConfigError), then :meth:`_check_more`."""
+        check_params(self)
+        self._check_more()
+
+    def _check_more(self) -> None:
+        """Checks that involve several parameters (override)."""
+
+    def _threads(self):
+        """The thread cap of this estimator's work (``n_threads``; None: torch's setting)."""
+        n = getattr(self, "n_threads", None)
+        if n is None:
+            return contextlib.nullcontext()
+        return limit_threads(int(n))
+
+
+def make_init(parameters: dict, positional: int = 1):
+    """An ``__init__`` that stores its arguments, with a real signature for scikit-learn.
+
+    ``parameters`` maps names to defaults in signature order; the first
+    ``positional`` may be passed positionally, the rest are keyword-only.
+    scikit-learn reads the signature (``get_params``, ``clone``, ``repr``), so
+    several estimators whose arguments differ by a few entries (the LVQ family)
+    share one constructor instead of repeating it.
+
+    >>> class A:
+    ...     __init__ = make_init({"n": 1, "rate": 0.5})
+    >>> a = A(3, rate=0.1)
+    >>> (a.n, a.rate), str(inspect.signature(A.__init__))
+    ((3, 0.1), '(self, n=1, *, rate=0.5)')
+    """
+    kinds = [inspect.Parameter.POSITIONAL_OR_KEYWORD if i < positional
+             else inspect.Parameter.KEYWORD_ONLY for i in range(len(parameters))]
+    signature = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(name, kind, default=default)
+           for (name, default), kind in zip(parameters.items(), kinds)]
+    )
+
+    def __init__(self, *args, **kwargs):
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name in parameters:
+            setattr(self, name, bound.arguments[name])
+
+    __init__.__signature__ = signature
+    return __init__
 
 
 def check_binary(estimator, X, *, values=(0, 1), what="X"):

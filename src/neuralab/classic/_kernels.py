@@ -2,10 +2,7 @@
 
 - :func:`gaussian_smoother` (GRNN) and :func:`class_kernel_shares` (PNN) — the
   Nadaraya–Watson / Parzen sums, computed in query chunks so memory stays bounded.
-- :func:`float_tensor` — NumPy → a fresh float32 tensor (no read-only warning).
-- :func:`check_supervised` — scikit-learn's ``validate_data`` for ``(X, y)``
-  that keeps the standard "requires y to be passed" message.
-- :func:`as_float_array` — learned tensors back to NumPy float64.
+- :func:`as_numpy` — learned tensors back to NumPy float64.
 """
 
 from __future__ import annotations
@@ -13,14 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.utils.validation import validate_data
 
 __all__ = [
     "gaussian_smoother",
     "class_kernel_shares",
-    "float_tensor",
     "auto_batch_size",
-    "check_supervised",
     "as_numpy",
     "MEMORY_BUDGET_BYTES",
 ]
@@ -41,31 +35,12 @@ def auto_batch_size(n_train: int, batch_size="auto", itemsize: int = 4) -> int:
     return int(max(1, min(rows, 1024)))
 
 
-def check_supervised(estimator, X, y, *, reset: bool, **kwargs):
-    """``validate_data(estimator, X, y)``; ``y=None`` raises scikit-learn's message."""
-    return validate_data(estimator, X, y, reset=reset, dtype=np.float64, **kwargs)
-
-
 def as_numpy(tensor: torch.Tensor) -> np.ndarray:
     """A tensor as a float64 (or its own integer dtype) NumPy array on the host."""
     array = tensor.detach().cpu().numpy()
     if np.issubdtype(array.dtype, np.floating):
         return array.astype(np.float64)
     return array
-
-
-def float_tensor(array, device, dtype=torch.float32) -> torch.Tensor:
-    """A NumPy array as a new ``dtype`` tensor on ``device``, never sharing its memory.
-
-    Unlike ``torch.as_tensor`` this does not warn on read-only input (scikit-learn
-    passes read-only memmaps): the array is always converted into a fresh,
-    writable buffer — which costs nothing extra when the dtype changes anyway
-    (float64 input, float32 compute).
-    """
-    if isinstance(array, torch.Tensor):
-        return array.to(device=device, dtype=dtype)
-    np_dtype = torch.empty(0, dtype=dtype).numpy().dtype
-    return torch.from_numpy(np.array(array, dtype=np_dtype, order="C", copy=True)).to(device)
 
 
 #: PNN pads every class to the largest class's size (so that one reshaped sum

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.base import ClusterMixin
 
 from .. import registry
 from ..errors import DataError
 from ._base import (
+    COMMON_CONSTRAINTS,
+    Estimator,
     check_binary,
-    check_in_range,
     check_is_fitted,
-    check_positive,
+    integer,
+    real,
     resolve_device,
     validate,
 )
-from ._threads import limit_threads
 
 __all__ = ["ART1"]
 
 
 @registry.estimators.register("ART1", "art")
-class ART1(ClusterMixin, BaseEstimator):
+class ART1(ClusterMixin, Estimator):
     """ART1 clustering of binary patterns with fast learning.
 
     Each committed category ``j`` keeps a binary top-down prototype ``t_j``.
@@ -56,6 +57,7 @@ class ART1(ClusterMixin, BaseEstimator):
         max_clusters: cap on the number of categories (None: no cap). Default None.
         max_iter: maximum training epochs. Default 100.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Input shape: (n_samples, n_features) of 0/1 values.
 
@@ -75,19 +77,22 @@ class ART1(ClusterMixin, BaseEstimator):
         [0, 0, 1, 0]
     """
 
-    def __init__(self, rho=0.5, L=2.0, max_clusters=None, max_iter=100, device="auto"):
+    _parameter_constraints = {
+        "rho": [real(0, 1, closed="right")],
+        "L": [real(1, None)],
+        "max_clusters": [integer(1), None],
+        "max_iter": [integer(1)],
+        **COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, rho=0.5, L=2.0, max_clusters=None, max_iter=100, device="auto",
+                 n_threads=None):
         self.rho = rho
         self.L = L
         self.max_clusters = max_clusters
         self.max_iter = max_iter
         self.device = device
-
-    def _check_params(self):
-        check_in_range(self, "rho", self.rho, 0, 1, closed="right")
-        check_in_range(self, "L", self.L, 1, np.inf, closed="neither")
-        if self.max_clusters is not None:
-            check_positive(self, "max_clusters", self.max_clusters, integer=True)
-        check_positive(self, "max_iter", self.max_iter, integer=True)
+        self.n_threads = n_threads
 
     def _validate(self, X, reset):
         X = validate(self, X, reset=reset)
@@ -145,7 +150,7 @@ class ART1(ClusterMixin, BaseEstimator):
         Xt = torch.as_tensor(X, device=device, dtype=torch.float32)
         P = torch.as_tensor(getattr(self, "prototypes_", np.zeros((0, X.shape[1]))), device=device, dtype=torch.float32)
         n_iter = 0
-        with limit_threads(1, enabled=device.type == "cpu"):  # a loop of tiny kernels
+        with self._threads():
             for _ in range(n_epochs):
                 P, changed = self._epoch(Xt, P)
                 n_iter += 1
@@ -165,7 +170,7 @@ class ART1(ClusterMixin, BaseEstimator):
     # -- public API ---------------------------------------------------------------
     def fit(self, X, y=None):
         """Cluster the binary rows of ``X``; sets ``prototypes_`` and ``labels_``. Returns self."""
-        self._check_params()
+        self._validate_params()
         X = self._validate(X, reset=True)
         for attr in ("prototypes_", "weight_bottom_up_"):
             self.__dict__.pop(attr, None)
@@ -174,7 +179,7 @@ class ART1(ClusterMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """One ordered presentation of ``X`` with fast learning (online ART1). Returns self."""
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "prototypes_")
         X = self._validate(X, reset=first)
         self.n_iter_ = getattr(self, "n_iter_", 0) + self._run(X, 1)

@@ -6,15 +6,25 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import RegressorMixin
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from .. import registry
-from ..errors import ConfigError, DataError
-from ._base import check_is_fitted, check_positive, resolve_device, to_tensor, validate
-from ._kernels import as_numpy, check_supervised
-from ._threads import small_work_threads
+from ..errors import DataError
+from ._base import (
+    COMMON_CONSTRAINTS,
+    POSITIVE,
+    Estimator,
+    check_is_fitted,
+    check_supervised,
+    integer,
+    real,
+    resolve_device,
+    to_tensor,
+    validate,
+)
+from ._kernels import as_numpy
 
 __all__ = ["CMAC"]
 
@@ -32,7 +42,7 @@ def _epoch_generator(random_state, offset: int) -> torch.Generator:
 
 
 @registry.estimators.register("CMAC")
-class CMAC(RegressorMixin, BaseEstimator):
+class CMAC(RegressorMixin, Estimator):
     """Cerebellar Model Articulation Controller (Albus, 1975): a tile-coding regressor.
 
     Each input feature is quantized to cells of width ``1 / quantization``:
@@ -64,6 +74,7 @@ class CMAC(RegressorMixin, BaseEstimator):
         shuffle: visit samples in a new random order each epoch. Default True.
         random_state: seed for the sample order.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
+        n_threads: torch intra-op threads during training (None: torch's setting).
         verbose: progress bar per epoch.
 
     Shapes:
@@ -95,6 +106,7 @@ class CMAC(RegressorMixin, BaseEstimator):
         shuffle=True,
         random_state=None,
         device="auto",
+        n_threads=None,
         verbose=False,
     ):
         self.quantization = quantization
@@ -105,19 +117,20 @@ class CMAC(RegressorMixin, BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
         self.verbose = verbose
 
-    def _check_params(self):
-        check_positive(self, "quantization", self.quantization)
-        check_positive(self, "associative_unit_size", self.associative_unit_size, integer=True)
-        check_positive(self, "learning_rate", self.learning_rate)
-        if self.learning_rate >= 2:
-            raise ConfigError(
-                f"CMAC: `learning_rate` must be in (0, 2) for the LMS rule to converge, "
-                f"received {self.learning_rate!r}"
-            )
-        check_positive(self, "max_iter", self.max_iter, integer=True)
-        check_positive(self, "batch_size", self.batch_size, integer=True)
+    _parameter_constraints = {
+        "quantization": [POSITIVE],
+        "associative_unit_size": [integer(1)],
+        "learning_rate": [real(0, 2)],  # the LMS rule converges for α in (0, 2)
+        "max_iter": [integer(1)],
+        "batch_size": [integer(1)],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        **COMMON_CONSTRAINTS,
+    }
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -148,7 +161,7 @@ class CMAC(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Build the tile table from ``X`` and train the weights by LMS. Returns self."""
-        self._check_params()
+        self._validate_params()
         X, y = check_supervised(self, X, y, reset=True, multi_output=True, y_numeric=True)
         self._y_is_1d = y.ndim == 1
         device = resolve_device(self.device)
@@ -157,7 +170,7 @@ class CMAC(RegressorMixin, BaseEstimator):
         keys = self._keys(Xt)
         table, cells = torch.unique(keys, sorted=True, return_inverse=True)  # cells: (n, C)
         W = torch.zeros(len(table), Y.shape[1], dtype=Y.dtype, device=device)
-        with small_work_threads(self.batch_size * keys.shape[1] * W.shape[1], device):
+        with self._threads():
             self._train(Y, cells, W)
         self.cell_keys_ = table.cpu().numpy()
         self.weights_ = as_numpy(W)

@@ -6,19 +6,21 @@ import logging
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 
 from .. import registry
-from ..errors import ConfigError
+from ..validation import expected
 from ._base import (
-    check_in_range,
+    COMMON_CONSTRAINTS,
+    NON_NEGATIVE,
+    Estimator,
     check_is_fitted,
-    check_positive,
+    integer,
+    real,
     resolve_device,
     validate,
 )
-from ._threads import limit_threads
 
 __all__ = ["GrowingNeuralGas"]
 
@@ -26,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 
 @registry.estimators.register("GrowingNeuralGas", "gng")
-class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
+class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
     """Growing neural gas: unsupervised, incremental topology learning (Fritzke 1995).
 
     For every input ``x`` (samples in random order each epoch):
@@ -66,6 +68,8 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
         random_state: seed for the start nodes and the sample order. Default None.
         verbose: log the node count every epoch when > 0. Default 0.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during training (None: torch's setting;
+            the loop runs thousands of tiny kernels, where one thread is fastest).
 
     Input/Output shape: ``X`` (n_samples, n_features); ``predict`` → (n_samples,)
     index of the nearest node; ``transform`` → (n_samples, n_nodes) Euclidean
@@ -106,6 +110,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
         random_state=None,
         verbose=0,
         device="auto",
+        n_threads=None,
     ):
         self.n_start_nodes = n_start_nodes
         self.step = step
@@ -121,28 +126,29 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.device = device
+        self.n_threads = n_threads
 
-    def _check_params(self):
-        check_positive(self, "n_start_nodes", self.n_start_nodes, integer=True)
-        if self.n_start_nodes < 2:
-            raise ConfigError(
-                f"GrowingNeuralGas: `n_start_nodes` must be >= 2, received {self.n_start_nodes!r}"
-            )
-        check_in_range(self, "step", self.step, 0, 1)
-        check_in_range(self, "neighbour_step", self.neighbour_step, 0, 1)
-        check_positive(self, "max_edge_age", self.max_edge_age, integer=True)
-        check_positive(self, "n_iter_before_neuron_added", self.n_iter_before_neuron_added, integer=True)
-        check_in_range(self, "after_split_error_decay_rate", self.after_split_error_decay_rate, 0, 1)
-        check_in_range(self, "error_decay_rate", self.error_decay_rate, 0, 1)
-        check_positive(self, "max_nodes", self.max_nodes, integer=True)
+    _parameter_constraints = {
+        "n_start_nodes": [integer(2)],
+        "step": [real(0, 1, closed="both")],
+        "neighbour_step": [real(0, 1, closed="both")],
+        "max_edge_age": [integer(1)],
+        "n_iter_before_neuron_added": [integer(1)],
+        "after_split_error_decay_rate": [real(0, 1, closed="both")],
+        "error_decay_rate": [real(0, 1, closed="both")],
+        "max_nodes": [integer(1)],
+        "min_distance_for_update": [NON_NEGATIVE],
+        "max_iter": [integer(1)],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        **COMMON_CONSTRAINTS,
+    }
+
+    def _check_more(self):
         if self.max_nodes < self.n_start_nodes:
-            raise ConfigError(
-                f"GrowingNeuralGas: `max_nodes` ({self.max_nodes}) must be >= "
-                f"`n_start_nodes` ({self.n_start_nodes})"
-            )
-        check_positive(self, "min_distance_for_update", self.min_distance_for_update, allow_zero=True)
-        check_positive(self, "max_iter", self.max_iter, integer=True)
-        check_positive(self, "verbose", self.verbose, integer=True, allow_zero=True)
+            raise expected("GrowingNeuralGas", "max_nodes",
+                           f"at least n_start_nodes={self.n_start_nodes}", self.max_nodes)
 
     # -- state <-> working graph --------------------------------------------------
     def _load(self, device, n_features):
@@ -178,9 +184,8 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
 
     # -- training -----------------------------------------------------------------
     def _train(self, X, n_epochs, rng):
-        device = resolve_device(self.device)
-        with limit_threads(1, enabled=device.type == "cpu"):  # a loop of tiny kernels
-            return self._train_loop(X, n_epochs, rng, device)
+        with self._threads():
+            return self._train_loop(X, n_epochs, rng, resolve_device(self.device))
 
     def _train_loop(self, X, n_epochs, rng, device):
         W, err, active, edges = self._load(device, X.shape[1])
@@ -257,7 +262,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Grow the graph on ``X`` for ``max_iter`` epochs. Returns self."""
-        self._check_params()
+        self._validate_params()
         X = validate(self, X, reset=True)
         rng = check_random_state(self.random_state)
         self._init_graph(X, rng)
@@ -280,7 +285,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """One epoch over ``X`` (initialising the graph from ``X`` on the first call). Returns self."""
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "nodes_")
         X = validate(self, X, reset=first)
         if first or not hasattr(self, "random_state_"):

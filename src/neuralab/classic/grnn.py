@@ -8,37 +8,72 @@ queries with the training points, done in chunks (see
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+import torch
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets
 
 from .. import registry
-from ..errors import ConfigError
-from ._base import check_is_fitted, check_positive, resolve_device, validate
-from ._kernels import (
-    as_numpy,
+from ..validation import expected
+from ._base import (
+    COMMON_CONSTRAINTS,
+    Estimator,
+    Interval,
+    StrOptions,
+    check_is_fitted,
     check_supervised,
-    class_kernel_shares,
-    float_tensor,
-    gaussian_smoother,
+    resolve_device,
+    to_tensor,
+    validate,
 )
+from ._kernels import as_numpy, class_kernel_shares, gaussian_smoother
 
 __all__ = ["GRNN", "PNN"]
 
+# the kernels compute logits (x·c − ‖c‖²/2)/σ² in float32: beyond this they overflow
+_LOGIT_LIMIT = 1e36
 
-def _check_batch_size(estimator, batch_size):
-    if batch_size == "auto":
-        return batch_size
-    if isinstance(batch_size, str):
-        raise ConfigError(
-            f"{type(estimator).__name__}: `batch_size` must be a positive integer or 'auto', "
-            f"received {batch_size!r}"
-        )
-    return check_positive(estimator, "batch_size", batch_size, integer=True)
+
+class _KernelNetwork(Estimator):
+    """What GRNN and PNN share: the constructor, the parameters and the σ check."""
+
+    _parameter_constraints = {
+        "std": [Interval(numbers.Real, 0, None, closed="neither")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        **COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, std=0.1, *, batch_size="auto", device="auto", n_threads=None):
+        self.std = std
+        self.batch_size = batch_size
+        self.device = device
+        self.n_threads = n_threads
+
+    def _check_std(self, X) -> None:
+        """ConfigError when 1/σ² times the data's scale overflows float32 (NaN predictions)."""
+        centered = self.X_fit_ - self.X_fit_.mean(0)
+        scale = float(np.abs(centered).max()) if centered.size else 0.0
+        query = float(np.abs(X - self.X_fit_.mean(0)).max()) if X.size else 0.0
+        ratio = max(scale, query, 1.0) / float(self.std)
+        bound = ratio * ratio * X.shape[1]  # inf, never an OverflowError, for a tiny σ
+        if not bound < _LOGIT_LIMIT:
+            smallest = max(scale, query, 1.0) * (X.shape[1] / _LOGIT_LIMIT) ** 0.5
+            raise expected(type(self).__name__, "std",
+                           f"at least {smallest:.3g} for this data (a smaller σ makes the kernel "
+                           "logits ‖x‖²/σ² overflow float32)", self.std)
+
+    def _inputs(self, X):
+        check_is_fitted(self)
+        self._validate_params()
+        X = validate(self, X, reset=False)
+        self._check_std(X)
+        return X, resolve_device(self.device)
 
 
 @registry.estimators.register("GRNN")
-class GRNN(RegressorMixin, BaseEstimator):
+class GRNN(RegressorMixin, _KernelNetwork):
     """General Regression Neural Network (Specht, 1991).
 
     The prediction is the Nadaraya–Watson kernel average of the training
@@ -61,6 +96,10 @@ class GRNN(RegressorMixin, BaseEstimator):
             ``2 × batch_size × n_train × 4`` bytes), or ``"auto"`` (keeps it near
             320 MB whatever the training size). Default ``"auto"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
+        n_threads: torch intra-op threads while predicting (None: torch's setting).
+
+    A σ so small that ``‖x‖²/σ²`` overflows float32 raises ConfigError naming
+    the smallest usable σ (predictions never turn NaN).
 
     Shapes:
         ``fit(X (n, d), y (n,) or (n, k))``; ``predict(X (m, d)) -> (m,) or (m, k)``.
@@ -78,15 +117,6 @@ class GRNN(RegressorMixin, BaseEstimator):
         True
     """
 
-    def __init__(self, std=0.1, *, batch_size="auto", device="auto"):
-        self.std = std
-        self.batch_size = batch_size
-        self.device = device
-
-    def _check_params(self):
-        check_positive(self, "std", self.std)
-        _check_batch_size(self, self.batch_size)
-
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True  # y of shape (n, k) predicts (m, k)
@@ -94,7 +124,7 @@ class GRNN(RegressorMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Store the training set. Returns self."""
-        self._check_params()
+        self._validate_params()
         X, y = check_supervised(self, X, y, reset=True, multi_output=True, y_numeric=True)
         self._y_is_1d = y.ndim == 1
         self.X_fit_ = X
@@ -103,23 +133,21 @@ class GRNN(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         """Kernel-weighted average of the training targets, ``(m,)`` or ``(m, k)``."""
-        check_is_fitted(self)
-        self._check_params()
-        X = validate(self, X, reset=False)
-        device = resolve_device(self.device)
-        out = gaussian_smoother(
-            float_tensor(X, device),
-            float_tensor(self.X_fit_, device),
-            float_tensor(self.y_fit_, device),
-            self.std,
-            batch_size=self.batch_size,
-        )
+        X, device = self._inputs(X)
+        with self._threads(), torch.no_grad():
+            out = gaussian_smoother(
+                to_tensor(X, device),
+                to_tensor(self.X_fit_, device),
+                to_tensor(self.y_fit_, device),
+                self.std,
+                batch_size=self.batch_size,
+            )
         out = as_numpy(out)
         return out.ravel() if self._y_is_1d else out
 
 
 @registry.estimators.register("PNN")
-class PNN(ClassifierMixin, BaseEstimator):
+class PNN(ClassifierMixin, _KernelNetwork):
     """Probabilistic Neural Network (Specht, 1990).
 
     Each class density is a Parzen estimate with a Gaussian kernel; the class
@@ -142,6 +170,7 @@ class PNN(ClassifierMixin, BaseEstimator):
             ``2 × batch_size × n_train × 4`` bytes), or ``"auto"`` (about 320 MB).
             Default ``"auto"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
+        n_threads: torch intra-op threads while predicting (None: torch's setting).
 
     Shapes:
         ``fit(X (n, d), y (n,))``; ``predict_proba(X (m, d)) -> (m, n_classes)``.
@@ -161,18 +190,9 @@ class PNN(ClassifierMixin, BaseEstimator):
         True
     """
 
-    def __init__(self, std=0.1, *, batch_size="auto", device="auto"):
-        self.std = std
-        self.batch_size = batch_size
-        self.device = device
-
-    def _check_params(self):
-        check_positive(self, "std", self.std)
-        _check_batch_size(self, self.batch_size)
-
     def fit(self, X, y):
         """Store the training set and its classes. Returns self."""
-        self._check_params()
+        self._validate_params()
         X, y = check_supervised(self, X, y, reset=True)
         check_classification_targets(y)
         self.classes_, y_index = np.unique(y, return_inverse=True)
@@ -184,19 +204,17 @@ class PNN(ClassifierMixin, BaseEstimator):
 
     def predict_proba(self, X):
         """Normalised class densities, ``(m, n_classes)``."""
-        check_is_fitted(self)
-        self._check_params()
-        X = validate(self, X, reset=False)
-        device = resolve_device(self.device)
+        X, device = self._inputs(X)
         # Training points are grouped by class (sorted at fit): each chunk of
         # kernel weights is reduced per class by one reshaped sum.
-        shares = class_kernel_shares(
-            float_tensor(X, device),
-            float_tensor(self.X_fit_, device),
-            self.class_count_,
-            self.std,
-            batch_size=self.batch_size,
-        )
+        with self._threads(), torch.no_grad():
+            shares = class_kernel_shares(
+                to_tensor(X, device),
+                to_tensor(self.X_fit_, device),
+                self.class_count_,
+                self.std,
+                batch_size=self.batch_size,
+            )
         density = as_numpy(shares) / self.class_count_  # f_k up to a per-row factor
         return density / density.sum(axis=1, keepdims=True)
 

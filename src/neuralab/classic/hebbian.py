@@ -13,26 +13,25 @@ import warnings
 
 import numpy as np
 import torch
-from sklearn.base import (
-    BaseEstimator,
-    ClassNamePrefixFeaturesOutMixin,
-    ClusterMixin,
-    TransformerMixin,
-)
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
 
 from .. import registry
-from ..errors import ConfigError, DataError, TrainingError
+from ..errors import DataError, TrainingError
+from ..validation import expected
 from ._base import (
-    check_choice,
-    check_in_range,
+    COMMON_CONSTRAINTS,
+    NON_NEGATIVE,
+    POSITIVE,
+    Estimator,
+    StrOptions,
     check_is_fitted,
-    check_positive,
+    integer,
+    real,
     resolve_device,
     validate,
 )
-from ._threads import limit_threads, small_work_threads
 
 __all__ = ["Oja", "Kohonen", "Instar", "HebbRule"]
 
@@ -41,14 +40,9 @@ def _dtype(device):
     return torch.float64 if device.type == "cpu" else torch.float32
 
 
-def _check_bool(estimator, name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ConfigError(f"{type(estimator).__name__}: `{name}` must be True or False, received {value!r}")
-
-
 # ---------------------------------------------------------------------------------------
 @registry.estimators.register("Oja")
-class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
     """Oja's subspace rule: a linear neural network that learns the principal subspace.
 
     With ``W`` of shape (n_features, n_components), a centred input ``x`` and
@@ -78,6 +72,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         shuffle: shuffle samples every epoch. Default True.
         random_state: seed for the initial weights and the order. Default None.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Input/Output shape: ``X`` (n_samples, n_features) → ``transform`` (n_samples, n_components).
 
@@ -107,6 +102,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         shuffle=True,
         random_state=None,
         device="auto",
+        n_threads=None,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -117,18 +113,19 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
 
-    def _check_params(self):
-        check_positive(self, "n_components", self.n_components, integer=True)
-        if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
-            if isinstance(self.learning_rate, str):
-                check_choice(self, "learning_rate", self.learning_rate, ("auto",))
-            check_positive(self, "learning_rate", self.learning_rate)
-        if self.batch_size is not None:
-            check_positive(self, "batch_size", self.batch_size, integer=True)
-        check_positive(self, "max_iter", self.max_iter, integer=True)
-        check_positive(self, "tol", self.tol, allow_zero=True)
-        _check_bool(self, "center", self.center)
+    _parameter_constraints = {
+        "n_components": [integer(1)],
+        "learning_rate": [POSITIVE, StrOptions({"auto"})],
+        "batch_size": [integer(1), None],
+        "max_iter": [integer(1)],
+        "tol": [NON_NEGATIVE],
+        "center": ["boolean"],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        **COMMON_CONSTRAINTS,
+    }
 
     @property
     def _n_features_out(self):
@@ -137,10 +134,8 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def _setup(self, X, rng):
         n_features = X.shape[1]
         if self.n_components > n_features:
-            raise ConfigError(
-                f"Oja: `n_components` must be <= n_features={n_features}, "
-                f"received {self.n_components}"
-            )
+            raise expected("Oja", "n_components", f"at most n_features={n_features}",
+                           self.n_components)
         self.mean_ = X.mean(0) if self.center else np.zeros(n_features)
         self.n_samples_seen_ = X.shape[0]
         if self.learning_rate == "auto":
@@ -153,10 +148,8 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.components_ = W.T.copy()
 
     def _epochs(self, X, n_epochs, rng):
-        device = resolve_device(self.device)
-        bs = X.shape[0] if self.batch_size is None else int(self.batch_size)
-        with small_work_threads(bs * X.shape[1] * self.n_components, device):
-            return self._epochs_loop(X, n_epochs, rng, device)
+        with self._threads():
+            return self._epochs_loop(X, n_epochs, rng, resolve_device(self.device))
 
     def _epochs_loop(self, X, n_epochs, rng, device):
         dtype = _dtype(device)
@@ -189,7 +182,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Learn the principal subspace of ``X`` with up to ``max_iter`` epochs. Returns self."""
-        self._check_params()
+        self._validate_params()
         X = validate(self, X, reset=True)
         rng = self.random_state_ = check_random_state(self.random_state)
         self._setup(X, rng)
@@ -204,7 +197,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """One epoch of the rule on ``X`` (running mean when ``center``). Returns self."""
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "components_")
         X = validate(self, X, reset=first)
         if first:
@@ -242,7 +235,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
 # ---------------------------------------------------------------------------------------
 @registry.estimators.register("Kohonen")
-class Kohonen(ClusterMixin, BaseEstimator):
+class Kohonen(ClusterMixin, Estimator):
     """Kohonen's competitive layer: winner-take-all with the Kohonen (instar) rule.
 
     For each input ``x``: the winner ``i* = argmax_i w_i·x`` (``distance="dot"``,
@@ -259,6 +252,7 @@ class Kohonen(ClusterMixin, BaseEstimator):
         shuffle: shuffle every epoch. Default True.
         random_state: seed for the initial weights (drawn from the samples) and order.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Attributes:
         weight_: (n_clusters, n_features) unit weights. labels_: winners of the
@@ -282,6 +276,7 @@ class Kohonen(ClusterMixin, BaseEstimator):
         shuffle=True,
         random_state=None,
         device="auto",
+        n_threads=None,
     ):
         self.n_clusters = n_clusters
         self.learning_rate = learning_rate
@@ -290,12 +285,17 @@ class Kohonen(ClusterMixin, BaseEstimator):
         self.shuffle = shuffle
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
 
-    def _check_params(self):
-        check_positive(self, "n_clusters", self.n_clusters, integer=True)
-        check_in_range(self, "learning_rate", self.learning_rate, 0, 1, closed="right")
-        check_choice(self, "distance", self.distance, ("dot", "euclid"))
-        check_positive(self, "max_iter", self.max_iter, integer=True)
+    _parameter_constraints = {
+        "n_clusters": [integer(1)],
+        "learning_rate": [real(0, 1, closed="right")],
+        "distance": [StrOptions({"dot", "euclid"})],
+        "max_iter": [integer(1)],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        **COMMON_CONSTRAINTS,
+    }
 
     def _winners(self, X, W):
         if self.distance == "dot":
@@ -303,9 +303,8 @@ class Kohonen(ClusterMixin, BaseEstimator):
         return torch.cdist(X, W).argmin(1)
 
     def _epochs(self, X, n_epochs, rng):
-        device = resolve_device(self.device)
-        with limit_threads(1, enabled=device.type == "cpu"):  # a loop of tiny kernels
-            return self._epochs_loop(X, n_epochs, rng, device)
+        with self._threads():
+            return self._epochs_loop(X, n_epochs, rng, resolve_device(self.device))
 
     def _epochs_loop(self, X, n_epochs, rng, device):
         dtype = _dtype(device)
@@ -330,7 +329,7 @@ class Kohonen(ClusterMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Train for ``max_iter`` epochs. Returns self."""
-        self._check_params()
+        self._validate_params()
         X = validate(self, X, reset=True)
         rng = self.random_state_ = check_random_state(self.random_state)
         self._init(X, rng)
@@ -340,7 +339,7 @@ class Kohonen(ClusterMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """One epoch of the rule on ``X``. Returns self."""
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "weight_")
         X = validate(self, X, reset=first)
         if first:
@@ -362,7 +361,7 @@ class Kohonen(ClusterMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------------------------
-class _StepAssociative(BaseEstimator):
+class _StepAssociative(Estimator):
     """Shared code of Instar and HebbRule (step-function associative networks).
 
     Weights ``W`` (n_outputs, n_features); the first ``n_unconditioned``
@@ -380,6 +379,7 @@ class _StepAssociative(BaseEstimator):
         unconditioned_weight=1.0,
         max_iter=1,
         device="auto",
+        n_threads=None,
     ):
         self.n_outputs = n_outputs
         self.n_unconditioned = n_unconditioned
@@ -388,21 +388,17 @@ class _StepAssociative(BaseEstimator):
         self.unconditioned_weight = unconditioned_weight
         self.max_iter = max_iter
         self.device = device
+        self.n_threads = n_threads
 
-    def _check_params(self):
-        check_positive(self, "n_outputs", self.n_outputs, integer=True)
-        check_positive(self, "n_unconditioned", self.n_unconditioned, integer=True, allow_zero=True)
-        check_positive(self, "learning_rate", self.learning_rate)
-        if not isinstance(self.threshold, (int, float, np.floating, np.integer)) or not np.isfinite(self.threshold):
-            raise ConfigError(
-                f"{type(self).__name__}: `threshold` must be a finite number, received {self.threshold!r}"
-            )
-        if not isinstance(self.unconditioned_weight, (int, float, np.floating, np.integer)):
-            raise ConfigError(
-                f"{type(self).__name__}: `unconditioned_weight` must be a number, "
-                f"received {self.unconditioned_weight!r}"
-            )
-        check_positive(self, "max_iter", self.max_iter, integer=True)
+    _parameter_constraints = {
+        "n_outputs": [integer(1)],
+        "n_unconditioned": [integer(0)],
+        "learning_rate": [POSITIVE],
+        "threshold": [real()],
+        "unconditioned_weight": [real()],
+        "max_iter": [integer(1)],
+        **COMMON_CONSTRAINTS,
+    }
 
     def _init(self, n_features):
         if self.n_unconditioned >= n_features:
@@ -419,9 +415,8 @@ class _StepAssociative(BaseEstimator):
         raise NotImplementedError
 
     def _run(self, X, n_epochs):
-        device = resolve_device(self.device)
-        with limit_threads(1, enabled=device.type == "cpu"):  # a loop of tiny kernels
-            self._run_loop(X, n_epochs, device)
+        with self._threads():
+            self._run_loop(X, n_epochs, resolve_device(self.device))
 
     def _run_loop(self, X, n_epochs, device):
         dtype = _dtype(device)
@@ -437,7 +432,7 @@ class _StepAssociative(BaseEstimator):
 
     def fit(self, X, y=None):
         """Present ``X`` in order for ``max_iter`` epochs from fresh weights. Returns self."""
-        self._check_params()
+        self._validate_params()
         X = validate(self, X, reset=True)
         self._init(X.shape[1])
         self._run(X, int(self.max_iter))
@@ -445,7 +440,7 @@ class _StepAssociative(BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """Present ``X`` once, in order, continuing from the current weights. Returns self."""
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "weight_")
         X = validate(self, X, reset=first)
         if first:
@@ -480,6 +475,7 @@ class Instar(_StepAssociative):
         unconditioned_weight: fixed weight of the unconditioned inputs. Default 1.0.
         max_iter: epochs in ``fit``. Default 1.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Attributes: weight_ (n_outputs, n_features).
 
@@ -520,6 +516,7 @@ class HebbRule(_StepAssociative):
         unconditioned_weight: fixed weight of the unconditioned inputs. Default 1.0.
         max_iter: epochs in ``fit``. Default 1.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Attributes: weight_ (n_outputs, n_features).
 
@@ -541,6 +538,7 @@ class HebbRule(_StepAssociative):
         unconditioned_weight=1.0,
         max_iter=1,
         device="auto",
+        n_threads=None,
     ):
         super().__init__(
             n_outputs=n_outputs,
@@ -550,12 +548,12 @@ class HebbRule(_StepAssociative):
             unconditioned_weight=unconditioned_weight,
             max_iter=max_iter,
             device=device,
+            n_threads=n_threads,
         )
         self.decay_rate = decay_rate
 
-    def _check_params(self):
-        super()._check_params()
-        check_in_range(self, "decay_rate", self.decay_rate, 0, 1)
+    _parameter_constraints = {**_StepAssociative._parameter_constraints,
+                              "decay_rate": [real(0, 1, closed="both")]}
 
     def _update(self, W, x, a, u):
         W[:, u:] *= 1 - self.decay_rate

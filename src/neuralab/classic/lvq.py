@@ -10,17 +10,30 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from tqdm.auto import tqdm
 
 from .. import registry
-from ..errors import ConfigError, DataError
-from ._base import check_choice, check_in_range, check_is_fitted, check_positive, resolve_device
-from ._base import to_tensor, validate
-from ._kernels import as_numpy, check_supervised
-from ._threads import small_work_threads
+from ..errors import DataError
+from ..validation import expected
+from ._base import (
+    COMMON_CONSTRAINTS,
+    NON_NEGATIVE,
+    POSITIVE,
+    Estimator,
+    StrOptions,
+    check_is_fitted,
+    check_supervised,
+    integer,
+    make_init,
+    real,
+    resolve_device,
+    to_tensor,
+    validate,
+)
+from ._kernels import as_numpy
 
 __all__ = ["LVQ", "LVQ2", "LVQ21", "LVQ3"]
 
@@ -44,6 +57,7 @@ _COMMON_ARGS_DOC = """
         shuffle: visit samples in a new random order each epoch. Default True.
         random_state: seed for initialisation and sample order.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
+        n_threads: torch intra-op threads during training (None: torch's setting).
         verbose: progress bar per epoch.
 """
 
@@ -71,25 +85,41 @@ def _epoch_rng(random_state, offset: int) -> np.random.RandomState:
     return check_random_state(random_state)
 
 
-class _LVQBase(ClassifierMixin, BaseEstimator):
+# every LVQ's arguments, in signature order (LVQ2/2.1 add ``window``, LVQ3 also ``epsilon``)
+_ARGUMENTS = {
+    "n_subclasses": None, "prototypes_per_class": None, "learning_rate": 0.1, "window": 0.3,
+    "epsilon": 0.1, "max_iter": 50, "n_updates_to_stepdrop": None, "min_learning_rate": 1e-5,
+    "weight_init": "sample", "shuffle": True, "random_state": None, "device": "auto",
+    "n_threads": None, "verbose": False,
+}
+_CONSTRAINTS = {
+    "n_subclasses": [integer(1), None],
+    "prototypes_per_class": ["array-like", None],
+    "learning_rate": [POSITIVE],
+    "window": [real(0, 1)],
+    "epsilon": [real(0, 1, closed="right")],
+    "max_iter": [integer(1)],
+    "n_updates_to_stepdrop": [integer(1), None],
+    "min_learning_rate": [NON_NEGATIVE],
+    "weight_init": [StrOptions(set(WEIGHT_INITS))],
+    "shuffle": ["boolean"],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    **COMMON_CONSTRAINTS,
+}
+
+
+def _lvq_class(extra: tuple[str, ...]):
+    """The constructor and parameter constraints of one LVQ variant (written once here)."""
+    names = [n for n in _ARGUMENTS if n not in ("window", "epsilon") or n in extra]
+    return (make_init({n: _ARGUMENTS[n] for n in names}),
+            {n: _CONSTRAINTS[n] for n in names})
+
+
+class _LVQBase(ClassifierMixin, Estimator):
     """Shared fit/partial_fit/predict; subclasses set ``_rule``."""
 
     _rule = "lvq1"
-
-    # -- parameters ---------------------------------------------------------
-    def _check_params(self):
-        if self.n_subclasses is not None:
-            check_positive(self, "n_subclasses", self.n_subclasses, integer=True)
-        check_positive(self, "learning_rate", self.learning_rate)
-        check_positive(self, "max_iter", self.max_iter, integer=True)
-        check_positive(self, "min_learning_rate", self.min_learning_rate, allow_zero=True)
-        if self.n_updates_to_stepdrop is not None:
-            check_positive(self, "n_updates_to_stepdrop", self.n_updates_to_stepdrop, integer=True)
-        check_choice(self, "weight_init", self.weight_init, WEIGHT_INITS)
-        if self._rule != "lvq1":
-            check_in_range(self, "window", self.window, 0, 1, closed="neither")
-        if self._rule == "lvq3":
-            check_in_range(self, "epsilon", self.epsilon, 0, 1, closed="right")
 
     def _prototype_counts(self, n_classes: int) -> np.ndarray:
         name = type(self).__name__
@@ -98,22 +128,18 @@ class _LVQBase(ClassifierMixin, BaseEstimator):
             if len(counts) != n_classes or not all(
                 isinstance(c, numbers.Integral) and not isinstance(c, bool) and c > 0 for c in counts
             ):
-                raise ConfigError(
-                    f"{name}: `prototypes_per_class` must list one positive integer per class "
-                    f"({n_classes} classes), received {self.prototypes_per_class!r}"
-                )
+                raise expected(name, "prototypes_per_class",
+                               f"one positive integer per class ({n_classes} classes)",
+                               self.prototypes_per_class)
             if self.n_subclasses is not None and sum(counts) != self.n_subclasses:
-                raise ConfigError(
-                    f"{name}: `prototypes_per_class` sums to {sum(counts)}, but "
-                    f"n_subclasses={self.n_subclasses}"
-                )
+                raise expected(name, "prototypes_per_class",
+                               f"counts summing to n_subclasses={self.n_subclasses}",
+                               self.prototypes_per_class)
             return np.asarray(counts, dtype=int)
         total = n_classes if self.n_subclasses is None else self.n_subclasses
         if total < n_classes:
-            raise ConfigError(
-                f"{name}: `n_subclasses` must be at least the number of classes "
-                f"({n_classes}), received {total}"
-            )
+            raise expected(name, "n_subclasses",
+                           f"at least the number of classes ({n_classes})", total)
         counts = np.full(n_classes, total // n_classes)
         counts[: total % n_classes] += 1
         return counts
@@ -192,7 +218,7 @@ class _LVQBase(ClassifierMixin, BaseEstimator):
             threshold = (1.0 - self.window) / (1.0 + self.window)
         rng = _epoch_rng(self.random_state, self.n_iter_)
         epochs = tqdm(range(n_epochs), desc=type(self).__name__, disable=not self.verbose, leave=False)
-        with small_work_threads(P.numel(), device):
+        with self._threads():
             for _ in epochs:
                 order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
                 for n in order.tolist():
@@ -209,7 +235,7 @@ class _LVQBase(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Initialise the prototypes and train for ``max_iter`` epochs. Returns self."""
-        self._check_params()
+        self._validate_params()
         X, y = check_supervised(self, X, y, reset=True)
         check_classification_targets(y)
         classes, y_index = np.unique(y, return_inverse=True)
@@ -223,7 +249,7 @@ class _LVQBase(ClassifierMixin, BaseEstimator):
         ``classes`` (all labels that will ever appear) is needed on the first
         call unless that batch already contains every class.
         """
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "prototypes_")
         X, y = check_supervised(self, X, y, reset=first)
         check_classification_targets(y)
@@ -278,70 +304,11 @@ class LVQ(_LVQBase):
     )
 
     _rule = "lvq1"
-
-    def __init__(
-        self,
-        n_subclasses=None,
-        *,
-        prototypes_per_class=None,
-        learning_rate=0.1,
-        max_iter=50,
-        n_updates_to_stepdrop=None,
-        min_learning_rate=1e-5,
-        weight_init="sample",
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=False,
-    ):
-        self.n_subclasses = n_subclasses
-        self.prototypes_per_class = prototypes_per_class
-        self.learning_rate = learning_rate
-        self.max_iter = max_iter
-        self.n_updates_to_stepdrop = n_updates_to_stepdrop
-        self.min_learning_rate = min_learning_rate
-        self.weight_init = weight_init
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
-
-
-class _WindowedLVQ(_LVQBase):
-    """Shared arguments of LVQ2 and LVQ2.1 (scikit-learn reads them from ``__init__``)."""
-
-    def __init__(
-        self,
-        n_subclasses=None,
-        *,
-        prototypes_per_class=None,
-        learning_rate=0.1,
-        window=0.3,
-        max_iter=50,
-        n_updates_to_stepdrop=None,
-        min_learning_rate=1e-5,
-        weight_init="sample",
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=False,
-    ):
-        self.n_subclasses = n_subclasses
-        self.prototypes_per_class = prototypes_per_class
-        self.learning_rate = learning_rate
-        self.window = window
-        self.max_iter = max_iter
-        self.n_updates_to_stepdrop = n_updates_to_stepdrop
-        self.min_learning_rate = min_learning_rate
-        self.weight_init = weight_init
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    __init__, _parameter_constraints = _lvq_class(())
 
 
 @registry.estimators.register("LVQ2")
-class LVQ2(_WindowedLVQ):
+class LVQ2(_LVQBase):
     __doc__ = (
         """LVQ2 (Kohonen): correct the nearest prototype with the help of the runner-up.
 
@@ -362,10 +329,11 @@ class LVQ2(_WindowedLVQ):
     )
 
     _rule = "lvq2"
+    __init__, _parameter_constraints = _lvq_class(("window",))
 
 
 @registry.estimators.register("LVQ21", "LVQ2.1")
-class LVQ21(_WindowedLVQ):
+class LVQ21(_LVQBase):
     __doc__ = (
         """LVQ2.1 (Kohonen): symmetric LVQ2 on the two nearest prototypes.
 
@@ -385,6 +353,7 @@ class LVQ21(_WindowedLVQ):
     )
 
     _rule = "lvq21"
+    __init__, _parameter_constraints = _lvq_class(("window",))
 
 
 @registry.estimators.register("LVQ3")
@@ -414,34 +383,4 @@ class LVQ3(_LVQBase):
     )
 
     _rule = "lvq3"
-
-    def __init__(
-        self,
-        n_subclasses=None,
-        *,
-        prototypes_per_class=None,
-        learning_rate=0.1,
-        window=0.3,
-        epsilon=0.1,
-        max_iter=50,
-        n_updates_to_stepdrop=None,
-        min_learning_rate=1e-5,
-        weight_init="sample",
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        verbose=False,
-    ):
-        self.n_subclasses = n_subclasses
-        self.prototypes_per_class = prototypes_per_class
-        self.learning_rate = learning_rate
-        self.window = window
-        self.epsilon = epsilon
-        self.max_iter = max_iter
-        self.n_updates_to_stepdrop = n_updates_to_stepdrop
-        self.min_learning_rate = min_learning_rate
-        self.weight_init = weight_init
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    __init__, _parameter_constraints = _lvq_class(("window", "epsilon"))

@@ -11,23 +11,28 @@ import math
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-
 from .. import registry
 from ..errors import DataError
 from ._base import (
+    COMMON_CONSTRAINTS,
+    Estimator,
+    StrOptions,
     check_binary,
-    check_choice,
     check_is_fitted,
-    check_positive,
+    check_value,
+    integer,
     resolve_device,
     torch_generator,
 )
-from ._threads import small_work_threads
 
 __all__ = ["DiscreteHopfieldNetwork", "DiscreteBAM"]
 
 _MODES = ("sync", "async")
+
+
+def _check_n_times(estimator, n_times):
+    """The ``n_times`` argument of a recall call, checked like the parameter."""
+    return check_value(type(estimator).__name__, "n_times", n_times, [integer(1)])
 
 
 def _as_binary_2d(estimator, X, what="X", n_features=None):
@@ -63,7 +68,7 @@ def _sign(x: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
 
 
 @registry.estimators.register("DiscreteHopfieldNetwork", "hopfield")
-class DiscreteHopfieldNetwork(BaseEstimator):
+class DiscreteHopfieldNetwork(Estimator):
     """Discrete Hopfield network (Hopfield 1982): an auto-associative memory.
 
     Training (Hebb's rule, bipolar patterns ``s = 2x − 1``, zero diagonal)::
@@ -88,6 +93,7 @@ class DiscreteHopfieldNetwork(BaseEstimator):
             ``n_features / (2 ln n_features)`` (McEliece et al. 1987). Default True.
         random_state: seed for the asynchronous update order. Default None.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Input/Output shape: patterns (n_patterns, n_features) of 0/1 (a 1-D array
     is one pattern); ``predict`` returns the same shape.
@@ -106,20 +112,26 @@ class DiscreteHopfieldNetwork(BaseEstimator):
         [[1, 0, 1, 0, 1, 0]]
     """
 
-    def __init__(self, mode="sync", n_times=100, check_limit=True, random_state=None, device="auto"):
+    _parameter_constraints = {
+        "mode": [StrOptions(set(_MODES))],
+        "n_times": [integer(1)],
+        "check_limit": ["boolean"],
+        "random_state": ["random_state"],
+        **COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, mode="sync", n_times=100, check_limit=True, random_state=None, device="auto",
+                 n_threads=None):
         self.mode = mode
         self.n_times = n_times
         self.check_limit = check_limit
         self.random_state = random_state
         self.device = device
-
-    def _check_params(self):
-        check_choice(self, "mode", self.mode, _MODES)
-        check_positive(self, "n_times", self.n_times, integer=True)
+        self.n_threads = n_threads
 
     def train(self, patterns):
         """Store ``patterns`` (added to anything stored before). Returns self."""
-        self._check_params()
+        self._validate_params()
         n_features = getattr(self, "n_features_in_", None)
         X = _as_binary_2d(self, patterns, "patterns", n_features)
         n_total = getattr(self, "n_memories_", 0) + X.shape[0]
@@ -171,14 +183,14 @@ class DiscreteHopfieldNetwork(BaseEstimator):
             (n_samples, n_features) 0/1 array (float64).
         """
         check_is_fitted(self)
-        self._check_params()
-        n_times = self.n_times if n_times is None else check_positive(self, "n_times", n_times, integer=True)
+        self._validate_params()
+        n_times = self.n_times if n_times is None else _check_n_times(self, n_times)
         X = _as_binary_2d(self, X, "X", self.n_features_in_)
         device = resolve_device(self.device)
         W = torch.as_tensor(self.weight_, device=device, dtype=torch.float32)
         S = torch.as_tensor(2 * X - 1, device=device, dtype=torch.float32)
         gen = torch_generator(self.random_state, device=device)
-        with small_work_threads(S.shape[0] * W.shape[0] * W.shape[1], device):
+        with self._threads():
             S = self._recall(S, W, self.mode, n_times, gen)
         return ((S.cpu().numpy() + 1) / 2).astype(np.float64)
 
@@ -191,7 +203,7 @@ class DiscreteHopfieldNetwork(BaseEstimator):
 
 
 @registry.estimators.register("DiscreteBAM", "bam")
-class DiscreteBAM(BaseEstimator):
+class DiscreteBAM(Estimator):
     """Discrete bidirectional associative memory (Kosko 1988).
 
     Stores pairs ``(x, y)`` of binary patterns; with bipolar ``a = 2x − 1``,
@@ -207,6 +219,7 @@ class DiscreteBAM(BaseEstimator):
     Args:
         n_times: maximum number of forward-backward round trips. Default 100.
         device: "auto" | "cpu" | "cuda" … Default "auto".
+        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
 
     Input/Output shape: ``X`` (n, n_input), ``Y`` (n, n_output), both 0/1.
 
@@ -225,13 +238,16 @@ class DiscreteBAM(BaseEstimator):
         [[1, 0, 0], [0, 1, 1]]
     """
 
-    def __init__(self, n_times=100, device="auto"):
+    _parameter_constraints = {"n_times": [integer(1)], **COMMON_CONSTRAINTS}
+
+    def __init__(self, n_times=100, device="auto", n_threads=None):
         self.n_times = n_times
         self.device = device
+        self.n_threads = n_threads
 
     def train(self, X, Y):
         """Store the pairs ``(X[i], Y[i])`` (added to earlier ones). Returns self."""
-        check_positive(self, "n_times", self.n_times, integer=True)
+        self._validate_params()
         X = _as_binary_2d(self, X, "X", getattr(self, "n_features_in_", None))
         Y = _as_binary_2d(self, Y, "Y", getattr(self, "n_features_out_", None))
         if X.shape[0] != Y.shape[0]:
@@ -266,23 +282,21 @@ class DiscreteBAM(BaseEstimator):
     def predict(self, X, n_times=None):
         """Recall the output patterns associated with the 0/1 inputs ``X``: (n, n_output)."""
         check_is_fitted(self)
-        n_times = self.n_times if n_times is None else n_times
-        check_positive(self, "n_times", n_times, integer=True)
+        n_times = self.n_times if n_times is None else _check_n_times(self, n_times)
         X = _as_binary_2d(self, X, "X", self.n_features_in_)
         device, W = self._tensors()
-        with small_work_threads(X.shape[0] * W.numel(), device):
+        with self._threads():
             _, B = self._run(torch.as_tensor(2 * X - 1, device=device, dtype=torch.float32), W, n_times)
         return ((B.cpu().numpy() + 1) / 2).astype(np.float64)
 
     def predict_input(self, Y, n_times=None):
         """Recall the input patterns associated with the 0/1 outputs ``Y``: (n, n_input)."""
         check_is_fitted(self)
-        n_times = self.n_times if n_times is None else n_times
-        check_positive(self, "n_times", n_times, integer=True)
+        n_times = self.n_times if n_times is None else _check_n_times(self, n_times)
         Y = _as_binary_2d(self, Y, "Y", self.n_features_out_)
         device, W = self._tensors()
         # The same dynamics with the roles of the layers swapped (weights transposed).
-        with small_work_threads(Y.shape[0] * W.numel(), device):
+        with self._threads():
             _, A = self._run(torch.as_tensor(2 * Y - 1, device=device, dtype=torch.float32), W.T, n_times)
         return ((A.cpu().numpy() + 1) / 2).astype(np.float64)
 

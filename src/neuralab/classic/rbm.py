@@ -13,22 +13,27 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.base import ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
 
 from .. import registry
-from ..errors import DataError
+from ..errors import DataError, TrainingError
 from ._base import (
+    COMMON_CONSTRAINTS,
+    POSITIVE,
+    Estimator,
     check_is_fitted,
-    check_positive,
+    check_value,
+    integer,
     resolve_device,
     torch_generator,
     validate,
 )
-from ._threads import small_work_threads
 
 __all__ = ["RBM"]
 
@@ -80,7 +85,7 @@ def _row_hash_index(X, n_features, random_state):
 
 
 @registry.estimators.register("RBM", "BernoulliRBM")
-class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
     """Bernoulli restricted Boltzmann machine (Hinton; Tieleman's persistent CD).
 
     Binary visible units ``v`` (``n_features``) and binary hidden units ``h``
@@ -114,10 +119,14 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         persistent: persistent chains (PCD) instead of restarting them from the
             data. Default True (as scikit-learn).
         device: "auto" (CUDA when present), "cpu", "cuda", … Default "auto".
+        n_threads: torch intra-op threads during fit (None: torch's setting; CD
+            steps on mini-batches of ten run fastest on one thread).
 
     Input/Output shape:
         ``X``: (n_samples, n_features) with values in [0, 1] (binary or
-        probabilities). ``transform`` → (n_samples, n_components).
+        probabilities; ``fit`` rejects others, ``transform``/``score_samples``/
+        ``gibbs`` clip them with a ``DataConversionWarning``, so the RBM works
+        after a scaler in a Pipeline). ``transform`` → (n_samples, n_components).
 
     Attributes:
         components_: (n_components, n_features) weight matrix ``W``.
@@ -150,6 +159,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         cd_k=1,
         persistent=True,
         device="auto",
+        n_threads=None,
     ):
         self.n_components = n_components
         self.learning_rate = learning_rate
@@ -160,24 +170,38 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         self.cd_k = cd_k
         self.persistent = persistent
         self.device = device
+        self.n_threads = n_threads
 
     # -- validation ---------------------------------------------------------------
-    def _check_params(self):
-        check_positive(self, "n_components", self.n_components, integer=True)
-        check_positive(self, "learning_rate", self.learning_rate)
-        check_positive(self, "batch_size", self.batch_size, integer=True)
-        check_positive(self, "n_iter", self.n_iter, integer=True, allow_zero=True)
-        check_positive(self, "cd_k", self.cd_k, integer=True)
-        check_positive(self, "verbose", self.verbose, integer=True, allow_zero=True)
-        if not isinstance(self.persistent, (bool, np.bool_)):
-            from ..errors import ConfigError
+    _parameter_constraints = {
+        "n_components": [integer(1)],
+        "learning_rate": [POSITIVE],
+        "batch_size": [integer(1)],
+        "n_iter": [integer(0)],
+        "verbose": ["verbose"],
+        "random_state": ["random_state"],
+        "cd_k": [integer(1)],
+        "persistent": ["boolean"],
+        **COMMON_CONSTRAINTS,
+    }
 
-            raise ConfigError(
-                f"RBM: `persistent` must be True or False, received {self.persistent!r}"
-            )
+    def _validate(self, X, *, reset, clip=False):
+        """Training data must lie in [0, 1]; data to transform or score is clipped to it.
 
-    def _validate(self, X, *, reset):
+        A scaler fitted on training folds (``MinMaxScaler`` in a ``Pipeline``)
+        maps test folds slightly outside [0, 1]; those values are clipped with
+        a warning instead of failing the fold (which ``cross_val_score`` would
+        turn into a NaN score).
+        """
         X = validate(self, X, reset=reset, dtype=(np.float64, np.float32))
+        if clip:
+            low, high = X.min(initial=0.0), X.max(initial=1.0)
+            if low < 0 or high > 1:
+                warnings.warn(
+                    f"RBM: X has values in [{low:.3g}, {high:.3g}]; Bernoulli visible units take "
+                    "[0, 1], so they were clipped to it", DataConversionWarning, stacklevel=3)
+                return np.clip(X, 0.0, 1.0)
+            return X
         return _check_unit_interval(self, X)
 
     @property
@@ -195,11 +219,6 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         return W, bh, bv
 
     # -- training -----------------------------------------------------------------
-    def _threads(self, batch, n_features):
-        # One intra-op thread when a CD step's products are too small to split.
-        work = batch * (n_features + 1) * (self.n_components + 1)
-        return small_work_threads(work, resolve_device(self.device))
-
     def _initialize(self, n_features):
         rng = self.random_state_
         self.components_ = rng.normal(0, 0.01, (self.n_components, n_features))
@@ -281,8 +300,6 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                     if persistent:
                         torch.gt(nh[:, :H], uh[-1, :m], out=chain_h[:, :H])
             if not torch.isfinite(Wa).all():
-                from ..errors import TrainingError
-
                 raise TrainingError(
                     f"RBM: weights became non-finite in epoch {epoch + 1}; "
                     f"lower learning_rate (received {self.learning_rate!r})"
@@ -314,12 +331,12 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Returns:
             self
         """
-        self._check_params()
+        self._validate_params()
         X = self._validate(X, reset=True)
         self.random_state_ = check_random_state(self.random_state)
         self._initialize(X.shape[1])
         sizes = _even_sizes(X.shape[0], self.batch_size)
-        with self._threads(max(sizes), X.shape[1]):
+        with self._threads():
             self._train(X, int(self.n_iter), sizes)
         return self
 
@@ -333,14 +350,14 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         Returns:
             self
         """
-        self._check_params()
+        self._validate_params()
         first = not hasattr(self, "components_")
         X = self._validate(X, reset=first)
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         if first:
             self._initialize(X.shape[1])
-        with self._threads(X.shape[0], X.shape[1]):
+        with self._threads():
             self._train(X, 1, [X.shape[0]])
         return self
 
@@ -355,7 +372,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             (n_samples, n_components) array.
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        X = self._validate(X, reset=False, clip=True)
         device = resolve_device(self.device)
         dtype = self._infer_dtype(device)
         W, bh, _ = self._params(device, dtype)
@@ -384,7 +401,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             (n_samples,) array.
         """
         check_is_fitted(self)
-        X = self._validate(X, reset=False)
+        X = self._validate(X, reset=False, clip=True)
         n, V = X.shape
         cols = _row_hash_index(X, V, self.random_state)
         device = resolve_device(self.device)
@@ -415,7 +432,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             (n_samples, n_features) binary array (float64) of new visible states.
         """
         check_is_fitted(self)
-        v = self._validate(v, reset=False)
+        v = self._validate(v, reset=False, clip=True)
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         device = resolve_device(self.device)
@@ -438,8 +455,8 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             (n_samples, n_features) binary array (float64).
         """
         check_is_fitted(self)
-        check_positive(self, "n_samples", n_samples, integer=True)
-        check_positive(self, "n_gibbs_steps", n_gibbs_steps, integer=True)
+        check_value("RBM", "n_samples", n_samples, [integer(1)])
+        check_value("RBM", "n_gibbs_steps", n_gibbs_steps, [integer(1)])
         rs = self.random_state if random_state is None else random_state
         device = resolve_device(self.device)
         dtype = self._infer_dtype(device)

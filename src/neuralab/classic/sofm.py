@@ -7,22 +7,27 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClusterMixin, TransformerMixin
+from sklearn.base import ClusterMixin, TransformerMixin
 from sklearn.utils import check_random_state
 from tqdm.auto import tqdm
 
 from .. import registry
-from ..errors import ConfigError, DataError
+from ..errors import DataError
+from ..validation import expected
 from ._base import (
-    check_choice,
+    COMMON_CONSTRAINTS,
+    NON_NEGATIVE,
+    POSITIVE,
+    Estimator,
+    StrOptions,
     check_is_fitted,
-    check_positive,
+    integer,
     resolve_device,
+    to_tensor,
     torch_generator,
     validate,
 )
-from ._kernels import as_numpy, float_tensor
-from ._threads import small_work_threads
+from ._kernels import as_numpy
 
 __all__ = ["SOFM", "grid_coordinates"]
 
@@ -59,7 +64,7 @@ def _epoch_generator(random_state, offset: int) -> torch.Generator:
 
 
 @registry.estimators.register("SOFM", "SOM")
-class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
+class SOFM(TransformerMixin, ClusterMixin, Estimator):
     """Self-Organizing Feature Map (Kohonen) on a rectangular or hexagonal grid.
 
     Each unit ``j`` has a weight vector ``w_j`` and a fixed position ``r_j`` on
@@ -119,6 +124,7 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
             plane spanned by the leading principal components). Default ``"sample"``.
         random_state: seed for initialisation and sample order.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
+        n_threads: torch intra-op threads during training (None: torch's setting).
         verbose: progress bar per epoch.
 
     Shapes:
@@ -161,6 +167,7 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
         weight_init="sample",
         random_state=None,
         device="auto",
+        n_threads=None,
         verbose=False,
     ):
         self.features_grid = features_grid
@@ -178,6 +185,7 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
         self.weight_init = weight_init
         self.random_state = random_state
         self.device = device
+        self.n_threads = n_threads
         self.verbose = verbose
 
     # -- validation ---------------------------------------------------------
@@ -190,37 +198,38 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
             isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in grid
         )
         if not ok:
-            raise ConfigError(
-                f"SOFM: `features_grid` must be a tuple of 1 to 3 positive integers, "
-                f"received {self.features_grid!r}"
-            )
+            raise expected("SOFM", "features_grid", "a tuple of 1 to 3 positive integers",
+                           self.features_grid)
         grid = tuple(int(n) for n in grid)
         if self.grid_type == "hexagon" and len(grid) != 2:
-            raise ConfigError(
-                f"SOFM: grid_type='hexagon' needs a 2-D features_grid (rows, cols), "
-                f"received {grid!r} with {len(grid)} dimension(s)"
-            )
+            raise expected("SOFM", "features_grid",
+                           "a 2-D grid (rows, cols) for grid_type='hexagon'", grid)
         return grid
 
-    def _check_params(self):
-        check_choice(self, "grid_type", self.grid_type, GRID_TYPES)
-        check_choice(self, "distance", self.distance, DISTANCES)
-        check_choice(self, "mode", self.mode, MODES)
-        check_choice(self, "weight_init", self.weight_init, WEIGHT_INITS)
-        check_positive(self, "learning_rate", self.learning_rate)
-        check_positive(self, "std", self.std)
-        check_positive(self, "max_iter", self.max_iter, integer=True)
-        check_positive(self, "batch_size", self.batch_size, integer=True)
+    _parameter_constraints = {
+        "features_grid": [tuple, list, numbers.Integral],
+        "grid_type": [StrOptions(set(GRID_TYPES))],
+        "distance": [StrOptions(set(DISTANCES))],
+        "learning_rate": [POSITIVE],
+        "std": [POSITIVE],
+        "learning_radius": [NON_NEGATIVE, None],
+        "reduce_radius_after": [POSITIVE, None],
+        "reduce_step_after": [POSITIVE, None],
+        "reduce_std_after": [POSITIVE, None],
+        "mode": [StrOptions(set(MODES))],
+        "batch_size": [integer(1)],
+        "max_iter": [integer(1)],
+        "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        **COMMON_CONSTRAINTS,
+    }
+
+    def _check_more(self):
         if self.mode == "online" and self.learning_rate > 1:
-            raise ConfigError(
-                f"SOFM: online `learning_rate` must be in (0, 1], received {self.learning_rate!r}"
-            )
-        if self.learning_radius is not None:
-            check_positive(self, "learning_radius", self.learning_radius, allow_zero=True)
-        for name in ("reduce_radius_after", "reduce_step_after", "reduce_std_after"):
-            if getattr(self, name) is not None:
-                check_positive(self, name, getattr(self, name))
-        return self._grid()
+            raise expected("SOFM", "learning_rate", "in (0, 1] for mode='online'",
+                           self.learning_rate)
+        self._grid()
 
     # -- geometry -----------------------------------------------------------
     def _adjacency_radius(self) -> float:
@@ -295,13 +304,11 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
     def _run_epochs(self, X: np.ndarray, n_epochs: int):
         """Train ``n_epochs`` epochs on ``X``; sets the weights, ``n_iter_`` and ``labels_``."""
         device = resolve_device(self.device)
-        Xt = float_tensor(X, device)
-        W = float_tensor(self.cluster_centers_, device)
-        grid_sq = float_tensor(self._grid_sq(), device)  # (U, U), once per call
+        Xt = to_tensor(X, device)
+        W = to_tensor(self.cluster_centers_, device)
+        grid_sq = to_tensor(self._grid_sq(), device)  # (U, U), once per call
         gen = _epoch_generator(self.random_state, self.n_iter_) if self.mode == "online" else None
-        n_units, n_features = W.shape
-        rows = len(Xt) if self.mode == "batch" else min(self.batch_size, len(Xt))
-        with small_work_threads(rows * n_units * n_features, device):
+        with self._threads():
             W = self._loop(Xt, W, grid_sq, gen, n_epochs)
             labels = self._bmu(Xt, W)
         self.cluster_centers_ = as_numpy(W)
@@ -378,7 +385,8 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Initialise the weights and train for ``max_iter`` epochs. Returns self."""
-        grid = self._check_params()
+        self._validate_params()
+        grid = self._grid()
         X = validate(self, X, reset=True)
         self._setup(X, grid)
         self._run_epochs(X, self.max_iter)
@@ -386,7 +394,8 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
 
     def partial_fit(self, X, y=None):
         """One epoch over ``X`` (initialising the map on the first call). Returns self."""
-        grid = self._check_params()
+        self._validate_params()
+        grid = self._grid()
         first = not hasattr(self, "cluster_centers_")
         X = validate(self, X, reset=first)
         if first:
@@ -399,7 +408,7 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate(self, X, reset=False)
         device = resolve_device(self.device)
-        return float_tensor(X, device), float_tensor(self.cluster_centers_, device)
+        return to_tensor(X, device), to_tensor(self.cluster_centers_, device)
 
     def predict(self, X):
         """Best-matching unit of each sample, ``(n,)`` (row-major index on the grid)."""
@@ -425,12 +434,13 @@ class SOFM(TransformerMixin, ClusterMixin, BaseEstimator):
         """Fraction of samples whose best and second-best units are not adjacent on the grid."""
         Xt, W = self._inputs(X)
         if W.shape[0] < 2:
-            raise ConfigError("SOFM: topographic_error needs a grid with at least 2 units; received 1")
+            raise expected("SOFM.topographic_error", "features_grid", "a grid of at least 2 units",
+                           self.features_grid)
         top2 = torch.cat(
             [self._dissimilarity(Xt[i : i + 8192], W).topk(2, dim=1, largest=False).indices
              for i in range(0, len(Xt), 8192)]
         )
-        pos = float_tensor(self.unit_coordinates_, Xt.device, dtype=torch.float64)
+        pos = to_tensor(self.unit_coordinates_, Xt.device, dtype=torch.float64)
         gap = (pos[top2[:, 0]] - pos[top2[:, 1]]).norm(dim=1)
         return float((gap > self._adjacency_radius()).double().mean())
 
