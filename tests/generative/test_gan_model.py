@@ -272,3 +272,18 @@ def test_gradient_penalty_of_conditional_critic_uses_the_real_labels():
     x = torch.rand(4, 1, 8, 8)
     gp = gradient_penalty(lambda v: cgan.discriminate(v, torch.tensor([0, 1, 0, 1])), x, x.flip(0))
     assert gp.item() >= 0
+
+
+def test_generator_ema_is_the_moving_average_and_what_sample_draws():
+    G, D = _mlps()
+    gan = GAN(G, D, latent_dim=4, ema=0.9, warn=False)
+    before = [p.detach().clone() for p in G.parameters()]
+    gan.fit(torch.randn(8, 2), epochs=1, batch_size=8)           # one G step
+    for pe, p0, p in zip(gan.generator_ema.parameters(), before, G.parameters()):
+        assert torch.allclose(pe, 0.9 * p0 + 0.1 * p.detach(), atol=1e-7)
+    z = torch.randn(3, 4)
+    assert torch.allclose(gan.sample(3, z=z), gan.generator_ema(z))
+    assert not torch.allclose(gan.sample(3, z=z), G(z))
+    assert any(k.startswith("generator_ema.") for k in gan.state_dict())   # checkpointed
+    with pytest.raises(ConfigError, match=r"expected `ema` to be a finite number >= 0 and < 1"):
+        GAN(G, D, latent_dim=4, ema=1.0)

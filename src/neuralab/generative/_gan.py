@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import warnings
@@ -113,10 +114,14 @@ class GAN(nn.Module):
         gp_weight: λ of the gradient penalty (default 10; wasserstein_gp only).
         output_range: range of G's output, checked against the real data: "auto"
             (default: read from G's last layer, tanh → (−1, 1)), a ``(low, high)`` pair or None.
+        ema: decay β of an exponential moving average of G's weights, updated after every
+            G step, ``θ_ema ← β·θ_ema + (1 − β)·θ`` (e.g. 0.999); :meth:`sample` then draws
+            from the average, which is smoother than the last iterate (default None: off).
         warn: emit the collapse warnings (default True).
 
     Attributes:
-        generator, discriminator, latent_dim, n_classes, sample_shape, output_range.
+        generator, discriminator, generator_ema (or None), latent_dim, n_classes,
+        sample_shape, output_range.
 
     >>> import torch
     >>> from neuralab.generative import GAN, dcgan_generator, dcgan_discriminator
@@ -129,7 +134,7 @@ class GAN(nn.Module):
                  latent_dim: int | None = None, n_classes: int | None = None, d_steps: int = 1,
                  g_lr: float | None = None, d_lr: float | None = None, betas=None,
                  label_smoothing: float = 0.0, instance_noise: float = 0.0, gp_weight: float = 10.0,
-                 output_range="auto", warn: bool = True):
+                 output_range="auto", ema: float | None = None, warn: bool = True):
         super().__init__()
         owner = "GAN"
         for name, module in (("generator", generator), ("discriminator", discriminator)):
@@ -157,11 +162,15 @@ class GAN(nn.Module):
         self.instance_noise = check_number(owner, "instance_noise", instance_noise, low=0.0)
         self.gp_weight = check_number(owner, "gp_weight", gp_weight, low=0.0)
         self.warn = check_bool(owner, "warn", warn)
+        self.ema = check_number(owner, "ema", ema, low=0.0, high=1.0, high_open=True, allow_none=True)
         self.generator = generator
         self.discriminator = discriminator
         self.latent_dim = self._latent_dim(latent_dim)
         self.sample_shape = self._check_pair()
         self.output_range = self._output_range(output_range)
+        self.generator_ema = None
+        if self.ema is not None:
+            self.generator_ema = copy.deepcopy(generator).requires_grad_(False)
 
     # ----------------------------------------------------------------- construction checks
     @property
@@ -260,11 +269,27 @@ class GAN(nn.Module):
         return torch.randn(n, self.latent_dim, generator=generator,
                            device=self._device_of(self.generator))
 
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, *,
+                 generator: nn.Module | None = None) -> torch.Tensor:
         """``G(z)`` (conditional: ``G([z, onehot(labels)])``), shape ``(N, *sample_shape)``."""
         if self._k:
             z = torch.cat([z, _one_hot(labels, self._k, z.dtype)], 1)
-        return self.generator(z)
+        return (self.generator if generator is None else generator)(z)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """``θ_ema ← β·θ_ema + (1 − β)·θ_G`` (buffers such as BatchNorm statistics are copied)."""
+        if self.generator_ema is None:
+            return
+        for pe, p in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            pe.lerp_(p.detach(), 1.0 - self.ema)
+        for be, b in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            be.copy_(b)
+
+    @property
+    def sampler(self) -> nn.Module:
+        """The generator :meth:`sample` uses: the EMA copy when ``ema`` is set, else G itself."""
+        return self.generator if self.generator_ema is None else self.generator_ema
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """``D(x)`` (conditional: on ``x`` with the one-hot class appended): scores ``(N,)``."""
@@ -329,12 +354,13 @@ class GAN(nn.Module):
                              f"received {tuple(z.shape)}")
         if labels is not None:
             labels = labels.to(z.device)
-        was = self.generator.training
-        self.generator.eval()
+        g = self.sampler
+        was = g.training
+        g.eval()
         try:
-            return self.generate(z, labels)
+            return self.generate(z, labels, generator=g)
         finally:
-            self.generator.train(was)
+            g.train(was)
 
     def interpolate(self, n_steps: int = 8, *, seed: int = 0, label: int | None = None) -> torch.Tensor:
         """Samples along the straight line between two random latent vectors (a latent strip).

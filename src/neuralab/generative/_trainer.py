@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..training.trainer import Trainer  # TODO: neuralab.training.Trainer once exported
+from ..training import Trainer
 from ._gan import GAN, GANMonitor
 from ._losses import discriminator_loss, generator_loss, gradient_penalty
 
@@ -125,6 +125,7 @@ class GANTrainer(Trainer):
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             g_opt.step()
+            gan.update_ema()
         finally:
             gan.discriminator.requires_grad_(True)
 
