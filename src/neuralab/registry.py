@@ -161,7 +161,7 @@ class Registry:
 
 # architectures register their Network subclasses here too, so a saved model rebuilds
 layers = Registry(
-    "layer", populate=["neuralab.layers", "neuralab.graph", "neuralab.architectures"]
+    "layer", populate=["neuralab.layers", "neuralab.graph", "neuralab.architectures", "neuralab.vision.detection"]
 )
 initializers = Registry("initializer", populate=["neuralab.init"])
 losses = Registry("loss", populate=["neuralab.losses"], instantiate=False)
@@ -169,5 +169,5 @@ metrics = Registry("metric", populate=["neuralab.training.metrics"], instantiate
 regularizers = Registry("regularizer", populate=["neuralab.regularizers"])
 schedules = Registry("schedule", populate=["neuralab.schedules"])
 optimizers = Registry("optimizer", populate=["neuralab.optimizers"])
-architectures = Registry("architecture", populate=["neuralab.architectures"])
+architectures = Registry("architecture", populate=["neuralab.architectures", "neuralab.vision.detection"])
 estimators = Registry("estimator", populate=["neuralab.classic._all"])

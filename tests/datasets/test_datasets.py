@@ -42,7 +42,7 @@ def test_reber_labels_agree_with_the_grammar():
 
 
 def test_shapes_boxes_cover_the_painted_pixels():
-    images, targets = make_shapes(20, size=32, seed=3)
+    images, targets = make_shapes(20, 32, seed=3, channels=1, noise=0.0, background=0.0)
     assert images.shape == (20, 1, 32, 32)
     for img, t in zip(images, targets):
         painted = img[0] > 0

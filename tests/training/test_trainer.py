@@ -469,3 +469,26 @@ def test_ragged_errors():
         fit(net, xs, [y.astype(np.float32) for y in ys], loss="mse", epochs=1, progress=False)
     with pytest.raises(DataError, match=r"must agree on every axis but the first; received steps of shapes"):
         fit(net, [np.zeros((3, 2)), np.zeros((4, 3))], [0, 1], epochs=1, progress=False)
+
+
+def test_a_trainer_without_a_loss_accepts_any_output():
+    class Detector(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return [{"boxes": self.lin(x), "scores": x.sum(1)}]     # a list of dicts, per batch
+
+    class DictTrainer(Trainer):
+        def train_step(self, batch):
+            (x,), _ = batch
+            out = self.module(x)[0]
+            loss = out["boxes"].square().mean()
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            return {"loss": loss.detach()}
+
+    h = DictTrainer(Detector(), loss=None, progress=False).fit(torch.randn(16, 2), epochs=2, batch_size=8)
+    assert len(h["loss"]) == 2

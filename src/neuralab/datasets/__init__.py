@@ -8,17 +8,19 @@
 - :func:`make_embedded_reber` (next-symbol prediction, Hochreiter & Schmidhuber's
   benchmark), :func:`make_reber_classification`, :func:`is_valid_reber`,
   :func:`reber_next_symbols`.
-- :func:`make_shapes`: images of squares, discs and triangles with boxes, for detection.
+- :func:`make_shapes`: images of squares, discs and triangles with boxes, labels, masks
+  and keypoints, for detection.
 - :class:`RandomShift`: random pixel shifts of images, as a Dataset for ``fit``.
 """
 
 from ._augment import RandomShift
 from ._digits import Split, load_digits
-from ._synthetic import REBER_SYMBOLS, is_reber, make_reber, make_shapes, make_spirals
+from ._shapes import SHAPE_CLASSES, make_shapes
+from ._synthetic import REBER_SYMBOLS, is_reber, make_reber, make_spirals
 from ._synthetic import (is_valid_reber, make_embedded_reber, make_reber_classification,
                          reber_next_symbols)
 
 __all__ = ["RandomShift", "Split", "load_digits", "make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
-           "make_shapes"]
+           "make_shapes", "SHAPE_CLASSES"]
 __all__ += ["is_valid_reber", "reber_next_symbols", "make_embedded_reber",
             "make_reber_classification"]

@@ -7,7 +7,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from ..validation import check_int
 
-__all__ = ["make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS", "make_shapes",
+__all__ = ["make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
            "is_valid_reber", "reber_next_symbols", "make_embedded_reber",
            "make_reber_classification"]
 
@@ -345,38 +345,3 @@ def make_reber_classification(n_samples: int = 200, *, embedded: bool = False,
         labels.append(int(is_valid_reber(word, embedded)))
     length = max(len(w) for w in words)
     return _encode_words(owner, words, length, output), np.asarray(labels, np.int64), words
-
-
-def make_shapes(n_samples: int = 100, size: int = 32, max_shapes: int = 3,
-                seed: int | None = 0):
-    """Grey images with squares (class 0), discs (1) and triangles (2), and their boxes.
-
-    Returns ``(images, targets)``: float32 ``(n, 1, size, size)`` and a list of
-    dicts with ``"boxes"`` (``(k, 4)`` as x1, y1, x2, y2 in pixels) and ``"labels"``.
-    """
-    n_samples = _check_count("make_shapes", "n_samples", n_samples)
-    size = _check_count("make_shapes", "size", size, 8)
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:size, 0:size]
-    images = np.zeros((n_samples, 1, size, size), dtype=np.float32)
-    targets = []
-    for i in range(n_samples):
-        boxes, labels = [], []
-        for _ in range(int(rng.integers(1, max_shapes + 1))):
-            side = int(rng.integers(size // 6, size // 2))
-            x1, y1 = (int(v) for v in rng.integers(0, size - side, 2))
-            kind = int(rng.integers(3))
-            cx, cy = x1 + side / 2 - 0.5, y1 + side / 2 - 0.5
-            if kind == 0:
-                mask = (xx >= x1) & (xx < x1 + side) & (yy >= y1) & (yy < y1 + side)
-            elif kind == 1:
-                mask = (xx - cx) ** 2 + (yy - cy) ** 2 <= (side / 2) ** 2
-            else:
-                rel = (yy - y1 + 0.5) / side
-                mask = (yy >= y1) & (yy < y1 + side) & (np.abs(xx - cx) <= rel * side / 2)
-            images[i, 0][mask] = rng.uniform(0.5, 1.0)
-            boxes.append([x1, y1, x1 + side, y1 + side])
-            labels.append(kind)
-        targets.append({"boxes": np.asarray(boxes, dtype=np.float32),
-                        "labels": np.asarray(labels, dtype=np.int64)})
-    return images, targets

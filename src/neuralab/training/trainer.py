@@ -193,7 +193,7 @@ class Trainer:
         self._adapt_targets = False
         if train is not None:
             x0, y0 = _first_batch(train, self.module, batch_size)
-            outs0 = _probe(self.module, x0, self.device)
+            outs0 = _probe(self.module, x0, self.device, check=self._specs["loss"] is not None)
             if self._specs["loss"] is not None:
                 if y0 is None:
                     raise DataError("fit: expected targets y for x, received y=None")
@@ -523,30 +523,55 @@ class Trainer:
             warnings.warn(f"fit: no checkpoint found at {resume_from!r}; starting from the first epoch",
                           stacklevel=3)
             return 0
+        from . import checkpoint as _ckpt
+
         model_state, optim_state, meta = load_checkpoint(ck)
+        # everything from disk is checked against the live run before any of it is applied
+        state = _ckpt.check_resume_state(ck, meta)
+        scheduler_state = meta.get("torch_scheduler")
+        if self.torch_scheduler is not None and scheduler_state:
+            _ckpt.check_like(ck, "the LR scheduler state", self.torch_scheduler.state_dict(), scheduler_state)
+        saved_cbs = meta.get("callbacks") or []
+        live_weights = {k: v.detach() for k, v in self.module.state_dict().items()}
+        for cb, entry in zip(self._user_callbacks, saved_cbs):
+            if entry.get("class") == type(cb).__name__ and isinstance(cb, EarlyStopping):
+                _ckpt.check_early_stopping_state(ck, entry.get("state") or {}, live_weights)
+        if set(model_state) != set(live_weights) or any(
+                model_state[k].shape != v.shape for k, v in live_weights.items()):
+            try:  # load_state_dict names the missing, unexpected and mis-shaped tensors
+                self.module.load_state_dict(model_state)
+            except RuntimeError as exc:
+                raise StorageError(f"{ck!r}: the checkpoint weights do not fit the module: {exc}") from None
+        self._load_optimizers(ck, optim_state, meta, check_only=True)
+        # -- all checked: apply
         try:
             self.module.load_state_dict(model_state)
         except RuntimeError as exc:
             raise StorageError(f"{ck!r}: the checkpoint weights do not fit the module: {exc}") from None
         self._load_optimizers(ck, optim_state, meta)
+        restored = History.from_dict(state["history"])
         try:
-            start = int(meta["epoch"])
-            restored = History.from_dict(meta["history"])
             restore_rng(meta["rng"], self.generator)
-        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-            raise StorageError(f"{ck!r}: malformed checkpoint state ({type(exc).__name__}: {exc})") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as exc:
+            raise StorageError(f"{ck!r}: malformed checkpoint state: the RNG states cannot be restored "
+                               f"({type(exc).__name__}: {exc})") from None
+        start = state["epoch"]
         self.history.history, self.history.epoch = restored.history, restored.epoch
-        self.global_step = int(meta.get("global_step", 0))
+        self.global_step = state["global_step"]
         self.base_lrs = meta.get("all_base_lrs") or {"optimizer": list(meta.get("base_lrs") or [])}
-        for cb, entry in zip(self._user_callbacks, meta.get("callbacks") or []):
+        for cb, entry in zip(self._user_callbacks, saved_cbs):
             if entry.get("class") == type(cb).__name__:
                 cb.load_state_dict(entry.get("state") or {})
-        if self.torch_scheduler is not None and meta.get("torch_scheduler"):
-            self.torch_scheduler.load_state_dict(meta["torch_scheduler"])
+        if self.torch_scheduler is not None and scheduler_state:
+            try:
+                self.torch_scheduler.load_state_dict(scheduler_state)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise StorageError(f"{ck!r}: the LR scheduler state does not fit "
+                                   f"{type(self.torch_scheduler).__name__}: {exc}") from None
         logger.info("resumed from %s at epoch %d", ck, start + 1)
         return start
 
-    def _load_optimizers(self, ck: str, optim_state, meta: dict) -> None:
+    def _load_optimizers(self, ck: str, optim_state, meta: dict, *, check_only: bool = False) -> None:
         saved = meta.get("optimizers")
         mine = {name: type(opt).__name__ for name, opt in self.optimizers.items()}
         if isinstance(saved, dict) and saved != mine:
@@ -555,14 +580,27 @@ class Trainer:
                 f"pass the same optimizer as the run that wrote {ck!r}, or start a fresh run")
         if optim_state is None:
             return
-        states = (optim_state["__optimizers__"] if isinstance(optim_state, dict) and "__optimizers__"
-                  in optim_state else {"optimizer": optim_state})
+        from . import checkpoint as _ckpt
+
+        if not isinstance(optim_state, dict):
+            raise StorageError(f"{ck!r}: malformed checkpoint state: expected the optimizer state to be a "
+                               f"dict, received {type(optim_state).__name__}")
+        states = (optim_state["__optimizers__"] if "__optimizers__" in optim_state
+                  else {"optimizer": optim_state})
+        if not isinstance(states, dict):
+            raise StorageError(f"{ck!r}: malformed checkpoint state: expected a dict of optimizer states, "
+                               f"received {type(states).__name__}")
+        for name, opt in self.optimizers.items():
+            if name in states:
+                _ckpt.check_optimizer_state(ck, name, opt, states[name])
+        if check_only:
+            return
         for name, opt in self.optimizers.items():
             if name not in states:
                 continue
             try:
                 opt.load_state_dict(states[name])
-            except (ValueError, KeyError, RuntimeError, TypeError) as exc:
+            except (ValueError, KeyError, RuntimeError, TypeError, IndexError, AttributeError) as exc:
                 raise StorageError(f"{ck!r}: the optimizer state does not fit {type(opt).__name__}: {exc}") from None
 
     # -- evaluate / predict ----------------------------------------------------------------
@@ -664,8 +702,11 @@ def _first_batch(data, module, batch_size: int):
                               _data.wants_int_inputs(module))
 
 
-def _probe(module: nn.Module, x: tuple, device) -> tuple:
-    """One eval-mode, no-grad forward: builds lazy parameters and shows the output shapes."""
+def _probe(module: nn.Module, x: tuple, device, check: bool = True):
+    """One eval-mode, no-grad forward: builds lazy parameters and shows the output shapes.
+
+    ``check=False`` (a trainer with its own ``train_step`` and no loss) accepts any output.
+    """
     x = tuple(t.to(device) for t in x)
     was_training = module.training
     module.eval()
@@ -680,6 +721,8 @@ def _probe(module: nn.Module, x: tuple, device) -> tuple:
                         f"{exc}") from exc
     finally:
         module.train(was_training)
+    if not check:
+        return out
     outs = as_outputs(out)
     for o in outs:
         if not isinstance(o, torch.Tensor):
