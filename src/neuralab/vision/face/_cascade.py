@@ -505,7 +505,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
     def _stage_gather(st, ii: torch.Tensor, stride: int, base, mu, sigma) -> torch.Tensor:
         """Stage scores ``Σ α h`` of windows at flat offsets ``base`` (by gathering corners)."""
         corners = torch.as_tensor(st["dy"] * stride + st["dx"])  # (T, 9)
-        raw = (ii[base[:, None, None] + corners[None]] * st["coef"][None]).sum(-1)  # (M, T)
+        raw = (torch.take(ii, base[:, None, None] + corners[None]) * st["coef"]).sum(-1)  # (M, T)
         norm = (raw - mu[:, None] * st["weight_sums"][None]) / sigma[:, None]
         return stump_predict(norm, st["thresholds"], st["polarities"]) @ st["alphas"]
 
@@ -514,16 +514,20 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         """Stage scores on a whole grid of windows (strided slices of the integral image)."""
         (y0, x0, step, ny, nx) = grid
         score = torch.zeros((ny, nx), dtype=torch.float64)
-        for t in range(len(st["dy"])):
-            raw = torch.zeros((ny, nx), dtype=torch.float64)
-            for k in range(st["dy"].shape[1]):
-                c = float(st["coef"][t, k])
+        raw = torch.empty((ny, nx), dtype=torch.float64)
+        dys, dxs, coefs = st["dy"].tolist(), st["dx"].tolist(), st["coef"].tolist()
+        for t in range(len(dys)):
+            # raw = −μ·Σ sign·area + Σ_k c_k ii[corner_k]: the numerator of the normalised feature
+            torch.mul(mu, -float(st["weight_sums"][t]), out=raw)
+            for dy, dx, c in zip(dys[t], dxs[t], coefs[t]):
                 if c:
-                    y, x = y0 + int(st["dy"][t, k]), x0 + int(st["dx"][t, k])
-                    raw += c * ii2d[y:y + step * (ny - 1) + 1:step, x:x + step * (nx - 1) + 1:step]
-            norm = (raw - mu * st["weight_sums"][t]) / sigma
-            score += float(st["alphas"][t]) * stump_predict(norm, float(st["thresholds"][t]),
-                                                            float(st["polarities"][t]))
+                    y, x = y0 + dy, x0 + dx
+                    raw.add_(ii2d[y:y + step * (ny - 1) + 1:step, x:x + step * (nx - 1) + 1:step],
+                             alpha=c)
+            pol = float(st["polarities"][t])
+            # p·(raw/σ) < p·θ  ⇔  p·raw < p·θ·σ  (σ > 0)
+            hit = (raw * pol) < (sigma * (pol * float(st["thresholds"][t])))
+            score.add_(hit.to(torch.float64), alpha=float(st["alphas"][t]))
         return score
 
     def _evaluate(self, ii: torch.Tensor, ii2: torch.Tensor, stride: int, base: torch.Tensor,
@@ -583,15 +587,20 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
 
     def _scan(self, level: torch.Tensor, step: int, offset=(0, 0)):
         """Top-left corners ``(ys, xs)`` of the windows of one pyramid level that pass the cascade."""
-        ii2d, grid, mu, sigma = self._grid(level, step, offset)
-        alive, mu, sigma = self._first_stage(ii2d, grid, mu, sigma)
+        ii2d, grid, mu_grid, sigma_grid = self._grid(level, step, offset)
+        alive, mu, sigma = self._first_stage(ii2d, grid, mu_grid, sigma_grid)
         stride = ii2d.shape[1]
         base = self._base(grid, alive, stride)
         ii = ii2d.reshape(-1)
         for st in self._stage_tensors[1:]:
             if len(alive) == 0:
                 break
-            ok = self._stage_gather(st, ii, stride, base, mu, sigma) >= st["threshold"]
+            if len(alive) * 4 > mu_grid.numel():
+                # many survivors: strided slices over the whole grid beat gathering corners
+                score = self._stage_dense(st, ii2d, grid, mu_grid, sigma_grid).reshape(-1)[alive]
+            else:
+                score = self._stage_gather(st, ii, stride, base, mu, sigma)
+            ok = score >= st["threshold"]
             alive, base, mu, sigma = alive[ok], base[ok], mu[ok], sigma[ok]
         y0, x0, step, _, nx = grid
         return y0 + step * (alive // max(nx, 1)), x0 + step * (alive % max(nx, 1))

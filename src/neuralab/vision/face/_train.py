@@ -22,7 +22,7 @@ from ...training import Trainer
 from ...validation import check_int, check_number, expected
 from ._siamese import TripletMiner
 
-__all__ = ["balanced_batches", "train_triplet", "TripletTrainer"]
+__all__ = ["balanced_batches", "BalancedBatchSampler", "train_triplet", "TripletTrainer"]
 
 
 def balanced_batches(labels, classes_per_batch: int, samples_per_class: int, n_batches: int,
@@ -56,6 +56,34 @@ def balanced_batches(labels, classes_per_batch: int, samples_per_class: int, n_b
                 idx.append(m[torch.randint(len(m), (k,), generator=generator)])
         out.append(torch.cat(idx))
     return out
+
+
+class BalancedBatchSampler(torch.utils.data.Sampler):
+    """A ``batch_sampler`` of :func:`balanced_batches`: fresh P × K batches every epoch.
+
+    Give it to a ``DataLoader`` and the loader to ``TripletTrainer.fit``, so every
+    batch holds ``classes_per_batch`` identities with ``samples_per_class`` images each.
+
+    Example:
+        >>> s = BalancedBatchSampler([0, 0, 1, 1, 2, 2], 2, 2, n_batches=3, seed=0)
+        >>> len(s), [len(b) for b in s]
+        (3, [4, 4, 4])
+    """
+
+    def __init__(self, labels, classes_per_batch: int, samples_per_class: int, n_batches: int,
+                 *, seed: int = 0):
+        self.labels = torch.as_tensor(np.asarray(labels))
+        self.p, self.k = classes_per_batch, samples_per_class
+        self.n_batches = check_int("BalancedBatchSampler", "n_batches", n_batches, low=1)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __len__(self) -> int:
+        return self.n_batches
+
+    def __iter__(self):
+        for batch in balanced_batches(self.labels, self.p, self.k, self.n_batches,
+                                      generator=self.generator):
+            yield batch.tolist()
 
 
 def train_triplet(model: nn.Module, x, y, *, miner: TripletMiner | None = None, epochs: int = 10,
