@@ -30,8 +30,18 @@ by default one chunk (J and its JᵀJ contribution) and one damped solve are
 timed and the epoch is extrapolated (chunks × chunk time + solve time ×
 attempts); --huge-full runs the whole epoch instead.
 
+LeNet-5 case (--lenet): LeNet-5 (61,706 parameters) on the digits resized to
+32×32 (1,437 training images, float32), one epoch of each method, each in a
+fresh subprocess so that its peak resident memory (ru_maxrss) is its own: Adam
+(mini-batches of 64), torch.optim.LBFGS (one full-batch step of max_iter=20,
+strong Wolfe; neuralab's "lbfgs"), "newton_cg" (one full-batch truncated-Newton
+step, at most 20 Hessian-vector products, softmax cross-entropy), and "lm" and
+"bfgs", which the memory preflight refuses with a ConfigError before
+allocating (the message is reported).
+
 Run:  .venv/bin/python benchmarks/second_order.py [--repeats 3] [--seeds 3]
           [--large-repeats 1] [--skip-small] [--skip-large] [--huge [--huge-full]]
+          [--lenet]
 Prints JSON. The small case runs with one torch thread (tiny tensors: thread
 spin-up costs more than it gains on a shared machine); the others with the default.
 """
@@ -309,6 +319,73 @@ def huge_case(threads: int, full: bool, budget: float = 2**30) -> dict:
     return out
 
 
+LENET_METHODS = ("adam", "lbfgs", "newton_cg", "lm", "bfgs")
+
+
+def lenet_one(method: str) -> dict:
+    """One epoch of ``method`` on LeNet-5 / digits; run in its own process."""
+    from neuralab import registry
+    from neuralab.datasets import load_digits
+    from neuralab.errors import ConfigError
+
+    torch.manual_seed(0)
+    data = load_digits(size=32)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    net = registry.architectures.get("lenet5")
+    loss_fn = torch.nn.functional.cross_entropy  # LeNet5 ends in logits
+    with torch.no_grad():
+        out = net(x[:2])
+    if torch.allclose(out.sum(1), torch.ones(2)):  # a probability output: use NLL of its log
+        def loss_fn(p, t):
+            return torch.nn.functional.nll_loss(torch.log(p.clamp_min(1e-12)), t)
+    params = list(net.parameters())
+    start_loss = float(loss_fn(net(x), y).detach())
+    t0 = time.perf_counter()
+    try:
+        if method == "adam":
+            opt = torch.optim.Adam(params, lr=1e-3)
+            for i in range(0, len(x), 64):
+                opt.zero_grad()
+                loss_fn(net(x[i:i + 64]), y[i:i + 64]).backward()
+                opt.step()
+        elif method == "lbfgs":
+            opt = nopt.create("lbfgs", params, max_iter=20)
+
+            def closure():
+                opt.zero_grad()
+                loss = loss_fn(net(x), y)
+                loss.backward()
+                return loss
+
+            opt.step(closure)
+        else:
+            opt = nopt.create(method, params)
+            if method == "lm":
+                closure = nopt.ResidualClosure(net, x, y)
+            else:
+                closure = nopt.LossClosure(net, x, y, loss_fn)
+            opt.step(closure)
+    except ConfigError as exc:
+        return {"refused": str(exc), "seconds": round(time.perf_counter() - t0, 3),
+                "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}
+    seconds = time.perf_counter() - t0
+    return {"seconds": round(seconds, 2), "loss_before": round(start_loss, 4),
+            "loss_after": round(float(loss_fn(net(x), y).detach()), 4),
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}
+
+
+def lenet_case() -> dict:
+    import subprocess
+    import sys
+
+    out = {"parameters": 61_706, "threads": torch.get_num_threads()}
+    for method in LENET_METHODS:
+        proc = subprocess.run([sys.executable, __file__, "--lenet-method", method],
+                              capture_output=True, text=True, check=True)
+        out[method] = json.loads(proc.stdout)
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3, help="repeats of the small case")
@@ -320,7 +397,13 @@ def main():
                         help="also the 9,977-parameter / 100,000-sample memory-bounded case")
     parser.add_argument("--huge-full", action="store_true",
                         help="run the whole huge epoch (several minutes) instead of one chunk")
+    parser.add_argument("--lenet", action="store_true",
+                        help="LeNet-5 on digits: one epoch of adam, lbfgs, newton_cg; lm/bfgs preflight")
+    parser.add_argument("--lenet-method", choices=LENET_METHODS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.lenet_method:
+        print(json.dumps(lenet_one(args.lenet_method)))
+        return
     default_threads = torch.get_num_threads()
     report = {"target_mse": TARGET}
     if not args.skip_small:
@@ -329,6 +412,8 @@ def main():
         report["large_mlp_8_64_64_1"] = large_case(args.large_repeats, default_threads)
     if args.huge or args.huge_full:
         report["huge_mlp_16_128_60_1"] = huge_case(default_threads, full=args.huge_full)
+    if args.lenet:
+        report["lenet5_digits_one_epoch"] = lenet_case()
     np.set_printoptions(precision=4)
     print(json.dumps(report, indent=2))
 

@@ -10,6 +10,7 @@ OURS = {
     "irprop+": nopt.IRPropPlus, "irprop_plus": nopt.IRPropPlus,
     "lm": nopt.LevenbergMarquardt, "levenberg_marquardt": nopt.LevenbergMarquardt,
     "newton": nopt.Newton, "hessian": nopt.Newton,
+    "newton_cg": nopt.NewtonCG, "truncated_newton": nopt.NewtonCG,
     "hessian_diagonal": nopt.HessianDiagonal,
     "cg": nopt.ConjugateGradient, "conjugate_gradient": nopt.ConjugateGradient,
     "bfgs": nopt.QuasiNewton, "dfp": nopt.QuasiNewton, "psb": nopt.QuasiNewton,
@@ -59,13 +60,13 @@ def test_torch_names_and_default_lr(name, spec):
 
 
 def test_names_and_registry_factories():
-    expected = set(TORCH) | {"rprop+", "irprop+", "lm", "newton", "hessian_diagonal", "cg", "bfgs",
-                             "dfp", "psb", "sr1", "quasi_newton"}
+    expected = set(TORCH) | {"rprop+", "irprop+", "lm", "newton", "newton_cg", "hessian_diagonal",
+                             "cg", "bfgs", "dfp", "psb", "sr1", "quasi_newton"}
     assert set(nopt.names()) == expected
     factory = registry.optimizers.lookup("Levenberg-Marquardt")
     opt = factory(params(), lr=None, mu=0.5)
     assert isinstance(opt, nopt.LevenbergMarquardt) and opt.param_groups[0]["mu"] == 0.5
-    assert nopt.names("*newton*") == ["newton", "quasi_newton"]
+    assert nopt.names("*newton*") == ["newton", "newton_cg", "quasi_newton"]
 
 
 def test_class_and_instance_specs():

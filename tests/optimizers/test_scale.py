@@ -166,3 +166,33 @@ def test_lm_rejects_labels_outside_the_output():
     with pytest.raises(DataError, match=r"expected class labels in \[0, 3\) for an output of 3 "
                        r"scores, received labels in \[1, 3\]"):
         nopt.LevenbergMarquardt(net.parameters()).step(closure)
+
+
+def test_newton_cg_hessian_vector_products_match_the_hessian():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2)).double()
+    x, y = torch.randn(9, 3, dtype=torch.float64), torch.randn(9, 2, dtype=torch.float64)
+    params = list(net.parameters())
+    closure = nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss)
+    H, g, f = nopt.loss_hessian(closure, params)  # exact, independent of NewtonCG
+    v = torch.randn(g.numel(), dtype=torch.float64)
+    for c in (closure, lambda: torch.nn.functional.mse_loss(net(x), y)):  # torch.func / autograd
+        f1, g1, hvp = nopt.NewtonCG(params)._hvp(c)
+        torch.testing.assert_close(g1, g, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(hvp(v), H @ v, rtol=1e-9, atol=1e-11)
+
+
+def test_newton_cg_is_matrix_free_and_converges_like_newton():
+    nopt.NewtonCG(lenet_sized())  # no P×P matrix: no preflight, no allocation
+    g = torch.Generator().manual_seed(1)
+    Q = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    A = Q @ Q.T + torch.eye(8, dtype=torch.float64)
+    b = torch.randn(8, generator=g, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(8, dtype=torch.float64))
+    opt = nopt.create("newton_cg", [w], damping=0.0, max_cg=8)
+    for _ in range(8):
+        opt.step(lambda: 0.5 * w @ A @ w - b @ w + 0.05 * (w ** 4).sum())
+    x = w.detach()
+    torch.testing.assert_close(A @ x - b + 0.2 * x ** 3, torch.zeros(8, dtype=torch.float64),
+                               rtol=0, atol=1e-9)  # the gradient vanishes
+    assert 1 <= opt.last_info["cg_iterations"] <= 8

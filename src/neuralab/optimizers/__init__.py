@@ -15,7 +15,7 @@ Interface contract (what ``neuralab.training.fit`` and plain PyTorch loops rely 
    line search: the limited-memory quasi-Newton method). Ours: "rprop+"
    ("rprop_plus", Riedmiller's Rprop with weight backtracking), "irprop+"
    ("irprop_plus"), "lm" ("levenberg_marquardt"), "newton" ("hessian"),
-   "hessian_diagonal", "cg" ("conjugate_gradient"), "bfgs", "dfp", "psb",
+   "newton_cg" (matrix-free truncated Newton), "hessian_diagonal", "cg" ("conjugate_gradient"), "bfgs", "dfp", "psb",
    "sr1" (QuasiNewton with that update) and "quasi_newton". All are
    registered in ``neuralab.registry.optimizers``: ``lookup(name)`` returns a
    factory ``(params, lr=None, **kwargs)``, and ``registry.optimizers.get(name,
@@ -84,7 +84,7 @@ from ._memory import available_memory
 from .conjugate_gradient import CG_UPDATES, ConjugateGradient, cg_beta
 from .irprop import IRPropPlus, RPropPlus
 from .levenberg_marquardt import LevenbergMarquardt, check_least_squares_loss
-from .newton import HessianDiagonal, Newton
+from .newton import HessianDiagonal, Newton, NewtonCG
 from .quasi_newton import QN_UPDATES, QuasiNewton
 
 __all__ = [
@@ -94,6 +94,7 @@ __all__ = [
     "IRPropPlus",
     "LevenbergMarquardt",
     "Newton",
+    "NewtonCG",
     "HessianDiagonal",
     "ConjugateGradient",
     "QuasiNewton",
@@ -168,6 +169,7 @@ _register_ours("rprop+", "rprop_plus", cls=RPropPlus)
 _register_ours("irprop+", "irprop_plus", cls=IRPropPlus)
 _register_ours("lm", "levenberg_marquardt", cls=LevenbergMarquardt)
 _register_ours("newton", "hessian", cls=Newton)
+_register_ours("newton_cg", "truncated_newton", cls=NewtonCG)
 _register_ours("hessian_diagonal", cls=HessianDiagonal)
 _register_ours("cg", "conjugate_gradient", cls=ConjugateGradient)
 _register_ours("quasi_newton", cls=QuasiNewton)

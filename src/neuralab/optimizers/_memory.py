@@ -25,6 +25,7 @@ __all__ = ["available_memory", "format_bytes", "preflight", "resolve_limit", "SC
 
 #: what to use instead when a dense P×P method does not fit (registered names)
 SCALABLE = ("'lbfgs' (limited-memory quasi-Newton, torch.optim.LBFGS)",
+            "'newton_cg' (matrix-free truncated Newton, O(P) memory)",
             "'cg' (conjugate gradient, O(P) memory)",
             "'hessian_diagonal' (diagonal Newton, O(P) memory)")
 
