@@ -287,3 +287,19 @@ def test_generator_ema_is_the_moving_average_and_what_sample_draws():
     assert any(k.startswith("generator_ema.") for k in gan.state_dict())   # checkpointed
     with pytest.raises(ConfigError, match=r"expected `ema` to be a finite number >= 0 and < 1"):
         GAN(G, D, latent_dim=4, ema=1.0)
+
+
+def test_packing_scores_groups_of_samples():
+    torch.manual_seed(0)
+    G = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 2))
+    D = nn.Sequential(nn.Linear(2 * 3, 16), nn.ReLU(), nn.Linear(16, 1))   # sees 3 points at once
+    gan = GAN(G, D, latent_dim=4, pack=3, warn=False)
+    x = torch.randn(6, 2)
+    assert torch.allclose(gan.discriminate(x), D(x.reshape(2, 6)).reshape(-1))
+    h = gan.fit(torch.randn(40, 2), epochs=1, batch_size=12)            # 3 batches, the rest dropped
+    assert len(h["d_loss"]) == 1
+    with pytest.raises(ConfigError, match="multiple of pack=3, received 10"):
+        gan.fit(torch.randn(40, 2), epochs=1, batch_size=10)
+    with pytest.raises(ShapeError, match=r"packed 3 to a discriminator input.*\(3, 8, 8\)"):
+        GAN(dcgan_generator(8, (1, 8, 8), width=4), dcgan_discriminator((1, 8, 8), width=4), pack=3)
+    GAN(dcgan_generator(8, (1, 8, 8), width=4), dcgan_discriminator((3, 8, 8), width=4), pack=3)

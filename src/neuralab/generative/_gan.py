@@ -63,6 +63,16 @@ def _one_hot(labels: torch.Tensor, k: int, dtype) -> torch.Tensor:
     return torch.nn.functional.one_hot(labels, k).to(dtype)
 
 
+def _pack(x: torch.Tensor, m: int) -> torch.Tensor:
+    """PacGAN's packing: groups of ``m`` consecutive samples concatenated on axis 1."""
+    if m == 1:
+        return x
+    n = x.shape[0]
+    if n % m:
+        raise DataError(f"GAN: expected a batch whose size is a multiple of pack={m}, received {n}")
+    return x.reshape(n // m, m * x.shape[1], *x.shape[2:])
+
+
 def _condition(x: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
     """Append class information to a batch: features for vectors, constant planes for maps."""
     n, k = onehot.shape
@@ -117,6 +127,9 @@ class GAN(nn.Module):
         ema: decay β of an exponential moving average of G's weights, updated after every
             G step, ``θ_ema ← β·θ_ema + (1 − β)·θ`` (e.g. 0.999); :meth:`sample` then draws
             from the average, which is smoother than the last iterate (default None: off).
+        pack: PacGAN's packing (Lin et al., 2018): D scores groups of ``pack`` samples
+            concatenated on axis 1 (vectors: features, images: channels), so it can see a
+            lack of diversity; build D for ``pack × C`` input channels (default 1: off).
         warn: emit the collapse warnings (default True).
 
     Attributes:
@@ -134,7 +147,7 @@ class GAN(nn.Module):
                  latent_dim: int | None = None, n_classes: int | None = None, d_steps: int = 1,
                  g_lr: float | None = None, d_lr: float | None = None, betas=None,
                  label_smoothing: float = 0.0, instance_noise: float = 0.0, gp_weight: float = 10.0,
-                 output_range="auto", ema: float | None = None, warn: bool = True):
+                 output_range="auto", ema: float | None = None, pack: int = 1, warn: bool = True):
         super().__init__()
         owner = "GAN"
         for name, module in (("generator", generator), ("discriminator", discriminator)):
@@ -162,6 +175,7 @@ class GAN(nn.Module):
         self.instance_noise = check_number(owner, "instance_noise", instance_noise, low=0.0)
         self.gp_weight = check_number(owner, "gp_weight", gp_weight, low=0.0)
         self.warn = check_bool(owner, "warn", warn)
+        self.pack = check_int(owner, "pack", pack, low=1)
         self.ema = check_number(owner, "ema", ema, low=0.0, high=1.0, high_open=True, allow_none=True)
         self.generator = generator
         self.discriminator = discriminator
@@ -207,7 +221,8 @@ class GAN(nn.Module):
         d.eval()
         try:
             with torch.no_grad():
-                z = torch.zeros(2, self.latent_dim + self._k, device=self._device_of(g))
+                m = self.pack
+                z = torch.zeros(2 * m, self.latent_dim + self._k, device=self._device_of(g))
                 try:
                     fake = g(z)
                 except (RuntimeError, ValueError) as exc:
@@ -220,18 +235,21 @@ class GAN(nn.Module):
                                      f"{getattr(fake, 'shape', type(fake).__name__)}")
                 sample_shape = tuple(fake.shape[1:])
                 d_in = getattr(d, "input_shape", None)
-                want = (sample_shape[0] + self._k, *sample_shape[1:])
+                want = ((sample_shape[0] + self._k) * m, *sample_shape[1:])
                 if isinstance(d_in, tuple) and None not in d_in and tuple(d_in) != want:
                     cond = f" plus {self._k} class channels" if self._k else ""
+                    if m > 1:
+                        cond += f", packed {m} to a discriminator input"
                     raise ShapeError(
                         f"GAN: the generator {_name(g)} outputs {format_shape(sample_shape)}{cond}, "
                         f"so the discriminator should take {format_shape(want)}, but the "
                         f"discriminator {_name(d)} expects {format_shape(d_in)}")
                 d_input = fake
                 if self._k:
-                    onehot = _one_hot(torch.zeros(2, dtype=torch.long, device=fake.device), self._k,
-                                      fake.dtype)
+                    onehot = _one_hot(torch.zeros(2 * m, dtype=torch.long, device=fake.device),
+                                      self._k, fake.dtype)
                     d_input = _condition(fake, onehot)
+                d_input = _pack(d_input, m)
                 try:
                     scores = d(d_input)
                 except (RuntimeError, ValueError) as exc:
@@ -292,10 +310,13 @@ class GAN(nn.Module):
         return self.generator if self.generator_ema is None else self.generator_ema
 
     def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """``D(x)`` (conditional: on ``x`` with the one-hot class appended): scores ``(N,)``."""
+        """``D(x)`` (conditional: on ``x`` with the one-hot class appended): scores ``(N,)``.
+
+        With ``pack=m``, consecutive groups of m samples share one score: ``(N / m,)``.
+        """
         if self._k:
             x = _condition(x, _one_hot(labels, self._k, x.dtype))
-        return self.discriminator(x).reshape(-1)
+        return self.discriminator(_pack(x, self.pack)).reshape(-1)
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         """The generator: ``gan(z)`` is ``G(z)``."""

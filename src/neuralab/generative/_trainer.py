@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..training import Trainer
 from ._gan import GAN, GANMonitor
 from ._losses import discriminator_loss, generator_loss, gradient_penalty
@@ -59,6 +60,14 @@ class GANTrainer(Trainer):
     def fit(self, x=None, y=None, **kwargs):
         """Train on real samples ``x`` (labels ``y`` for a conditional GAN); see :meth:`GAN.fit`."""
         xt, labels = self.gan.check_data(x, y, owner="GANTrainer.fit")
+        m = self.gan.pack
+        if m > 1:
+            batch_size = kwargs.get("batch_size", 32)
+            if not isinstance(batch_size, int) or batch_size % m:
+                raise ConfigError(f"GANTrainer.fit: expected `batch_size` to be a multiple of "
+                                  f"pack={m}, received {batch_size!r}")
+            kwargs["batch_size"] = batch_size
+            kwargs["drop_last"] = True          # every batch splits into whole packs
         if self.gan.warn:
             self.callbacks.append(GANMonitor(self.gan, xt, labels))
         data = xt if labels is None else (xt, labels)
