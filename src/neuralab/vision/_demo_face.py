@@ -113,8 +113,14 @@ def _faces(out: Path, quick: bool, seed: int) -> dict:
     cascade = HaarCascade(**cascade_recipe(quick, seed)).fit(x, y)
     fit_s = time.perf_counter() - t0
     pred = cascade.predict(xt)
+    passed = cascade.stages_passed(xt)
+    # the trade-off: held-out rates of the cascade cut after its first k stages
+    curve = [[k, round(float((passed[yt == 1] >= k).mean()), 3),
+              round(float((passed[yt == 0] >= k).mean()), 3)]
+             for k in range(1, len(cascade.stages_) + 1)]
     metrics = {"detection_rate": float(pred[yt == 1].mean()),
                "false_positive_rate": float(pred[yt == 0].mean()),
+               "stages_detection_false_positive": curve,
                "cascade_stages": len(cascade.stages_), "cascade_stumps": cascade.n_stumps_,
                "cascade_fit_seconds": round(fit_s, 2)}
     images, truth = sample_images()
@@ -128,6 +134,8 @@ def _faces(out: Path, quick: bool, seed: int) -> dict:
         best = max(overlaps, default=0.0)
         metrics[f"{name}_face_iou"] = round(best, 3)
         metrics[f"{name}_false_detections"] = int(sum(o < 0.5 for o in overlaps))
+        # boxes come best-supported first: is the face the strongest detection?
+        metrics[f"{name}_face_is_top_detection"] = bool(overlaps and overlaps[0] >= 0.5)
         metrics[f"{name}_detect_seconds"] = round(seconds, 3)
         ax.imshow(image, cmap="gray")
         x0, y0, x1, y1 = truth[name]
