@@ -536,12 +536,14 @@ class Trainer:
         for cb, entry in zip(self._user_callbacks, saved_cbs):
             if entry.get("class") == type(cb).__name__ and isinstance(cb, EarlyStopping):
                 _ckpt.check_early_stopping_state(ck, entry.get("state") or {}, live_weights)
-        if set(model_state) != set(live_weights) or any(
-                model_state[k].shape != v.shape for k, v in live_weights.items()):
-            try:  # load_state_dict names the missing, unexpected and mis-shaped tensors
-                self.module.load_state_dict(model_state)
-            except RuntimeError as exc:
-                raise StorageError(f"{ck!r}: the checkpoint weights do not fit the module: {exc}") from None
+        missing, extra = sorted(set(live_weights) - set(model_state)), sorted(set(model_state) - set(live_weights))
+        wrong = [f"{k}: expected {tuple(v.shape)}, received {tuple(model_state[k].shape)}"
+                 for k, v in live_weights.items() if k in model_state and model_state[k].shape != v.shape]
+        if missing or extra or wrong:
+            raise StorageError(f"{ck!r}: the checkpoint weights do not fit {type(self.module).__name__}: "
+                               + "; ".join(filter(None, [f"missing {missing[:8]}" if missing else "",
+                                                         f"unexpected {extra[:8]}" if extra else "",
+                                                         "mis-shaped " + "; ".join(wrong[:8]) if wrong else ""])))
         self._load_optimizers(ck, optim_state, meta, check_only=True)
         # -- all checked: apply
         try:
