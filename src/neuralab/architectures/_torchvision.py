@@ -57,17 +57,27 @@ def _ignored(key: str) -> bool:
 
 def _read(state_dict) -> dict:
     if isinstance(state_dict, (str, os.PathLike)):
-        path = os.fspath(state_dict)
-        if not os.path.isfile(path):
-            raise StorageError(f"no state-dict file at {path!r}")
-        if path.endswith(".safetensors"):
-            from safetensors.torch import load_file
+        from .. import storage
 
-            return load_file(path)
+        path = os.fspath(state_dict)
+        if not os.path.lexists(path):
+            raise StorageError(f"no state-dict file at {path!r}")
+        storage._check_file(path)  # a folder, a FIFO, a symlink loop: StorageError
+        if path.endswith(".safetensors"):
+            return storage._read_tensors(path)  # truncated or foreign: StorageError
         try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for foreign files
-            raise StorageError(f"{path!r} is not a torch state-dict file ({exc})") from None
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises several types for foreign or truncated files
+            text = str(exc).strip().split("\n", 1)[0][:300]
+            raise StorageError(f"{path!r} is not a torch state-dict file (truncated or foreign?): "
+                               f"expected a complete file written by torch.save(state_dict), received "
+                               f"one that fails to load ({type(exc).__name__}: {text})") from None
+        if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
+            loaded = loaded["state_dict"]  # a training checkpoint {"state_dict": ..., "epoch": ...}
+        if not isinstance(loaded, dict):
+            raise StorageError(f"{path!r}: expected a state dict (a dict of tensors), received a "
+                               f"{type(loaded).__name__}")
+        return loaded
     if not isinstance(state_dict, dict):
         raise DTypeError(f"expected a state dict (a dict of tensors) or a file path, received "
                          f"{type(state_dict).__name__}")
@@ -105,6 +115,9 @@ def load_torchvision_state_dict(net, state_dict) -> None:
     """
     mapping = _key_map(net)
     source = _read(state_dict)
+    odd = [k for k in source if not isinstance(k, str)]
+    if odd:
+        raise StorageError(f"expected a state dict with string keys, received the key {odd[0]!r}")
     if any(isinstance(k, str) and k.startswith("module.") for k in source):
         source = {k[len("module."):] if k.startswith("module.") else k: v
                   for k, v in source.items()}  # saved from DataParallel/DDP
