@@ -45,8 +45,8 @@ def test_rbm_in_a_pipeline_under_cross_validation_gives_finite_scores(digits):
     """Test folds scaled by the training folds' MinMaxScaler fall slightly outside [0, 1].
 
     Before, every fold raised and cross_val_score reported NaN; now the scores are finite
-    and as good as with scikit-learn's BernoulliRBM in the same pipeline (measured 0.45
-    vs 0.47 mean accuracy on these 300 digits, 3 folds).
+    and as good as with scikit-learn's BernoulliRBM in the same pipeline (within 0.1 of its
+    mean accuracy on these 300 digits, 3 folds).
     """
     from sklearn.neural_network import BernoulliRBM
 
@@ -56,9 +56,9 @@ def test_rbm_in_a_pipeline_under_cross_validation_gives_finite_scores(digits):
         return Pipeline([("scale", MinMaxScaler()), ("rbm", rbm),
                          ("clf", LogisticRegression(max_iter=300))])
 
-    ours = pipeline(RBM(n_components=64, n_iter=10, learning_rate=0.06, random_state=0,
+    ours = pipeline(RBM(n_components=32, n_iter=5, learning_rate=0.06, random_state=0,
                         device="cpu"))
-    theirs = pipeline(BernoulliRBM(n_components=64, n_iter=10, learning_rate=0.06,
+    theirs = pipeline(BernoulliRBM(n_components=32, n_iter=5, learning_rate=0.06,
                                    random_state=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataConversionWarning)
@@ -66,7 +66,7 @@ def test_rbm_in_a_pipeline_under_cross_validation_gives_finite_scores(digits):
         reference = cross_val_score(theirs, X, y, cv=3)
     assert np.isfinite(scores).all() and scores.mean() > reference.mean() - 0.1
     pipe = pipeline(RBM(n_components=16, n_iter=2, random_state=0, device="cpu"))
-    grid = GridSearchCV(pipe, {"rbm__learning_rate": [0.01, 0.1]}, cv=3, error_score="raise")
+    grid = GridSearchCV(pipe, {"rbm__learning_rate": [0.01, 0.1]}, cv=2, error_score="raise")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataConversionWarning)
         grid.fit(X, y)

@@ -101,7 +101,7 @@ def relu_regression(seed):
     return net.double(), x, y
 
 
-@pytest.mark.parametrize("update", ["fletcher_reeves", "polak_ribiere"])
+@pytest.mark.parametrize("update", ["fletcher_reeves"])
 def test_cg_on_a_relu_net_never_stalls_at_step_zero(update):
     """This net and seed stalled 27 of 50 steps at step 0 before the fallback existed."""
     net, x, y = relu_regression(1)
