@@ -122,3 +122,13 @@ def test_bad_input(cascade, data):
         HaarCascade().predict(x)
     colour = np.repeat(x[..., None], 3, -1)
     np.testing.assert_array_equal(cascade.predict(colour), cascade.predict(x))
+
+
+def test_a_truncated_cascade_accepts_a_superset(cascade, data):
+    short = cascade.truncated(2)
+    assert len(short.stages_) == 2 and short.n_stumps_ < cascade.n_stumps_
+    full, part = cascade.predict(data[2]), short.predict(data[2])
+    assert (part >= full).all()
+    np.testing.assert_array_equal(part, (cascade.stages_passed(data[2]) >= 2).astype(int))
+    with pytest.raises(ConfigError, match=r"expected `n_stages` to be an integer >= 1 and <= 4"):
+        cascade.truncated(5)

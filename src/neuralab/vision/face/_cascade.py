@@ -686,6 +686,21 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             return torch.zeros((0, 4))
         return group_rectangles(torch.cat(boxes).float(), min_neighbors)
 
+    def truncated(self, n_stages: int) -> "HaarCascade":
+        """A copy that keeps only the first ``n_stages`` stages (more detections, more false ones).
+
+        Each stage only removes windows, so a shorter cascade trades a higher
+        detection rate for a higher false-positive rate.
+        """
+        self._check_fitted()
+        n = check_int("HaarCascade.truncated", "n_stages", n_stages, low=1, high=len(self.stages_))
+        out = HaarCascade(**self.get_params())
+        out.window_size_, out.classes_ = self.window_size_, self.classes_
+        out.stages_, out.stage_stats_ = self.stages_[:n], self.stage_stats_[:n]
+        out.n_stumps_ = int(sum(len(s["alphas"]) for s in out.stages_))
+        out._compile()
+        return out
+
     # ------------------------------------------------------------------ storage
     def save(self, path) -> None:
         """Save the fitted cascade to one ``.safetensors`` file (no pickle)."""
