@@ -303,3 +303,15 @@ def test_packing_scores_groups_of_samples():
     with pytest.raises(ShapeError, match=r"packed 3 to a discriminator input.*\(3, 8, 8\)"):
         GAN(dcgan_generator(8, (1, 8, 8), width=4), dcgan_discriminator((1, 8, 8), width=4), pack=3)
     GAN(dcgan_generator(8, (1, 8, 8), width=4), dcgan_discriminator((3, 8, 8), width=4), pack=3)
+
+
+def test_truncation_draws_a_truncated_normal():
+    from scipy.stats import truncnorm
+
+    gan = GAN(*_mlps(), latent_dim=4)
+    z = gan.noise(20000, generator=torch.Generator().manual_seed(0), truncation=1.0)
+    assert z.abs().max() <= 1.0
+    assert z.std().item() == pytest.approx(truncnorm(-1, 1).std(), rel=0.02)     # 0.5396
+    assert gan.sample(5, seed=1, truncation=0.5).shape == (5, 2)
+    with pytest.raises(ConfigError, match="`truncation` to be a finite number > 0"):
+        gan.sample(5, truncation=0)

@@ -282,10 +282,24 @@ class GAN(nn.Module):
         return torch.device("cpu")
 
     # ----------------------------------------------------------------- the two players
-    def noise(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` latent vectors ``z ~ N(0, I)``, shape ``(n, latent_dim)``."""
-        return torch.randn(n, self.latent_dim, generator=generator,
-                           device=self._device_of(self.generator))
+    def noise(self, n: int, *, generator: torch.Generator | None = None,
+              truncation: float | None = None) -> torch.Tensor:
+        """``n`` latent vectors ``z ~ N(0, I)``, shape ``(n, latent_dim)``.
+
+        With ``truncation=t`` each entry is drawn from N(0, 1) truncated to [−t, t] (entries
+        outside are redrawn): BigGAN's truncation trick, trading diversity for fidelity.
+        """
+        device = self._device_of(self.generator)
+        z = torch.randn(n, self.latent_dim, generator=generator, device=device)
+        if truncation is not None:
+            t = check_number("GAN.noise", "truncation", truncation, low=0.0, low_open=True)
+            for _ in range(100):
+                bad = z.abs() > t
+                if not bool(bad.any()):
+                    break
+                z = torch.where(bad, torch.randn(z.shape, generator=generator, device=device), z)
+            z = z.clamp(-t, t)
+        return z
 
     def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, *,
                  generator: nn.Module | None = None) -> torch.Tensor:
@@ -348,8 +362,8 @@ class GAN(nn.Module):
         return t
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels=None, seed: int | None = None, z: torch.Tensor | None = None
-               ) -> torch.Tensor:
+    def sample(self, n: int, *, labels=None, seed: int | None = None, z: torch.Tensor | None = None,
+               truncation: float | None = None) -> torch.Tensor:
         """``n`` samples ``G(z)`` in eval mode (BatchNorm running statistics).
 
         Args:
@@ -357,6 +371,8 @@ class GAN(nn.Module):
             labels: the classes of a conditional GAN, ``(n,)`` (default: ``0, 1, …, K−1, 0, …``).
             seed: seed of z (default: torch's global generator).
             z: explicit latent vectors ``(n, latent_dim)`` instead of random ones.
+            truncation: draw z from N(0, 1) truncated to [−t, t] (see :meth:`noise`; default
+                None: the full normal, as in training).
 
         Returns: a tensor ``(n, *sample_shape)`` on the generator's device.
         """
@@ -369,7 +385,7 @@ class GAN(nn.Module):
             if seed is not None:
                 gen = torch.Generator(device=self._device_of(self.generator))
                 gen.manual_seed(check_int("GAN.sample", "seed", seed, low=0))
-            z = self.noise(n, generator=gen)
+            z = self.noise(n, generator=gen, truncation=truncation)
         elif tuple(z.shape) != (n, self.latent_dim):
             raise ShapeError(f"GAN.sample: expected `z` of shape ({n}, {self.latent_dim}), "
                              f"received {tuple(z.shape)}")
