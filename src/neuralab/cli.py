@@ -424,9 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quick", action="store_true", help="a short run (as in the tests)")
     d.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     d.add_argument("--out", default=None, help="output folder (default: runs/demo-CHAPTER)")
-    d.add_argument("--threads", type=int, default=None,
-                   help="CPU threads for torch (default: torch's own; 1 is fastest for small "
-                        "models on a busy machine)")
+    d.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch (default: 1, fastest for the demos' small models; "
+                        "more threads on a shared machine can make them 20x slower)")
     d.set_defaults(func=cmd_demo)
 
     st = sub.add_parser("style", help="neural style transfer: paint CONTENT in the style of STYLE",

@@ -69,7 +69,9 @@ __all__ = [
 ]
 
 #: Names of the losses that are a (scaled) sum of squared residuals; the only
-#: ones a residual-based optimizer (Levenberg–Marquardt) can minimise.
+#: ones a residual-based optimizer (Levenberg–Marquardt) can minimise. The functions
+#: carry ``least_squares = True``, which is what the optimizers read (through the
+#: registry): this tuple and that mark are set together, below the definitions.
 SUM_OF_SQUARES = ("mse", "l2", "sse")
 
 
@@ -263,6 +265,8 @@ def nll(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
         return F.nll_loss(y_pred, y_true.long())
     return -(_float_like(y_true, y_pred) * y_pred).sum(dim=1).mean()
 
+
+mse.least_squares = l2.least_squares = True  # the SUM_OF_SQUARES functions
 
 #: Losses whose targets are class labels / one-hot rows.
 CLASSIFICATION = {

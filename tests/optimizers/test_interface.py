@@ -179,7 +179,7 @@ def test_lm_rejects_scalar_loss():
     net = torch.nn.Linear(2, 1).double()
     x = torch.ones(3, 2, dtype=torch.float64)
     opt = nopt.LevenbergMarquardt(net.parameters())
-    msg = r"needs a closure that returns the residual vector.*received a scalar.*least-squares losses only \(mse, sse"
+    msg = r"needs a closure that returns the residual vector.*received a scalar.*least-squares losses only \(l2, mse"
     with pytest.raises(ConfigError, match=msg):
         opt.step(lambda: net(x).pow(2).mean())
     closure = nopt.ResidualClosure(net, x, torch.zeros(3, 1, dtype=torch.float64),

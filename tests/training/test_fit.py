@@ -293,8 +293,8 @@ def test_full_batch_optimizer_warns_about_batch_size_once():
 
 def test_residual_optimizer_rejects_other_losses(blobs, mlp):
     x, y = blobs(30)
-    with pytest.raises(ConfigError, match=r"sum of squared residuals; expected loss one of mse, l2, sse, "
-                                          r"received 'softmax_crossentropy'"):
+    with pytest.raises(ConfigError, match=r"fit: LevenbergMarquardt: expected `loss` to be a least-squares loss: 'l2' or "
+                                          r"'mse'.*received 'softmax_crossentropy'"):
         fit(mlp(), x, y, optimizer="lm", epochs=1, progress=False)
 
 

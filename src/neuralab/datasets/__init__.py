@@ -3,6 +3,8 @@
 - :func:`load_digits`: the 1,797 8×8 handwritten digits bundled with
   scikit-learn, as ``(N, 1, S, S)`` images (upsampled for LeNet-5), with a
   fixed stratified split.
+- :func:`make_digits`: NeuPy's discrete 6×4 digits with flipped or removed pixels
+  (``load_digits(discrete=True)`` gives the ten clean patterns).
 - :func:`make_spirals`: interleaved spirals, a classic non-linear problem.
 - :func:`make_reber`: strings of the (embedded) Reber grammar, for recurrent nets.
 - :func:`make_embedded_reber` (next-symbol prediction, Hochreiter & Schmidhuber's
@@ -14,13 +16,13 @@
 """
 
 from ._augment import RandomShift
-from ._digits import Split, load_digits
+from ._digits import DIGIT_SHAPE, Split, load_digits, make_digits
 from ._shapes import SHAPE_CLASSES, make_shapes
 from ._synthetic import REBER_SYMBOLS, is_reber, make_reber, make_spirals
 from ._synthetic import (is_valid_reber, make_embedded_reber, make_reber_classification,
                          reber_next_symbols)
 
-__all__ = ["RandomShift", "Split", "load_digits", "make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
+__all__ = ["RandomShift", "Split", "load_digits", "make_digits", "DIGIT_SHAPE", "make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
            "make_shapes", "SHAPE_CLASSES"]
 __all__ += ["is_valid_reber", "reber_next_symbols", "make_embedded_reber",
             "make_reber_classification"]

@@ -23,14 +23,12 @@ from ..validation import check_choice, expected
 
 __all__ = ["ResidualClosure", "LossClosure", "check_least_squares_loss", "label_residual"]
 
-#: the registered losses that are a (scaled) sum of squared residuals; their
-#: aliases come from the loss registry (the one list of least-squares losses)
-LEAST_SQUARES_LOSSES = ("mse", "sse")
 JACOBIAN_METHODS = ("auto", "linear", "func")
 
 
 def _least_squares_functions() -> set:
-    return {registry.losses.lookup(n) for n in LEAST_SQUARES_LOSSES}
+    """The registered losses marked ``least_squares`` (mse, sse/l2 in neuralab.losses)."""
+    return {fn for _, fn in registry.losses.items() if getattr(fn, "least_squares", False)}
 
 
 def check_least_squares_loss(name: str, owner: str = "LevenbergMarquardt") -> str:
@@ -64,7 +62,8 @@ def check_residuals(r, who: str = "LevenbergMarquardt") -> torch.Tensor:
         raise ConfigError(
             f"{who} needs a closure that returns the residual vector r (1-D, the loss is "
             f"mean(r**2)); received {what}. It accepts least-squares losses only "
-            f"({', '.join(LEAST_SQUARES_LOSSES)}: sums of squares). Use another optimizer "
+            f"({', '.join(sorted(n for n, fn in registry.losses.items() if fn in _least_squares_functions()))}"
+            ": sums of squares). Use another optimizer "
             "for other losses."
         )
     return r.reshape(-1)

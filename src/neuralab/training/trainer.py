@@ -442,11 +442,10 @@ class Trainer:
                               f"input(s) and {0 if y is None else len(y)} output(s)")
         objective = getattr(self.optimizer, "objective", "loss")
         check_choice(name, "objective", objective, ("residuals", "loss"))
-        if objective == "residuals" and self.objective.name not in _SUM_OF_SQUARES():
-            raise ConfigError(
-                f"fit: {name} minimises a sum of squared residuals; expected loss one of "
-                f"{', '.join(_SUM_OF_SQUARES())}, received {self.objective.name or 'a custom loss'!r}")
         from .. import optimizers
+
+        if objective == "residuals":
+            optimizers.check_least_squares_loss(self.objective.name or "a custom loss", owner=f"fit: {name}")
 
         X, Y = x[0], y[0]
         self._closure = (optimizers.ResidualClosure(self.module, X, Y, residual_fn=_residual)
@@ -655,12 +654,6 @@ class _DefaultInt(int):
 DEFAULT_BATCH = _DefaultInt(32)
 
 
-def _SUM_OF_SQUARES():
-    from ..losses import SUM_OF_SQUARES
-
-    return SUM_OF_SQUARES
-
-
 def _residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return pred - target.reshape(pred.shape)
 
@@ -798,9 +791,12 @@ class _Means:
         self.steps += 1
 
     def _series(self, key: str) -> torch.Tensor:
+        values = self.values[key]
+        if not any(isinstance(v, torch.Tensor) for v in values):  # plain numbers: one conversion
+            return torch.tensor([float(v) for v in values], dtype=torch.float64)
         return torch.stack([torch.as_tensor(v, dtype=torch.float64).detach().cpu().reshape(())
                             if not isinstance(v, torch.Tensor) else v.detach().to(torch.float64).reshape(())
-                            for v in self.values[key]])
+                            for v in values])
 
     def running(self) -> torch.Tensor:
         return self._series(self._first_key).mean() if self._first_key else torch.tensor(0.0)
@@ -818,7 +814,7 @@ class _Means:
         if not keys:
             return {}
         series = [self._series(k) for k in keys]
-        device = series[0].device
+        device = next((s.device for s in series if s.device.type != "cpu"), series[0].device)
         w = torch.tensor(self.weights, dtype=torch.float64, device=device)
         sums = torch.cat([torch.stack([(s.to(device) * w).sum() for s in series]), w.sum().reshape(1)])
         if reduce:
