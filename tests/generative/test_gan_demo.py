@@ -48,5 +48,8 @@ def test_classifier_load_rejects_other_files(tmp_path):
 def test_example_runs(capsys):
     runpy.run_path(str(EXAMPLES / "08_gan.py"), run_name="__main__")
     out = capsys.readouterr().out
-    assert "modes covered:" in out and "FID(real, generated)" in out
+    line = out.split("FID(real, generated):")[1].split("\n")[0]
+    before, after = float(line.split()[0]), float(line.split("before training,")[1].split()[0])
+    assert before > 3 and after < before / 10                  # 3.29 → 0.12
+    assert "modes covered by real ring data: 8 of 8" in out
     assert "conditional DCGAN samples: (20, 1, 16, 16)" in out

@@ -30,30 +30,32 @@ import torch
 __all__ = ["run", "FULL", "QUICK"]
 
 # Budgets: the full demo runs in a few minutes on one CPU thread; quick in seconds.
-FULL = dict(ring_points=8000, ring_epochs=40, ring_batch=256, ring_width=256, classifier_epochs=20,
-            digits=None, dcgan_epochs=40, cond_epochs=15, g_width=128, d_width=64, n_eval=1000,
-            grid_every=5)
+FULL = dict(ring_points=8192, ring_epochs=64, ring_batch=256, ring_width=128, classifier_epochs=20,
+            digits=None, dcgan_epochs=40, dcgan_batch=32, cond_epochs=15, g_width=128, d_width=64,
+            n_eval=1000, grid_every=5)
 QUICK = dict(ring_points=256, ring_epochs=1, ring_batch=128, ring_width=16, classifier_epochs=1,
-             digits=256, dcgan_epochs=1, cond_epochs=1, g_width=8, d_width=8, n_eval=100,
-             grid_every=1)
+             digits=256, dcgan_epochs=1, dcgan_batch=64, cond_epochs=1, g_width=8, d_width=8,
+             n_eval=100, grid_every=1)
+RING_PACK = 4          # PacGAN: D scores 4 points at once (see GAN(pack=))
+EMA = 0.99             # the DCGAN samples from an EMA of the generator's weights
 
 RING_STD = 0.02
 LATENT = 32
 
 
-def _ring_gan(seed: int, width: int = 256):
+def _ring_gan(seed: int, width: int = 128):
     from .. import layers as L
     from ._gan import GAN
 
     torch.manual_seed(seed)
-    g = (L.Input((8,)) >> L.Relu(width) >> L.BatchNorm() >> L.Relu(width) >> L.BatchNorm()
-         >> L.Linear(2))
-    d = (L.Input((2,)) >> L.LeakyRelu(width, alpha=0.2) >> L.LeakyRelu(width, alpha=0.2)
-         >> L.Linear(1))
-    return GAN(g, d, g_lr=1e-3, d_lr=1e-3, warn=False)
+    g = L.Input((8,)) >> L.Relu(width) >> L.Relu(width) >> L.Linear(2)
+    d = (L.Input((2 * RING_PACK,)) >> L.LeakyRelu(width, alpha=0.2)
+         >> L.LeakyRelu(width, alpha=0.2) >> L.Linear(1))
+    return GAN(g, d, g_lr=1e-3, d_lr=1e-3, pack=RING_PACK, warn=False)
 
 
-def _digits_gan(seed: int, n_classes: int | None = None, g_width: int = 128, d_width: int = 64):
+def _digits_gan(seed: int, n_classes: int | None = None, g_width: int = 128, d_width: int = 64,
+                ema: float | None = None):
     from ._gan import GAN
     from ._networks import dcgan_discriminator, dcgan_generator
 
@@ -61,7 +63,7 @@ def _digits_gan(seed: int, n_classes: int | None = None, g_width: int = 128, d_w
     k = n_classes or 0
     g = dcgan_generator(LATENT, (1, 8, 8), width=g_width, extra_layers=1, n_classes=k)
     d = dcgan_discriminator((1, 8, 8), width=d_width, extra_layers=1, n_classes=k)
-    return GAN(g, d, n_classes=n_classes, g_lr=2e-4, d_lr=2e-4)
+    return GAN(g, d, n_classes=n_classes, g_lr=2e-4, d_lr=2e-4, ema=ema)
 
 
 def _scatter(path: Path, real: np.ndarray, fake: np.ndarray, modes: np.ndarray) -> None:
@@ -131,7 +133,8 @@ def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
     cover = mode_coverage(fake_ring, modes, RING_STD)
     metrics["ring"] = {"modes_covered": cover["modes_covered"], "n_modes": cover["n_modes"],
                        "high_quality_fraction": round(cover["high_quality_fraction"], 4),
-                       "std": RING_STD, "epochs": cfg["ring_epochs"],
+                       "std": RING_STD, "epochs": cfg["ring_epochs"], "pack": RING_PACK,
+                       "steps": cfg["ring_epochs"] * (cfg["ring_points"] // cfg["ring_batch"]),
                        "seconds": round(time.perf_counter() - t0, 1)}
     _scatter(out / "ring.png", x_ring[: cfg["n_eval"]], fake_ring, modes)
 
@@ -152,12 +155,12 @@ def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
 
     # -- 3. DCGAN on digits ------------------------------------------------------------------
     t0 = time.perf_counter()
-    dcgan = _digits_gan(seed, None, cfg["g_width"], cfg["d_width"])
+    dcgan = _digits_gan(seed, None, cfg["g_width"], cfg["d_width"], ema=EMA)
     grids = SampleGrids(dcgan, out / "dcgan_epochs", n=64, every=cfg["grid_every"], seed=seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        histories["dcgan"] = dcgan.fit(x_train, epochs=cfg["dcgan_epochs"], batch_size=64, seed=seed,
-                                       callbacks=[grids])
+        histories["dcgan"] = dcgan.fit(x_train, epochs=cfg["dcgan_epochs"],
+                                       batch_size=cfg["dcgan_batch"], seed=seed, callbacks=[grids])
     fake = dcgan.sample(cfg["n_eval"], seed=seed)
     cov = class_coverage(_probabilities(classifier, fake))
     metrics["dcgan"] = {
@@ -167,7 +170,8 @@ def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
         "class_histogram": cov["class_histogram"],
         "fid": round(fid(feats_test, features(classifier, fake)), 3),
         "fid_floor": round(fid_floor, 3),
-        "epochs": cfg["dcgan_epochs"], "n_samples": cfg["n_eval"],
+        "epochs": cfg["dcgan_epochs"], "batch_size": cfg["dcgan_batch"], "ema": EMA,
+        "n_samples": cfg["n_eval"],
         "warnings": [str(w.message) for w in caught if "GAN" in str(w.message)],
         "seconds": round(time.perf_counter() - t0, 1),
     }
