@@ -73,28 +73,76 @@ def test_single_process_group_uses_ddp_and_matches_plain_fit(tmp_path):
     np.testing.assert_allclose(h_ddp["loss"], h_plain["loss"], rtol=1e-6)
 
 
-def _worker(rank, world, store, out):
+def _dataset():
+    x, y, _ = _blobs_mlp()
+    return torch.utils.data.TensorDataset(x, y)
+
+
+def _runs(root, rank=0):
+    """The scenarios compared between 2 gloo processes and 1 process, in the same order."""
+    import contextlib
+    import io
+    import os
+
+    from neuralab.training import Checkpoint
+
+    results = {}
+    x, y, net = _blobs_mlp()                            # arrays: every rank takes its share of a batch
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        h = fit(net, x, y, **dict(_KW, progress="line"))
+    results["arrays"] = (net, h, err.getvalue())
+    _, _, net = _blobs_mlp()                            # a Dataset: DistributedSampler, batch 16 = 2 x 8
+    h = fit(net, _dataset(), **dict(_KW, shuffle=False))
+    results["dataset"] = (net, h, "")
+    _, _, net = _blobs_mlp()                            # checkpoint after 2 epochs, resume to 3
+    ck = os.path.join(root, f"ck-rank{rank}")
+    fit(net, x, y, callbacks=[Checkpoint(ck)], **_KW)
+    if tdist.is_initialized():
+        tdist.barrier()                                 # rank 0 has written its checkpoint
+    _, _, net = _blobs_mlp()
+    h = fit(net, x, y, resume_from=os.path.join(root, "ck-rank0"), **dict(_KW, epochs=3))
+    results["resumed"] = (net, h, "")
+    return results
+
+
+def _worker(rank, world, store, root):
     torch.set_num_threads(1)
     tdist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
     try:
-        x, y, net = _blobs_mlp()
-        h = fit(net, x, y, **_KW)
-        if rank == 0:
-            storage.save(net, out, metadata={"loss": h["loss"]})
+        for key, (net, h, err) in _runs(root, rank).items():
+            storage.save(net, f"{root}/{key}-rank{rank}.safetensors",
+                         metadata={"loss": h["loss"], "accuracy": h["accuracy"], "stderr": err})
     finally:
         tdist.destroy_process_group()
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
+    """DDP on 2 CPU processes (gloo) gives the weights of 1 process on the same global batch: arrays,
+    a Dataset through DistributedSampler, and a checkpoint resumed under DDP; only rank 0 writes."""
     import torch.multiprocessing as mp
 
-    out = tmp_path / "rank0.safetensors"
-    mp.spawn(_worker, args=(2, str(tmp_path / "store"), str(out)), nprocs=2, join=True)
-    x, y, net = _blobs_mlp()
-    h = fit(net, x, y, **_KW)
-    got = copy.deepcopy(net)
-    storage.load_weights(got, out)
-    for a, b in zip(got.state_dict().values(), net.state_dict().values()):
-        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(storage.read_metadata(out)["user"]["loss"], h["loss"], rtol=1e-5)
+    ddp = tmp_path / "ddp"
+    ddp.mkdir()
+    mp.spawn(_worker, args=(2, str(tmp_path / "store"), str(ddp)), nprocs=2, join=True)
+    one = tmp_path / "one"
+    one.mkdir()
+    single = _runs(str(one))
+    for key, (net, h, _) in single.items():
+        for rank in (0, 1):                              # the two replicas agree, and equal 1 process
+            path = ddp / f"{key}-rank{rank}.safetensors"
+            got = copy.deepcopy(net)
+            storage.load_weights(got, path)
+            for a, b in zip(got.state_dict().values(), net.state_dict().values()):
+                torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+            meta = storage.read_metadata(path)["user"]
+            np.testing.assert_allclose(meta["loss"], h["loss"], rtol=1e-6)
+            np.testing.assert_allclose(meta["accuracy"], h["accuracy"], rtol=1e-6)
+    assert len(single["resumed"][1]["loss"]) == 3
+    assert (ddp / "ck-rank0" / "checkpoint.safetensors").exists()
+    assert not (ddp / "ck-rank1").exists()              # checkpoints: rank 0 only
+    logs = {r: storage.read_metadata(ddp / f"arrays-rank{r}.safetensors")["user"]["stderr"]
+            for r in (0, 1)}
+    assert logs[0].startswith("epoch 1/2 - loss ") and "epoch 2/2 - loss " in logs[0]
+    assert logs[1] == ""                                # progress lines: rank 0 only
