@@ -106,26 +106,38 @@ def _runs(root, rank=0):
     return results
 
 
-def _worker(rank, world, store, root):
+def _worker(rank, world, port, root):
+    import os
+
     torch.set_num_threads(1)
-    tdist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    # what torchrun sets: fit joins this process group by itself (env://, gloo on CPU)
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world),
+                      MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     try:
         for key, (net, h, err) in _runs(root, rank).items():
             storage.save(net, f"{root}/{key}-rank{rank}.safetensors",
-                         metadata={"loss": h["loss"], "accuracy": h["accuracy"], "stderr": err})
+                         metadata={"loss": h["loss"], "accuracy": h["accuracy"], "stderr": err,
+                                   "world": tdist.get_world_size()})
     finally:
-        tdist.destroy_process_group()
+        if tdist.is_initialized():
+            tdist.destroy_process_group()
 
 
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
-    """DDP on 2 CPU processes (gloo) gives the weights of 1 process on the same global batch: arrays,
-    a Dataset through DistributedSampler, and a checkpoint resumed under DDP; only rank 0 writes."""
+    """DDP on 2 CPU processes (gloo, joined from torchrun's environment variables) gives the weights
+    of 1 process on the same global batch: arrays, a Dataset through DistributedSampler, and a
+    checkpoint resumed under DDP; only rank 0 writes."""
+    import socket
+
     import torch.multiprocessing as mp
 
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     ddp = tmp_path / "ddp"
     ddp.mkdir()
-    mp.spawn(_worker, args=(2, str(tmp_path / "store"), str(ddp)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, port, str(ddp)), nprocs=2, join=True)
     one = tmp_path / "one"
     one.mkdir()
     single = _runs(str(one))
@@ -137,6 +149,7 @@ def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
             for a, b in zip(got.state_dict().values(), net.state_dict().values()):
                 torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
             meta = storage.read_metadata(path)["user"]
+            assert meta["world"] == 2
             np.testing.assert_allclose(meta["loss"], h["loss"], rtol=1e-6)
             np.testing.assert_allclose(meta["accuracy"], h["accuracy"], rtol=1e-6)
     assert len(single["resumed"][1]["loss"]) == 3

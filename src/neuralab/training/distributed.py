@@ -8,19 +8,69 @@ with a Dataset a :class:`~torch.utils.data.DistributedSampler` does the same job
 DDP averages the gradients, so one step equals a single-process step on the
 global batch when the shares are equal. Losses and metrics are averaged across
 ranks once per epoch. Only rank 0 writes checkpoints and progress.
+
+Under ``torchrun`` nothing else is needed: torchrun sets ``RANK``, ``WORLD_SIZE``,
+``MASTER_ADDR`` and ``MASTER_PORT``, and the first ``fit`` joins that process
+group (``init_method="env://"``, gloo on CPU, nccl when CUDA is there)::
+
+    torchrun --nproc_per_node=2 train.py      # train.py calls fit(...) as usual
 """
 
 from __future__ import annotations
 
+import logging
+import os
+
 import torch
 from torch import nn
 
-__all__ = ["is_distributed", "rank", "world_size", "wrap", "all_reduce_sum"]
+from ..errors import ConfigError
+
+__all__ = ["is_distributed", "rank", "world_size", "wrap", "all_reduce_sum", "init_from_env"]
+
+logger = logging.getLogger("neuralab.training")
+
+_ENV = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
+def init_from_env(backend: str | None = None) -> bool:
+    """Join the process group torchrun describes in the environment, if there is one.
+
+    Does nothing when a process group already exists or when ``WORLD_SIZE`` is
+    absent or 1. Backend: ``backend``, else nccl when CUDA is available, else gloo.
+
+    Returns:
+        True when a process group is initialised afterwards.
+    """
+    dist = torch.distributed
+    if not dist.is_available():
+        return False
+    if dist.is_initialized():
+        return True
+    if any(k not in os.environ for k in _ENV):
+        return False
+    try:
+        world = int(os.environ["WORLD_SIZE"])
+        rank_ = int(os.environ["RANK"])
+    except ValueError:
+        raise ConfigError(f"torchrun environment: expected integer RANK and WORLD_SIZE, received "
+                          f"{os.environ['RANK']!r} and {os.environ['WORLD_SIZE']!r}") from None
+    if world <= 1:
+        return False
+    if not 0 <= rank_ < world:
+        raise ConfigError(f"torchrun environment: expected 0 <= RANK < WORLD_SIZE = {world}, received "
+                          f"RANK={rank_}")
+    backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group(backend, init_method="env://", rank=rank_, world_size=world)
+    logger.info("joined the torchrun process group: rank %d of %d (%s)", rank_, world, backend)
+    return True
 
 
 def is_distributed() -> bool:
-    """True when ``torch.distributed`` is available and a process group is initialised."""
-    return torch.distributed.is_available() and torch.distributed.is_initialized()
+    """True when a process group is initialised (joining torchrun's first, see :func:`init_from_env`)."""
+    if not torch.distributed.is_available():
+        return False
+    return torch.distributed.is_initialized() or init_from_env()
 
 
 def rank() -> int:
@@ -51,8 +101,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
 
 def local_device(device: torch.device) -> torch.device:
     """On CUDA, each rank uses the GPU ``LOCAL_RANK`` (torchrun's convention)."""
-    import os
-
     if device.type == "cuda" and is_distributed() and device.index is None:
         return torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank() % torch.cuda.device_count())))
     return device
