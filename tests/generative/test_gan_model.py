@@ -13,7 +13,7 @@ from neuralab import layers as L
 from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError, TrainingError
 from neuralab.generative import (GAN, GANMonitor, GANTrainer, GANWarning, SampleGrids,
                                  dcgan_discriminator, dcgan_generator, gradient_penalty)
-from neuralab.training import Checkpoint
+from neuralab.training import Callback, Checkpoint
 
 
 def _mlps(latent=4, out=2, h=16, seed=0):
@@ -315,3 +315,18 @@ def test_truncation_draws_a_truncated_normal():
     assert gan.sample(5, seed=1, truncation=0.5).shape == (5, 2)
     with pytest.raises(ConfigError, match="`truncation` to be a finite number > 0"):
         gan.sample(5, truncation=0)
+
+
+def test_lr_schedule_scales_both_learning_rates():
+    from neuralab.schedules import polynomial_decay
+
+    gan = _ring_gan(warn=False)
+    seen = []
+
+    class Spy(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            opts = self.trainer.optimizers
+            seen.append((opts["optimizer"].param_groups[0]["lr"], opts["discriminator"].param_groups[0]["lr"]))
+
+    gan.fit(torch.randn(32, 2), epochs=4, batch_size=16, lr_schedule=polynomial_decay(4), callbacks=[Spy()])
+    assert seen == [pytest.approx((1e-3 * f, 1e-3 * f)) for f in (1.0, 0.75, 0.5, 0.25)]

@@ -459,7 +459,7 @@ class GAN(nn.Module):
         return t, labels
 
     def fit(self, x, y=None, *, epochs: int = 10, batch_size: int = 64, callbacks=None,
-            progress=False, seed: int | None = 0, device="auto", resume_from=None):
+            progress=False, seed: int | None = 0, device="auto", resume_from=None, lr_schedule=None):
         """Train on real samples ``x`` (and their labels ``y`` for a conditional GAN).
 
         Args:
@@ -473,6 +473,8 @@ class GAN(nn.Module):
             seed: seed of the run (default 0).
             device: "auto", "cpu", "cuda", … (default "auto").
             resume_from: a checkpoint written by ``Checkpoint`` to continue from.
+            lr_schedule: a :mod:`neuralab.schedules` schedule applied to both learning rates
+                per epoch (e.g. ``polynomial_decay(epochs)``: linear decay to 0).
 
         Returns: the :class:`~neuralab.training.History` with ``d_loss``, ``g_loss``,
         ``d_real``/``d_fake`` (mean D outputs; sigmoid probabilities for the BCE losses)
@@ -481,7 +483,8 @@ class GAN(nn.Module):
         from ._trainer import GANTrainer
 
         xt, labels = self.check_data(x, y)
-        trainer = GANTrainer(self, callbacks=callbacks, progress=progress, seed=seed, device=device)
+        trainer = GANTrainer(self, callbacks=callbacks, progress=progress, seed=seed, device=device,
+                             lr_schedule=lr_schedule)
         return trainer.fit(xt, labels, epochs=epochs, batch_size=batch_size, resume_from=resume_from)
 
     def extra_repr(self) -> str:
