@@ -369,9 +369,14 @@ def check_optimizer_state(path: str, name: str, optimizer: torch.optim.Optimizer
                            f"{len(by_id)} parameters", entry)
             continue
         param = by_id[pid]
+        builtin = type(optimizer).__module__.startswith("torch.optim") \
+            and not isinstance(optimizer, torch.optim.LBFGS)
         for key, value in entry.items():
             if not isinstance(value, torch.Tensor):
-                if not (value is None or isinstance(value, (bool, int, float, str, list, tuple, dict))):
+                ok = _is_number(value) or (not builtin and (value is None or isinstance(value, bool) or (
+                    isinstance(value, (list, tuple))
+                    and all(isinstance(v, torch.Tensor) or _is_number(v) for v in value))))
+                if not ok:
                     raise _bad(path, f"{where}: state[{pid}][{key!r}]", "a tensor or a number", value)
                 continue
             if value.numel() > 1 and value.shape != param.shape \
