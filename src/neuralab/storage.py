@@ -377,7 +377,22 @@ def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True
     """Load the weights of a saved file into an existing ``module`` (strict by default)."""
     path = os.fspath(path)
     read_metadata(path)
+    _, stored = _read_header(path)
+    own = module.state_dict()
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    wrong = [f"{k}: expected {tuple(t.shape)}, the file stores {stored[k][0]}" for k, t in own.items()
+             if k in stored and not isinstance(t, (UninitializedParameter, UninitializedBuffer))
+             and tuple(t.shape) != stored[k][0]]
+    missing = sorted(set(own) - set(stored)) if strict else []
+    extra = sorted(set(stored) - set(own)) if strict else []
+    if wrong or missing or extra:  # refused before anything is read or copied into the module
+        parts = (["mis-shaped " + "; ".join(wrong[:5])] if wrong else []) + \
+            ([f"missing {_listing(missing)}"] if missing else []) + \
+            ([f"unexpected {_listing(extra)}"] if extra else [])
+        raise StorageError(f"{path!r}: the weights do not fit {type(module).__name__}: " + "; ".join(parts))
     tensors = _read_tensors(path)
+    _materialise(module, tensors)
     try:
         module.load_state_dict(tensors, strict=strict)
     except RuntimeError as exc:

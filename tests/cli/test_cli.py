@@ -105,3 +105,16 @@ def test_demo_lists_the_chapters_and_rejects_unknown_ones(capsys):
     assert all(name in out for name in ("detection", "faces", "style", "sequences", "gan", "rl"))
     assert main(["demo", "chess"]) == 2
     assert "expected a chapter, one of detection" in capsys.readouterr().err
+
+
+def test_evaluate_a_hostile_file_is_one_line(tmp_path, capsys):
+    import torch
+    from safetensors.torch import save_file
+
+    path = tmp_path / "deep.safetensors"
+    save_file({"w": torch.zeros(1)}, str(path), metadata={"neuralab": "1", "class": "Network",
+                                                          "config": "[" * 100_000 + "]" * 100_000})
+    assert main(["evaluate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuralab evaluate: StorageError: ") and err.count("\n") == 1
+    assert "nested too deeply" in err

@@ -252,3 +252,19 @@ def test_a_save_killed_mid_write_keeps_the_old_file_and_the_next_save_cleans_up(
     torch.testing.assert_close(nl.load(path)(x), old(x))          # … and the previous file intact
     nl.save(_net(), path)                                         # the next save removes it
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".neuralab-tmp-")]
+
+
+def test_load_weights_refuses_before_touching_the_module(tmp_path):
+    path = tmp_path / "linear.safetensors"
+    nl.save(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2)), path)
+    other = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 5))
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    with pytest.raises(StorageError, match=r"the weights do not fit Sequential: mis-shaped 1.weight: "
+                                           r"expected \(5, 2\), the file stores \(2, 2\)"):
+        storage.load_weights(other, path)
+    assert all(torch.equal(before[k], v) for k, v in other.state_dict().items())   # 0.* untouched
+    with pytest.raises(StorageError, match=r"missing '2.bias', '2.weight'"):
+        storage.load_weights(torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.Linear(2, 2),
+                                                 torch.nn.Linear(2, 1)), path)
+    part = torch.nn.Sequential(torch.nn.Linear(3, 2))
+    storage.load_weights(part, path, strict=False)                                 # 0.* only
