@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _LAZY_MODULES = {
     "losses", "regularizers", "schedules", "optimizers", "training", "storage", "classic",
-    "architectures", "vision", "generative", "rl", "datasets", "sequences", "validation",
+    "architectures", "vision", "generative", "rl", "datasets", "sequences", "validation", "export",
 }
 _LAZY_NAMES = {
     "fit": ("training", "fit"),
