@@ -29,7 +29,11 @@ def _hand_step(G, D, x, latent, loss, *, betas, lr, d_steps=1, seed, smoothing=0
     go = torch.optim.Adam(G.parameters(), lr, betas=betas)
     do = torch.optim.Adam(D.parameters(), lr, betas=betas)
     n = x.shape[0]
-    for _ in range(d_steps):
+    batches = torch.Generator().manual_seed(seed)       # the Trainer's generator draws the extra batches
+    data = x
+    for i in range(d_steps):
+        if i:
+            x = data[torch.randint(0, data.shape[0], (n,), generator=batches)]
         z = torch.randn(n, latent)
         with torch.no_grad():
             fake = G(z)

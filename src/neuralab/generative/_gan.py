@@ -88,7 +88,8 @@ class GAN(nn.Module):
     Each training step, on a batch of real samples ``x`` (Goodfellow et al., 2014):
 
     1. ``d_steps`` times: draw ``z ~ N(0, I)``, update D on its loss over ``x``
-       (real) and ``G(z)`` (fake), with its own optimizer and learning rate;
+       (real) and ``G(z)`` (fake), with its own optimizer and learning rate (critic steps
+       after the first draw a fresh real batch from the data, as WGAN-GP prescribes);
     2. draw fresh ``z``, update G on its loss over ``D(G(z))``.
 
     The losses (:func:`discriminator_loss`, :func:`generator_loss`) are

@@ -71,11 +71,18 @@ class GANTrainer(Trainer):
         if self.gan.warn:
             self.callbacks.append(GANMonitor(self.gan, xt, labels))
         data = xt if labels is None else (xt, labels)
+        self._real = (xt, labels)      # extra critic steps draw fresh real batches from here
         try:
             return super().fit(data, None, **kwargs)
         finally:
             if self.gan.warn:
                 self.callbacks.pop()
+
+    def _fresh_batch(self, n: int, device):
+        """``n`` real samples drawn uniformly (with replacement) with the run's generator."""
+        xt, labels = self._real
+        idx = torch.randint(0, xt.shape[0], (n,), generator=self.generator)
+        return xt[idx].to(device), (None if labels is None else labels[idx].to(device))
 
     def _noise_std(self) -> float:
         sigma0 = self.gan.instance_noise
@@ -101,7 +108,9 @@ class GANTrainer(Trainer):
 
         # -- discriminator (critic) updates ------------------------------------------------
         gan.discriminator.requires_grad_(True)
-        for _ in range(gan.d_steps):
+        for i in range(gan.d_steps):
+            if i:                        # WGAN-GP's protocol: every critic step sees a fresh real batch
+                real, real_labels = self._fresh_batch(n, device)
             z = torch.randn(n, gan.latent_dim, device=device)
             fake_labels = torch.randint(0, k, (n,), device=device) if k else None
             with torch.no_grad():
