@@ -30,7 +30,7 @@ import torch
 __all__ = ["run", "FULL", "QUICK"]
 
 # Budgets: the full demo runs in a few minutes on one CPU thread; quick in seconds.
-FULL = dict(ring_points=8192, ring_epochs=94, ring_batch=256, ring_width=128, classifier_epochs=20,
+FULL = dict(ring_points=8192, ring_epochs=128, ring_batch=256, ring_width=128, classifier_epochs=20,
             digits=None, dcgan_epochs=40, dcgan_batch=32, cond_epochs=15, g_width=128, d_width=64,
             n_eval=1000, grid_every=5)
 QUICK = dict(ring_points=256, ring_epochs=1, ring_batch=128, ring_width=16, classifier_epochs=1,
@@ -42,14 +42,24 @@ RING_STD = 0.02
 LATENT = 32
 
 
+def _uniform(fan_in: int):
+    """torch.nn.Linear's default initialisation, U(±1/√fan_in): the ring GAN needs its small scale."""
+    from .. import init
+
+    bound = 1.0 / math.sqrt(fan_in)
+    return {"weight": init.Uniform(-bound, bound), "bias": init.Uniform(-bound, bound)}
+
+
 def _ring_gan(seed: int, width: int = 128):
     """WGAN-GP on the ring: the BCE losses collapse to a few of the 8 modes at this budget."""
     from .. import layers as L
     from ._gan import GAN
 
     torch.manual_seed(seed)
-    g = L.Input((8,)) >> L.Relu(width) >> L.Relu(width) >> L.Linear(2)
-    d = L.Input((2,)) >> L.LeakyRelu(width, alpha=0.2) >> L.LeakyRelu(width, alpha=0.2) >> L.Linear(1)
+    g = (L.Input((8,)) >> L.Relu(width, **_uniform(8)) >> L.Relu(width, **_uniform(width))
+         >> L.Linear(2, **_uniform(width)))
+    d = (L.Input((2,)) >> L.LeakyRelu(width, alpha=0.2, **_uniform(2))
+         >> L.LeakyRelu(width, alpha=0.2, **_uniform(width)) >> L.Linear(1, **_uniform(width)))
     return GAN(g, d, loss="wasserstein_gp", d_steps=5, g_lr=5e-4, d_lr=5e-4, betas=(0.5, 0.9),
                gp_weight=1.0, warn=False)
 
