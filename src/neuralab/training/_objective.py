@@ -250,11 +250,19 @@ def _is_label_for(y: torch.Tensor, out: torch.Tensor) -> bool:
 
 def _one_hot(y: torch.Tensor, out: torch.Tensor, what: str) -> torch.Tensor:
     n_classes = int(out.shape[1])
+    _check_labels(y, n_classes, what)
+    return torch.nn.functional.one_hot(y.long(), n_classes).to(out.dtype)
+
+
+def _check_labels(y: torch.Tensor, n_classes: int, what: str) -> None:
+    """DataError unless every integer label is in [0, n_classes), naming the first bad sample."""
     lo, hi = int(y.min()), int(y.max())
     if lo < 0 or hi >= n_classes:
-        raise DataError(f"{what}: class labels must be in [0, {n_classes}) for an output with {n_classes} "
-                        f"classes; received labels in [{lo}, {hi}]")
-    return torch.nn.functional.one_hot(y.long(), n_classes).to(out.dtype)
+        bad = ((y < 0) | (y >= n_classes)).reshape(y.shape[0], -1).any(dim=1).nonzero()[0, 0]
+        raise DataError(
+            f"{what}: class labels must be in [0, {n_classes}) for an output with {n_classes} "
+            f"classes; received labels in [{lo}, {hi}] (first bad label at sample {int(bad)})"
+        )
 
 
 def _categorical_target(y: torch.Tensor, out: torch.Tensor, loss_name: str, what: str) -> torch.Tensor:
@@ -283,13 +291,7 @@ def _categorical_target(y: torch.Tensor, out: torch.Tensor, loss_name: str, what
             f"{format_shape(tuple(out.shape[2:]))} per sample, or one-hot targets "
             f"{format_shape(per_out)}"
         )
-    lo, hi = int(y.min()), int(y.max())
-    if lo < 0 or hi >= n_classes:
-        bad = ((y < 0) | (y >= n_classes)).reshape(y.shape[0], -1).any(dim=1).nonzero()[0, 0]
-        raise DataError(
-            f"{what}: class labels must be in [0, {n_classes}) for an output with {n_classes} "
-            f"classes; received labels in [{lo}, {hi}] (first bad label at sample {int(bad)})"
-        )
+    _check_labels(y, n_classes, what)
     return y
 
 

@@ -477,10 +477,7 @@ class Trainer:
         if batch is None or self.objective is None:
             raise ConfigError(f"{type(self).__name__}: the default train_step needs data and a loss; "
                               "override train_step for a run without them")
-        x, y = batch
-        if y is None:
-            raise DataError(f"{what}: a batch has no targets: expected (input, target) pairs")
-        return x, y
+        raise DataError(f"{what}: a batch has no targets: expected (input, target) pairs")
 
     def _logs(self, total, parts, outs, y) -> dict:
         logs = {"loss": total.detach()}
