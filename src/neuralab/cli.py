@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import sys
 import time
@@ -49,43 +50,30 @@ def _shape(text: str) -> tuple:
     return values
 
 
-def _int_at_least(low: int):
-    def parse(text: str) -> int:
+def _value(convert, ok, expected: str, name: str):
+    """An argparse type: ``convert(text)``, then ``ok(value)``, else a one-line ``expected …`` error."""
+    def parse(text: str):
         try:
-            value = int(text)
+            value = convert(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, received {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, received {value}")
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, received {text!r}")
         return value
-    parse.__name__ = f"integer >= {low}"
+    parse.__name__ = name
     return parse
 
 
-def _positive_float(text: str) -> float:
-    import math
+def _int_at_least(low: int):
+    return _value(int, lambda v: v >= low, f"an integer >= {low}", f"integer >= {low}")
 
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, received {text!r}")
-    return value
+
+_positive_float = _value(float, lambda v: math.isfinite(v) and v > 0, "a positive number", "positive number")
 
 
 def _fraction(low_open: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = None
-        if value is None or not ((0 < value if low_open else 0 <= value) and value < 1):
-            raise argparse.ArgumentTypeError(
-                f"expected a fraction in {'(0' if low_open else '[0'}, 1), received {text!r}")
-        return value
-    parse.__name__ = "fraction"
-    return parse
+    return _value(float, (lambda v: 0 < v < 1) if low_open else (lambda v: 0 <= v < 1),
+                  f"a fraction in {'(0' if low_open else '[0'}, 1)", "fraction")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -677,9 +665,16 @@ def cmd_demo(args) -> int:
                           "install neuralab with its extras (pip install 'neuralab[vision,rl,pretrained]')") from None
     _threads(args.threads)
     out = Path(args.out or os.path.join("runs", f"demo-{args.chapter}"))
+    _check_out_folder(out)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    metrics = module.run(out, quick=args.quick, seed=args.seed)
+    try:
+        metrics = module.run(out, quick=args.quick, seed=args.seed)
+    except BaseException:
+        if created and not any(out.iterdir()):       # a failed run leaves no empty folder
+            out.rmdir()
+        raise
     metrics = dict(metrics, seconds=round(time.perf_counter() - t0, 2), chapter=args.chapter)
     from .storage import atomic_write_bytes
 

@@ -83,7 +83,7 @@ def test_train_rejects_bad_shapes_and_threads(capsys, tmp_path):
         main(["train", "lenet5", "--threads", "0", "--out", str(tmp_path)])
     assert info.value.code == 2
     assert capsys.readouterr().err == ("neuralab train: argument --threads: expected an integer >= 1, "
-                                       "received 0 (see neuralab train --help)\n")
+                                       "received '0' (see neuralab train --help)\n")
     assert main(["train", "lenet5", "--input-shape", "1,32,40", "--out", str(tmp_path / "r"),
                  "--no-progress"]) == 2
     assert "digits are square images; the model expects (1, 32, 40)" in capsys.readouterr().err
@@ -118,3 +118,36 @@ def test_evaluate_a_hostile_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("neuralab evaluate: StorageError: ") and err.count("\n") == 1
     assert "nested too deeply" in err
+
+
+def test_a_failed_demo_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
+    import types
+
+    from neuralab import cli
+    from neuralab.errors import DataError
+
+    def run(out_dir, *, quick=False, seed=0):
+        raise DataError("demo: expected data, received none")
+
+    monkeypatch.setitem(sys.modules, "_nl_failing_demo", types.SimpleNamespace(run=run))
+    monkeypatch.setitem(cli.DEMOS, "failing", ("_nl_failing_demo", "a demo that fails"))
+    out = tmp_path / "a" / "b"
+    assert main(["demo", "failing", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == "neuralab demo: DataError: demo: expected data, received none\n"
+    assert not out.exists()
+    (tmp_path / "file").write_text("x")
+    assert main(["demo", "failing", "--out", str(tmp_path / "file" / "run")]) == 2
+    assert "which is below the file" in capsys.readouterr().err
+
+
+def test_number_flags_say_what_they_expected(capsys):
+    for flag, value, expected in (("--lr", "-1", "a positive number"), ("--lr", "nan", "a positive number"),
+                                  ("--validation-split", "1", "a fraction in [0, 1)"),
+                                  ("--test-split", "0", "a fraction in (0, 1)"),
+                                  ("--epochs", "2.5", "an integer >= 1")):
+        with pytest.raises(SystemExit) as info:
+            main(["train", "lenet5", flag, value])
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err == (f"neuralab train: argument {flag}: expected {expected}, received {value!r} "
+                       "(see neuralab train --help)\n"), err

@@ -176,7 +176,7 @@ BAD_FLAGS = {
                r"^neuralab train: ConfigError: expected device 'auto' or 'cpu' on this machine"),
     "device name": (["train", "lenet5", "--device", "gpu7"], r"ConfigError: expected device 'auto', 'cpu'"),
     "dense": (["calc", "dense", "--in", "-1", "--out", "3"],
-              r"^neuralab calc dense: argument --in: expected an integer >= 1, received -1"),
+              r"^neuralab calc dense: argument --in: expected an integer >= 1, received '-1'"),
     "conv": (["calc", "conv", "--input", "0", "--kernel", "3"], r"argument --input: expected an integer >= 1"),
     "rf": (["calc", "rf", "--layers", "5:1,2:x"],
            r"^neuralab calc: --layers: expected F:S or F:S:D items of positive integers such as 5:1,2:2, "
