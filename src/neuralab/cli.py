@@ -887,9 +887,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("chapter", nargs="?", default=None, help="the chapter: " + ", ".join(DEMOS))
     d.add_argument("--list", action="store_true", help="list the chapters")
     d.add_argument("--quick", action="store_true", help="a short run (as in the tests)")
-    d.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    d.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     d.add_argument("--out", default=None, help="output folder (default: runs/demo-CHAPTER)")
-    d.add_argument("--threads", type=int, default=1,
+    d.add_argument("--threads", type=_int_at_least(1), default=1,
                    help="CPU threads for torch (default: 1, fastest for the demos' small models; "
                         "more threads on a shared machine can make them 20x slower)")
     d.set_defaults(func=cmd_demo)
@@ -901,13 +901,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("content", help="the content image (PNG/JPEG)")
     st.add_argument("style", help="the style image (PNG/JPEG)")
     st.add_argument("--out", default="result.png", help="the result image (default: result.png)")
-    st.add_argument("--steps", type=int, default=100, help="optimizer steps (default: 100)")
-    st.add_argument("--size", type=int, default=256, help="longer side in pixels (default: 256)")
+    st.add_argument("--steps", type=_int_at_least(1), default=100, help="optimizer steps (default: 100)")
+    st.add_argument("--size", type=_int_at_least(32), default=256, help="longer side in pixels (default: 256)")
     st.add_argument("--alpha", type=float, default=1.0, help="content weight (default: 1)")
     st.add_argument("--beta", type=float, default=1e7, help="style weight (default: 1e7)")
     st.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs",
                     help="lbfgs (default) or adam")
-    st.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    st.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     st.set_defaults(func=cmd_style)
 
     c = sub.add_parser("calc", help="CS230 CNN arithmetic: output size, padding, "
