@@ -42,6 +42,7 @@ __all__ = [
     "loss_hessian",
     "loss_hessian_diagonal",
     "loss_and_grad",
+    "jacobian_products",
 ]
 
 def _rows_per_chunk(n_params: int, itemsize: int, memory_budget: float) -> int:
@@ -332,6 +333,56 @@ def residual_jacobian(closure, params: Sequence[torch.Tensor]) -> tuple[torch.Te
     """The full Jacobian ``J`` (m, P) of the residuals and the residuals ``r`` (m,)."""
     Jts, rs = zip(*[make() for make in jacobian_chunks(closure, list(params), math.inf)])
     return torch.cat(Jts, dim=1).T.contiguous(), torch.cat(rs)
+
+
+def jacobian_products(closure, params: Sequence[torch.Tensor]):
+    """``(r, v ↦ J v, u ↦ Jᵀu)`` at the current parameters, J never formed.
+
+    One forward pass builds the graph of r; ``Jᵀu`` is a backward pass through
+    it, ``J v`` a backward pass through the graph of ``Jᵀw`` (linear in w) with
+    respect to w (the "double-backward" trick: works for any closure and any
+    layer with a second derivative). Memory: the two graphs, O(P + m) numbers
+    beside the activations.
+    """
+    params = list(params)
+    with torch.enable_grad():
+        r = check_residuals(closure())
+        w = torch.zeros_like(r, requires_grad=True)
+        jtw = None
+        if r.requires_grad:
+            jtw = flat_grad(torch.autograd.grad(r, params, w, create_graph=True, allow_unused=True),
+                            params)
+    zeros_p = torch.zeros(numel(params), dtype=r.dtype, device=r.device)
+
+    def jv(v: torch.Tensor) -> torch.Tensor:
+        if jtw is None or not jtw.requires_grad:
+            return torch.zeros_like(r.detach())
+        (out,) = torch.autograd.grad(jtw, w, v, retain_graph=True, allow_unused=True)
+        return torch.zeros_like(r.detach()) if out is None else out
+
+    def jtu(u: torch.Tensor) -> torch.Tensor:
+        if jtw is None:
+            return zeros_p.clone()
+        return flat_grad(torch.autograd.grad(r, params, u, retain_graph=True, allow_unused=True),
+                         params)
+
+    return r.detach(), jv, jtu
+
+
+def jacobian_column_norms(closure, params: Sequence[torch.Tensor],
+                          memory_budget: float = 2**30) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(diag(JᵀJ), r)`` from the Jacobian in chunks of at most ``memory_budget`` bytes."""
+    params = list(params)
+    diag, rs = None, []
+    thunks = jacobian_chunks(closure, params, memory_budget)
+    for k in range(len(thunks)):
+        Jt, r = thunks[k]()
+        thunks[k] = None
+        part = Jt.pow(2).sum(1)
+        diag = part if diag is None else diag + part
+        rs.append(r)
+        del Jt
+    return diag.to(params[0].dtype), torch.cat(rs)
 
 
 # -- losses: value, gradient, Hessian -------------------------------------------------

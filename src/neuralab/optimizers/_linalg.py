@@ -26,12 +26,16 @@ def check_damping(mode: str, owner: str = "LevenbergMarquardt") -> str:
     return check_choice(owner, "damping", mode, DAMPING_MODES)
 
 
-def damping_diagonal(A: torch.Tensor, mode: str) -> torch.Tensor:
-    """The diagonal ``D`` of the damping term for ``mode`` (vector of length P)."""
+def damping_diagonal(diag_A: torch.Tensor, mode: str) -> torch.Tensor:
+    """The diagonal ``D`` of the damping term for ``mode`` from ``diag(A)`` (length P).
+
+    >>> damping_diagonal(torch.tensor([4.0, 0.0]), "marquardt")
+    tensor([4.0000e+00, 4.0000e-12])
+    """
     if mode == "identity":
-        return torch.ones(A.shape[0], dtype=A.dtype, device=A.device)
-    d = A.diagonal().abs()
-    floor = d.max().clamp_min(torch.finfo(A.dtype).tiny) * 1e-12
+        return torch.ones_like(diag_A)
+    d = diag_A.abs()
+    floor = d.max().clamp_min(torch.finfo(d.dtype).tiny) * 1e-12
     return d.clamp_min(floor)
 
 

@@ -21,7 +21,21 @@ from typing import Iterable, Sequence
 
 from ..errors import ConfigError
 
-__all__ = ["available_memory", "format_bytes", "preflight", "resolve_limit", "SCALABLE"]
+__all__ = ["available_memory", "format_bytes", "preflight", "resolve_limit", "SCALABLE",
+           "MemoryPlanError"]
+
+
+class MemoryPlanError(ConfigError):
+    """The preflight's refusal: a plan that does not fit (``estimate`` and ``allowed``, in bytes).
+
+    A :class:`~neuralab.errors.ConfigError`, so ``except ConfigError`` catches it;
+    :func:`neuralab.optimizers.create` catches it to map a dense method to the
+    one that fits.
+    """
+
+    def __init__(self, message: str, estimate: float, allowed: float, n_params: int):
+        super().__init__(message)
+        self.estimate, self.allowed, self.n_params = estimate, allowed, n_params
 
 #: what to use instead when a dense P×P method does not fit (registered names)
 SCALABLE = ("'lbfgs' (limited-memory quasi-Newton, torch.optim.LBFGS)",
@@ -92,7 +106,7 @@ def resolve_limit(memory_limit: float | None) -> tuple[float, str]:
 def preflight(owner: str, n_params: int, itemsize: int,
               matrices: Sequence[tuple[str, int]], extra: Iterable[tuple[str, float]] = (),
               memory_limit: float | None = None,
-              alternatives: Sequence[str] = SCALABLE) -> int:
+              alternatives: Sequence[str] = SCALABLE, remedy: str | None = None) -> int:
     """Raise ConfigError when a plan's dense matrices would not fit; return its bytes.
 
     Args:
@@ -103,6 +117,7 @@ def preflight(owner: str, n_params: int, itemsize: int,
         extra: ``(what, bytes)`` of other buffers (Jacobian chunks, Hessian rows).
         memory_limit: bytes allowed; None = half of the memory available now.
         alternatives: what the message suggests instead.
+        remedy: the message's advice in place of "use a method that scales instead: …".
     """
     dense = n_params * n_params * itemsize
     total = sum(count for _, count in matrices) * dense
@@ -112,10 +127,11 @@ def preflight(owner: str, n_params: int, itemsize: int,
     if total > allowed:
         parts = [f"{count} × {n_params:,}×{n_params:,} {what}" for what, count in matrices]
         parts += [f"{what} {format_bytes(b)}" for what, b in extra]
-        raise ConfigError(
+        if remedy is None:
+            remedy = f"Use a method that scales instead: {', '.join(alternatives)}"
+        raise MemoryPlanError(
             f"{owner}: needs about {format_bytes(total)} for {n_params:,} parameters "
             f"({', '.join(parts)}; {itemsize} bytes per number), more than the "
-            f"{format_bytes(allowed)} allowed ({source}). Use a method that scales instead: "
-            f"{', '.join(alternatives)}; or pass a larger memory_limit."
-        )
+            f"{format_bytes(allowed)} allowed ({source}). {remedy}; or pass a larger "
+            "memory_limit.", total, allowed, n_params)
     return int(total)

@@ -1,4 +1,10 @@
-"""Levenberg–Marquardt for least-squares objectives."""
+"""Levenberg–Marquardt for least-squares objectives, at any size.
+
+Three solvers give the same step; the optimizer picks the one that fits
+(:func:`choose_solver`): the P×P normal equations ("normal"), the m×m dual
+system when there are fewer residuals than parameters ("dual"), or a
+Jacobian-free Krylov solve from J·v and Jᵀ·u products ("matrix_free").
+"""
 
 from __future__ import annotations
 
@@ -8,12 +14,63 @@ import torch
 
 from ..validation import check_choice, check_int, check_number
 from ._base import FullBatchOptimizer, check_lr, check_memory_limit
-from ._closures import check_least_squares_loss
-from ._derivatives import check_residuals, residual_normal_equations
+from ._closures import ResidualClosure, check_least_squares_loss
+from ._derivatives import (
+    _outputs_per_sample,
+    check_residuals,
+    jacobian_chunks,
+    jacobian_column_norms,
+    jacobian_products,
+    residual_normal_equations,
+)
 from ._flat import all_finite
+from ._krylov import DampedLeastSquares
 from ._linalg import DAMPING_MODES, damping_diagonal, solve_spd
+from ._memory import preflight, resolve_limit
 
-__all__ = ["LevenbergMarquardt", "check_least_squares_loss"]
+__all__ = ["LevenbergMarquardt", "check_least_squares_loss", "choose_solver", "LM_SOLVERS"]
+
+LM_SOLVERS = ("auto", "normal", "dual", "matrix_free")
+
+
+def solver_plans(n_residuals: int, n_params: int, itemsize: int, memory_budget: float,
+                 max_cg: int) -> dict:
+    """``{solver: [(what, bytes), …]}``: what each LM solver holds at its peak."""
+    m, P, s = n_residuals, n_params, itemsize
+    return {
+        "normal": [(f"3 × {P:,}×{P:,} matrices (JᵀJ, JᵀJ + mu·D, Cholesky factor)", 3 * P * P * s),
+                   ("a Jacobian chunk", min(m * P * s, memory_budget))],
+        "dual": [(f"the Jacobian ({m:,}×{P:,})", m * P * s),
+                 (f"3 × {m:,}×{m:,} matrices (JJᵀ, JJᵀ + mu·I, Cholesky factor)", 3 * m * m * s)],
+        "matrix_free": [(f"a Krylov basis of {max_cg + 2} vectors of {P:,} + {m:,} numbers",
+                         (max_cg + 2) * (m + P) * s)],
+    }
+
+
+def choose_solver(n_residuals: int, n_params: int, itemsize: int = 4,
+                  memory_budget: float = 2**30, memory_limit: float | None = None,
+                  max_cg: int = 50) -> str:
+    """The LM solver for m residuals and P parameters: "dual", "normal" or "matrix_free".
+
+    "dual" (m×m) when m < P, J (m×P) fits in ``memory_budget`` and J plus three
+    m×m matrices fit in ``memory_limit``; else "normal" (P×P) when three P×P
+    matrices and a Jacobian chunk fit; else "matrix_free" (memory O(m + P)).
+    ``memory_limit`` None is half of the memory available now.
+
+    >>> choose_solver(1_000, 31), choose_solver(4, 13)
+    ('normal', 'dual')
+    >>> choose_solver(14_370, 61_706, memory_limit=4e9)  # LeNet-5 on digits
+    'matrix_free'
+    """
+    m, P, s = n_residuals, n_params, itemsize
+    allowed, _ = resolve_limit(memory_limit)
+    plans = solver_plans(m, P, s, memory_budget, max_cg)
+    total = {name: sum(b for _, b in plan) for name, plan in plans.items()}
+    if m < P and m * P * s <= memory_budget and total["dual"] <= allowed:
+        return "dual"
+    if total["normal"] <= allowed:
+        return "normal"
+    return "matrix_free"
 
 
 class LevenbergMarquardt(FullBatchOptimizer):
@@ -24,12 +81,30 @@ class LevenbergMarquardt(FullBatchOptimizer):
 
         (JᵀJ + mu·D) δ = −Jᵀr,      D = I ("identity", Levenberg) or diag(JᵀJ) ("marquardt")
 
-    by Cholesky (jitter, then pseudo-inverse if the system is singular). When
-    m < P and J is held, the equivalent m×m system (J D⁻¹Jᵀ + mu·I) y = r,
-    δ = −D⁻¹Jᵀy is solved instead. The trial point ``θ + lr·δ`` is accepted only
-    when the loss ``mean(r²)`` falls; then ``mu *= mu_decrease``, otherwise
-    ``mu *= mu_increase`` and the step is retried (Marquardt 1963), up to
-    ``max_attempts`` times. If no attempt lowers the loss the parameters stay.
+    The trial point ``θ + lr·δ`` is accepted only when the loss ``mean(r²)``
+    falls; then ``mu *= mu_decrease``, otherwise ``mu *= mu_increase`` and the
+    step is retried (Marquardt 1963), up to ``max_attempts`` times. If no
+    attempt lowers the loss the parameters stay.
+
+    Solvers (``solver="auto"`` picks by size and memory at every step, so the
+    user never needs to know P; :func:`choose_solver` is the rule):
+
+    - "normal": JᵀJ (P×P) accumulated over chunks of J that fit
+      ``memory_budget`` (J is never held whole; for P > 1024 only the lower
+      triangle is computed, then mirrored), solved by Cholesky (jitter, then
+      pseudo-inverse if singular). Memory ≈ 3·P² numbers + one chunk.
+    - "dual" (m < P): the equivalent m×m system (J D⁻¹Jᵀ + mu·I) y = r,
+      δ = −D⁻¹Jᵀy (the push-through identity), when J fits ``memory_budget``.
+      Memory ≈ m·P + 3·m² numbers.
+    - "matrix_free": no matrix at all. The step minimises
+      ‖J S z + r‖² + mu‖z‖², δ = S z, S = D^(-1/2), over the Golub–Kahan Krylov
+      space of J S (the space CG on the normal equations explores; see
+      ``_krylov``), built from products J·v and Jᵀ·u (double backward through
+      the residuals' graph) until the normal-equation residual is below
+      ``cg_tol``·‖Jᵀr‖ or ``max_cg`` products were taken. The space does not
+      depend on mu, so the retries of a step cost no products. Memory ≈
+      (max_cg + 2)·(m + P) numbers plus the graph of one forward pass ("marquardt"
+      damping also computes diag(JᵀJ) from chunks of J).
 
     The closure returns the residual vector at the current parameters (no
     ``backward``). A plain closure is differentiated with batched autograd; a
@@ -38,14 +113,10 @@ class LevenbergMarquardt(FullBatchOptimizer):
     trained parameter is a linear weight or bias (MLPs), otherwise from
     ``torch.func`` (``vmap`` of ``grad``/``jacrev``, or ``jacfwd`` when a sample
     has more residuals than the model has parameters); see ResidualClosure's
-    ``jacobian`` option. When J (m×P) would exceed ``memory_budget`` bytes the
-    samples are processed in chunks whose J fits the budget, accumulating JᵀJ
-    and Jᵀr without ever holding J (JᵀJ itself, P×P, is always held; for
-    P > 1024 only its lower triangle is computed, then mirrored). Memory ≈
-    budget + 3·P² numbers (JᵀJ, the damped copy, its Cholesky factor); it is
-    checked at construction against ``memory_limit``, and a network whose P×P
-    matrices do not fit gets a :class:`~neuralab.errors.ConfigError` with the
-    estimate and the methods that scale, before anything is allocated.
+    ``jacobian`` option. Memory is checked against ``memory_limit`` before
+    anything is allocated: at construction (for the matrix-free floor, or the
+    solver asked for) and at each step, when m is known; a plan that cannot
+    fit gets a :class:`~neuralab.errors.ConfigError` with the estimate.
 
     Losses and targets: LM minimises ``Σ r²``, so the loss must be a sum of
     squares (mse, sse/l2; ``check_least_squares_loss`` says which names). For
@@ -71,12 +142,18 @@ class LevenbergMarquardt(FullBatchOptimizer):
         mu_min, mu_max: bounds of mu (defaults 1e-20, 1e10).
         max_attempts: trial steps per ``step`` call (default 10).
         damping: "identity" (default) or "marquardt".
-        memory_budget: bytes allowed for one chunk of J (default 1 GiB).
+        solver: "auto" (default), "normal", "dual" or "matrix_free" (see above).
+        max_cg: largest Krylov basis of the matrix-free solver (default 50).
+        cg_tol: its relative tolerance on the normal equations (default 1e-3).
+        memory_budget: bytes allowed for one chunk of J (default 1 GiB); the
+            dual solver needs all of J within it.
         memory_limit: bytes the method may hold in all (default None: half of the
-            memory available at construction).
+            memory available when the plan is made).
 
     Attributes:
-        last_info: ``{"mu", "loss", "attempts", "accepted", "chunks"}`` after each step.
+        last_info: ``{"mu", "loss", "attempts", "accepted", "chunks", "cg_iterations"}``
+            after each step.
+        solver_used: the solver of the last step ("normal", "dual" or "matrix_free").
 
     Example:
         >>> import torch
@@ -104,6 +181,9 @@ class LevenbergMarquardt(FullBatchOptimizer):
         mu_max: float = 1e10,
         max_attempts: int = 10,
         damping: str = "identity",
+        solver: str = "auto",
+        max_cg: int = 50,
+        cg_tol: float = 1e-3,
         memory_budget: float = 2**30,
         memory_limit: float | None = None,
     ):
@@ -118,46 +198,116 @@ class LevenbergMarquardt(FullBatchOptimizer):
             mu_max=check_number(owner, "mu_max", mu_max, low=0.0, low_open=True),
             max_attempts=check_int(owner, "max_attempts", max_attempts, low=1),
             damping=check_choice(owner, "damping", damping, DAMPING_MODES),
+            solver=check_choice(owner, "solver", solver, LM_SOLVERS),
+            max_cg=check_int(owner, "max_cg", max_cg, low=1),
+            cg_tol=check_number(owner, "cg_tol", cg_tol, low=0.0),
             memory_budget=check_number(owner, "memory_budget", memory_budget, low=0.0,
                                        low_open=True),
             memory_limit=check_memory_limit(owner, memory_limit),
         )
         super().__init__(params, defaults)
-        # the Jacobian chunks are bounded by memory_budget on their own
-        self._preflight([("matrices (JᵀJ, JᵀJ + mu·D, Cholesky factor)", 3)])
+        self.solver_used: str | None = None
+        # m is not known yet: check what the solver needs for the parameters alone
+        self._plan(0, "matrix_free" if solver == "auto" else solver)
+
+    def _plan(self, n_residuals: int, solver: str) -> str:
+        """Raise ConfigError (MemoryPlanError) unless ``solver`` fits; return it."""
+        group = self.param_groups[0]
+        P, s = self.n_params, self._params[0].element_size()
+        plan = solver_plans(n_residuals, P, s, group["memory_budget"], group["max_cg"])[solver]
+        if solver == "normal":  # the P×P matrices, plus J's chunks once m is known
+            plan = plan[:1] + (plan[1:] if n_residuals else [])
+        if solver == "dual" and n_residuals and n_residuals * P * s > group["memory_budget"]:
+            plan = plan + [("(J must fit memory_budget, "
+                            f"{group['memory_budget'] / 1e9:.2f} GB)", math.inf)]
+        remedy = ("Even the matrix-free solver does not fit: use fewer samples per step or a "
+                  "smaller network" if solver == "matrix_free" else
+                  "Use solver='auto' (picks the solver that fits)")
+        preflight(f"LevenbergMarquardt(solver={solver!r})", P, s, [], plan,
+                  group["memory_limit"], remedy=remedy)
+        return solver
+
+    def _n_residuals(self, closure) -> int:
+        if isinstance(closure, ResidualClosure) and closure.can_split_samples():
+            return _outputs_per_sample(closure) * closure.n_samples
+        return check_residuals(closure()).numel()
+
+    def _choose(self, closure) -> str:
+        group = self.param_groups[0]
+        m = self._n_residuals(closure)
+        solver = group["solver"]
+        if solver == "auto":
+            solver = choose_solver(m, self.n_params, self._params[0].element_size(),
+                                   group["memory_budget"], group["memory_limit"], group["max_cg"])
+        return self._plan(m, solver)
+
+    # each system returns (loss0, solve(mu) -> δ with (JᵀJ + mu·D) δ = Jᵀr, chunks, solver state)
+    def _normal_system(self, closure, group):
+        ne = residual_normal_equations(closure, self._params, group["memory_budget"])
+        ne.J = ne.r = None  # the P×P system is all this solver needs
+        d = damping_diagonal(ne.JtJ.diagonal(), group["damping"])
+
+        def solve(mu):
+            A = ne.JtJ.clone()
+            A.diagonal().add_(d, alpha=mu)
+            return solve_spd(A, ne.Jtr)[0]
+
+        return ne.sse / max(1, ne.n_residuals), solve, ne.chunks, None
+
+    def _dual_system(self, closure, group):
+        (make,) = jacobian_chunks(closure, self._params, math.inf)
+        Jt, r = make()  # (P, m), (m,)
+        dtype = self._params[0].dtype
+        Jt, r = Jt.to(dtype), r.to(dtype)
+        if group["damping"] == "identity":
+            JDt = Jt
+        else:
+            JDt = Jt / damping_diagonal(Jt.pow(2).sum(1), group["damping"]).unsqueeze(1)
+        K = Jt.T @ JDt  # (m, m): J D⁻¹Jᵀ
+
+        def solve(mu):
+            Km = K.clone()
+            Km.diagonal().add_(mu)
+            return JDt @ solve_spd(Km, r)[0]
+
+        return float(r @ r) / max(1, r.numel()), solve, 1, None
+
+    def _matrix_free_system(self, closure, group):
+        scale, chunks = None, 0
+        if group["damping"] != "identity":
+            diag, _ = jacobian_column_norms(closure, self._params, group["memory_budget"])
+            scale = damping_diagonal(diag, group["damping"]).rsqrt()  # S = D^(-1/2)
+            chunks = 1
+        r, jv, jtu = jacobian_products(closure, self._params)
+        if scale is None:
+            krylov = DampedLeastSquares(jv, jtu, r, group["max_cg"], group["cg_tol"])
+        else:
+            krylov = DampedLeastSquares(lambda v: jv(scale * v), lambda u: scale * jtu(u), r,
+                                        group["max_cg"], group["cg_tol"])
+
+        def solve(mu):
+            z = krylov.solve(mu)
+            return z if scale is None else scale * z
+
+        return float(r @ r) / max(1, r.numel()), solve, chunks, krylov
 
     def _step(self, closure):
         """One LM step (see the class docstring); returns the loss mean(r²) after it."""
         group = self.param_groups[0]
-        params = self._params
-        with torch.enable_grad():
-            ne = residual_normal_equations(closure, params, group["memory_budget"])
-        ref = params[0]
+        ref = self._params[0]
         x0 = self._flat()
-        loss0 = ne.sse / max(1, ne.n_residuals)
         if not all_finite(x0):
             self._fail("the parameters contain NaN or inf")
+        solver = self._choose(closure)
+        with torch.enable_grad():
+            loss0, solve, chunks, krylov = getattr(self, f"_{solver}_system")(closure, group)
         if not math.isfinite(loss0):
             self._fail(f"the loss is {loss0} at the current parameters")
         mu = max(group["mu"], group["mu_min"])
         lr = group["lr"]
-        d = damping_diagonal(ne.JtJ, group["damping"])
-        use_dual = ne.J is not None and ne.n_residuals < x0.numel()
-        if use_dual:  # m < P: solve the m×m system (J D⁻¹Jᵀ + mu·I) y = r, δ = −D⁻¹Jᵀy
-            JDt = ne.J.T * (1.0 / d).unsqueeze(1)  # (P, m): D⁻¹Jᵀ
-            K = ne.J @ JDt  # (m, m)
         accepted, new_loss, attempts = False, loss0, 0
         for attempts in range(1, group["max_attempts"] + 1):
-            if use_dual:
-                Km = K.clone()
-                Km.diagonal().add_(mu)
-                y, _ = solve_spd(Km, ne.r)
-                x_try = x0.sub(JDt @ y, alpha=lr)  # δ = −D⁻¹Jᵀy
-            else:
-                A = ne.JtJ.clone()
-                A.diagonal().add_(d, alpha=mu)
-                delta, _ = solve_spd(A, ne.Jtr)  # δ = −delta
-                x_try = x0.sub(delta, alpha=lr)
+            x_try = x0.sub(solve(mu), alpha=lr)
             self._set(x_try)
             r = check_residuals(closure())
             trial = float(r.pow(2).mean()) if r.numel() else 0.0
@@ -174,8 +324,10 @@ class LevenbergMarquardt(FullBatchOptimizer):
             self._set(x0)
             self._last_good = x0
         group["mu"] = mu
+        self.solver_used = solver
         self.last_info = {
             "mu": float(mu), "loss": float(new_loss), "attempts": float(attempts),
-            "accepted": float(accepted), "chunks": float(ne.chunks),
+            "accepted": float(accepted), "chunks": float(chunks),
+            "cg_iterations": float(krylov.iterations if krylov is not None else 0),
         }
         return torch.tensor(new_loss, dtype=ref.dtype, device=ref.device)
