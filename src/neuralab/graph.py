@@ -22,6 +22,7 @@ line that wrote it::
 
 from __future__ import annotations
 
+import types
 from typing import Sequence
 
 import torch
@@ -31,6 +32,7 @@ from . import arithmetic
 from . import registry
 from .errors import ConfigError, DTypeError, ShapeError, format_shape
 from .layers.base import Algebra, Layer, base_name, shapes_match
+from .validation import expected
 
 __all__ = ["Network", "join", "parallel", "repeat"]
 
@@ -185,6 +187,39 @@ class _InplaceCall:
         return layer.forward_inplace(self.target, *xs)
 
 
+class _Delegated:
+    """A Network method that is a function of :mod:`neuralab.training` with ``module=self``.
+
+    The training floor sits above the graph, so it is imported when the method is first
+    looked up; the method then carries that function's whole docstring and signature,
+    so ``help(net.fit)`` shows ``fit``'s documentation.
+    """
+
+    def __init__(self, name: str, summary: str):
+        self.name, self.summary, self._method = name, summary, None
+
+    def _function(self):
+        if self._method is None:
+            import functools
+
+            from . import training
+
+            target = getattr(training, self.name)
+
+            @functools.wraps(target)
+            def method(network, *args, **kwargs):
+                return target(network, *args, **kwargs)
+
+            method.__doc__ = f"{self.summary}\n\n{target.__doc__}"
+            method.__qualname__ = f"Network.{self.name}"
+            self._method = method
+        return self._method
+
+    def __get__(self, obj, cls=None):
+        method = self._function()
+        return method if obj is None else types.MethodType(method, obj)
+
+
 def _input_cls():
     from .layers.core import Input
 
@@ -209,6 +244,23 @@ class Network(Algebra, nn.Module):
     feeds all of them; with several outputs it returns a tuple.
     """
 
+    # attributes a network sets on itself (besides nn.Module's): no layer may be named so
+    _INSTANCE_ATTRS = ("name", "_preds", "_inputs", "_outputs", "_order", "_entry_index",
+                       "_free_after", "_exec", "_out_idx", "_is_chain")
+    _reserved: frozenset | None = None
+
+    @classmethod
+    def reserved_names(cls) -> frozenset:
+        """Names a layer of a network cannot have: the network's own attributes.
+
+        >>> {"layers", "forward", "parameters", "fit", "name"} <= Network.reserved_names()
+        True
+        """
+        if Network._reserved is None:
+            Network._reserved = frozenset(dir(Network)) | frozenset(vars(nn.Module())) | frozenset(
+                Network._INSTANCE_ATTRS)
+        return Network._reserved
+
     def __init__(self, inputs: list, outputs: list, preds: dict, *, name: str | None = None):
         super().__init__()
         self.name = name or "network"
@@ -224,6 +276,9 @@ class Network(Algebra, nn.Module):
         self._order = self._topological_order()
         _number_layers(self._order)
         for layer in self._order:
+            if layer.name in self.reserved_names() or hasattr(self, layer.name):
+                raise expected(f"layer '{layer.name}'", "name", "a name that is not a Network "
+                               "attribute (layers, forward, parameters, …)", layer.name)
             self.add_module(layer.name, layer)
         self._propagate_shapes()
         self._plan()  # after the shapes: in-place decisions depend on which layers are built
@@ -482,24 +537,10 @@ class Network(Algebra, nn.Module):
             return values[self._out_idx[0]]
         return tuple(values[i] for i in self._out_idx)
 
-    # -- training (delegated to neuralab.training, imported here to keep floors) --------------
-    def fit(self, x, y=None, **kwargs):
-        """Train the network: see :func:`neuralab.training.fit`."""
-        from .training import fit
-
-        return fit(self, x, y, **kwargs)
-
-    def predict(self, x, **kwargs):
-        """Outputs for ``x`` as a NumPy array: see :func:`neuralab.training.predict`."""
-        from .training import predict
-
-        return predict(self, x, **kwargs)
-
-    def evaluate(self, x, y, **kwargs):
-        """Loss and metrics on ``(x, y)``: see :func:`neuralab.training.evaluate`."""
-        from .training import evaluate
-
-        return evaluate(self, x, y, **kwargs)
+    # -- training (delegated to neuralab.training, imported on first use to keep floors) -------
+    fit = _Delegated("fit", "Train the network: :func:`neuralab.training.fit` with ``module=self``.")
+    predict = _Delegated("predict", "Outputs for ``x`` as NumPy arrays: :func:`neuralab.training.predict`.")
+    evaluate = _Delegated("evaluate", "Loss and metrics on ``(x, y)``: :func:`neuralab.training.evaluate`.")
 
     # -- copies and configs ------------------------------------------------------------------------
     def clone(self) -> "Network":

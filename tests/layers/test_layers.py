@@ -261,8 +261,8 @@ def test_same_padding_on_an_axis_of_unknown_length_follows_each_batch():
 
 
 def test_more_construction_and_shape_messages():
-    with pytest.raises(ConfigError, match=r"`name` must be a non-empty string without '.', "
-                                          r"received 'a.b'"):
+    with pytest.raises(ConfigError, match=r"Relu: expected `name` to be a non-empty string without "
+                                          r"'.', received 'a.b'"):
         L.Relu(name="a.b")
     with pytest.raises(ConfigError, match=r"Input: unknown dtype 'int7'; expected one of: .*int64"):
         L.Input(3, dtype="int7")

@@ -17,8 +17,8 @@ import torch
 from torch import nn
 
 from .. import init as initializers
-from ..errors import ConfigError, ShapeError, format_shape
-from ..validation import check_int
+from ..errors import ConfigError, DataError, NeuralabError, ShapeError, format_shape
+from ..validation import check_int, expected
 
 __all__ = ["Layer", "Shape", "shapes_match", "positive_int", "as_tuple"]
 
@@ -102,6 +102,51 @@ def _lazy_build(module: "Layer", args):
     return None
 
 
+_module_call = nn.Module.__call__
+
+
+def reserved_names() -> frozenset:
+    """Names a layer cannot take: the attributes of the Network that holds it (``layers``,
+    ``forward``, ``parameters`` …), since a layer is stored as the network's submodule."""
+    from ..graph import Network  # a floor up, imported when a layer is named (as the algebra does)
+
+    return Network.reserved_names()
+
+
+def check_name(owner: str, name):
+    """A layer name: a non-empty string without '.' that is not a Network attribute."""
+    if not isinstance(name, str) or not name or "." in name:
+        raise expected(owner, "name", "a non-empty string without '.'", name)
+    if name in reserved_names():
+        raise expected(owner, "name", "a name that is not a Network attribute (layers, forward, "
+                       "parameters, …: a layer is stored under its name in the network)", name)
+    return name
+
+
+def dtype_problem(owner: str, tensors, reference, takes_integers: bool = False):
+    """A DataError when a tensor's dtype cannot meet weights of dtype ``reference``, else None.
+
+    Floating inputs must have the weights' dtype; integer or bool inputs fit only layers
+    that take indices (``takes_integers``).
+    """
+    if reference is None:
+        return None
+    for k, t in enumerate(tensors):
+        which = "an input" if len(tensors) == 1 else f"input {k}"
+        if t.is_floating_point() or t.is_complex():
+            if t.dtype != reference:
+                return DataError(
+                    f"{owner}: expected {which} of dtype {reference} (the dtype of its weights), "
+                    f"received {t.dtype}; convert the batch with x.to({reference}) (fit and "
+                    "predict convert NumPy arrays themselves)")
+        elif not takes_integers:
+            return DataError(
+                f"{owner}: expected {which} of floating dtype {reference}, received integer dtype "
+                f"{t.dtype}; convert the batch with x.to({reference}), or start the network with an "
+                "Embedding for integer indices")
+    return None
+
+
 class Algebra:
     """``a >> b`` joins and ``a | b`` runs side by side: shared by layers and networks.
 
@@ -159,17 +204,48 @@ class Layer(Algebra, nn.Module):
 
     def __init__(self, name: str | None = None):
         super().__init__()
-        if name is not None and (not isinstance(name, str) or not name or "." in name):
-            raise ConfigError(
-                f"{type(self).__name__}: `name` must be a non-empty string without '.', "
-                f"received {name!r}"
-            )
+        if name is not None:
+            check_name(type(self).__name__, name)
         self.name = name or _auto_name(type(self))
         self.auto_named = name is None  # renumbered by the network that holds it
         self.input_shape = None
         self.output_shape = None
         self.built = False
         self._lazy_handle = self.register_forward_pre_hook(_lazy_build)
+
+    # -- calls -----------------------------------------------------------------
+    takes_integers = False  # layers whose inputs are integer indices (Embedding)
+
+    def __call__(self, *args, **kwargs):
+        # torch's own failures (a float64 batch into float32 weights, another width after the
+        # build) are explained after the fact, so a call that works pays for no check
+        try:
+            return _module_call(self, *args, **kwargs)
+        except (RuntimeError, ValueError) as exc:  # torch's RNNs raise ValueError for dtypes
+            if isinstance(exc, NeuralabError):
+                raise
+            problem = self.explain_failure(args)
+            if problem is None:
+                raise
+            raise problem from exc
+
+    def explain_failure(self, args):
+        """A neuralab error saying why torch refused ``args`` (shape, dtype), or None."""
+        tensors = [a for a in args if isinstance(a, torch.Tensor)]
+        if not tensors:
+            return None
+        owner = f"layer '{self.name}' ({type(self).__name__})"
+        if self.built:
+            received = [tuple(t.shape[1:]) for t in tensors]
+            received = received[0] if self.n_inputs == 1 else received
+            if not self._same_input(received):
+                return ShapeError(
+                    f"{owner} was built for input shape {format_shape(self.input_shape)} but received "
+                    f"{format_shape(received)} (a batch of shape "
+                    f"{format_shape(tuple(tensors[0].shape))}); a layer keeps the shape it was built "
+                    "for: use a fresh layer (layer.clone()) for another width")
+        reference = next((p.dtype for p in self.parameters() if p.is_floating_point()), None)
+        return dtype_problem(owner, tensors, reference, self.takes_integers)
 
     # -- shapes ----------------------------------------------------------------
     def output_shape_for(self, input_shape):

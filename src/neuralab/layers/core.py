@@ -18,7 +18,7 @@ from torch import nn
 
 from .. import init as initializers
 from .. import registry
-from ..errors import ConfigError, DTypeError, ShapeError, format_shape
+from ..errors import ConfigError, DataError, DTypeError, ShapeError, format_shape
 from .base import Layer, init_param, positive_int, shapes_match
 
 __all__ = ["Input", "Identity", "Reshape", "Transpose", "Embedding"]
@@ -222,13 +222,34 @@ class Embedding(Layer):
         if self.weight is not None:
             self.weight_init(self.weight)
 
+    takes_integers = True
+
     def forward(self, x):
         if x.is_floating_point() or x.is_complex():
             raise DTypeError(
                 f"layer '{self.name}' (Embedding) expects integer indices in "
                 f"[0, {self.input_size}), received a tensor of dtype {x.dtype}"
             )
-        return F.embedding(x, self.weight)
+        if x.device.type != "cpu":  # a bad index is a device-side assert there: check first
+            self._check_indices(x)
+            return F.embedding(x, self.weight)
+        try:  # on the CPU torch refuses a bad index itself: explain it only then
+            return F.embedding(x, self.weight)
+        except IndexError:
+            self._check_indices(x)
+            raise
+
+    def _check_indices(self, x):
+        if x.numel() == 0:
+            return
+        low, high = (int(v) for v in torch.aminmax(x))
+        if low < 0 or high >= self.input_size:
+            bad = high if high >= self.input_size else low
+            raise DataError(
+                f"layer '{self.name}' (Embedding): expected indices in [0, {self.input_size}) for its "
+                f"vocabulary of {self.input_size}, received index {bad} (indices range over "
+                f"[{low}, {high}]); enlarge input_size to at least {max(high + 1, self.input_size)} "
+                "or map unknown tokens to a reserved index")
 
     def extra_repr(self):
         return f"{self.input_size}, {self.output_size}"
