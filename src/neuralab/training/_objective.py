@@ -22,7 +22,7 @@ from . import metrics as _metrics
 from ._ragged import IGNORE_INDEX, steps_only
 from ._structure import output_names
 
-__all__ = ["Objective", "resolve_metrics", "last_layer"]
+__all__ = ["Objective", "resolve_metrics", "last_layer", "probability_fns"]
 
 logger = logging.getLogger("neuralab.training")
 
@@ -59,6 +59,24 @@ def _output_layers(module: nn.Module, n: int) -> list:
 
 def _is_softmax(layer) -> bool:
     return layer is not None and type(layer).__name__ == "Softmax"
+
+
+_PROBABILITY_LAYERS = ("Softmax", "Sigmoid", "HardSigmoid")
+
+
+def _to_probabilities(out: torch.Tensor) -> torch.Tensor:
+    """Logits → probabilities: sigmoid for one unit, else softmax over the class axis
+    (the last axis of ``(N, C)`` and ``(N, T, C)``, axis 1 of images ``(N, C, H, W)``)."""
+    if out.dim() < 2 or out.shape[-1] == 1 and out.dim() == 2:
+        return torch.sigmoid(out)
+    return torch.softmax(out, dim=1 if out.dim() >= 4 else -1)
+
+
+def probability_fns(module: nn.Module, n: int) -> list:
+    """Per output: None when its last layer already gives probabilities (Softmax, Sigmoid),
+    else the logits → probabilities map."""
+    return [None if layer is not None and type(layer).__name__ in _PROBABILITY_LAYERS else _to_probabilities
+            for layer in _output_layers(module, n)]
 
 
 def _auto_loss(layer, y: torch.Tensor, out: torch.Tensor) -> str:

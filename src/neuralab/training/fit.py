@@ -139,10 +139,13 @@ def _eval_trainer(module: nn.Module, device, **kw) -> Trainer:
     return Trainer(module, optimizer=None, progress=False, device=dev, **kw)
 
 
-def predict(module: nn.Module, x, batch_size: int = 256, device: Any = None):
+def predict(module: nn.Module, x, batch_size: int = 256, device: Any = None, *,
+            probabilities: bool = False):
     """Outputs of ``module`` on ``x`` in eval mode, as NumPy arrays ``(N, *output)``.
 
     A module with several outputs gives a tuple of arrays (the structure it returns).
+    The built-in architectures return logits, a network ending in ``L.Softmax`` returns
+    probabilities; ``probabilities=True`` gives probabilities for either.
 
     Args:
         module: the model.
@@ -150,12 +153,17 @@ def predict(module: nn.Module, x, batch_size: int = 256, device: Any = None):
             or DataLoader (of inputs or (input, target) pairs).
         batch_size: samples per forward pass (default 256).
         device: where to run (default: where the module's parameters are; "auto" for CUDA if present).
+        probabilities: apply softmax to logits (over the class axis: the last one of
+            ``(N, C)`` and ``(N, T, C)``, axis 1 of ``(N, C, H, W)``; sigmoid for one unit),
+            leaving outputs whose last layer is a Softmax or Sigmoid unchanged (default False).
 
     >>> import torch
     >>> predict(torch.nn.Identity(), [[1.0, 2.0]]).tolist()
     [[1.0, 2.0]]
+    >>> predict(torch.nn.Identity(), [[0.0, 0.0]], probabilities=True).tolist()
+    [[0.5, 0.5]]
     """
-    return _eval_trainer(module, device).predict(x, batch_size=batch_size)
+    return _eval_trainer(module, device).predict(x, batch_size=batch_size, probabilities=probabilities)
 
 
 def evaluate(module: nn.Module, x, y=None, *, loss: Any = "auto", loss_weights=None, metrics=None,

@@ -34,10 +34,10 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, DataError, DTypeError, StorageError, TrainingError, format_shape
-from ..validation import check_choice, check_int, check_number, expected
+from ..validation import check_bool, check_choice, check_int, check_number, expected
 from . import _data, _feed, _setup
 from . import distributed as dist
-from ._objective import Objective, resolve_metrics
+from ._objective import Objective, probability_fns, resolve_metrics
 from ._structure import as_outputs
 from .callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar, ProgressLine
 from .checkpoint import capture_rng, find_checkpoint, load_checkpoint, restore_rng, save_checkpoint
@@ -621,20 +621,29 @@ class Trainer:
         self.model = self.module
         return self.evaluate_data(data, batch_size)
 
-    def predict(self, x, *, batch_size: int = 256):
-        """Outputs on ``x`` in eval mode as NumPy arrays, in the structure the module returns."""
+    def predict(self, x, *, batch_size: int = 256, probabilities: bool = False):
+        """Outputs on ``x`` in eval mode as NumPy arrays, in the structure the module returns.
+
+        ``probabilities=True`` turns logits into probabilities (softmax, sigmoid for one
+        unit); outputs whose last layer is a Softmax or Sigmoid are returned unchanged.
+        """
         batch_size = check_int("predict", "batch_size", batch_size, low=1)
+        check_bool("predict", "probabilities", probabilities)
         data = _data.prepare(x, None, self.module, "x")
         was_training = self.module.training
         self.module.eval()
         chunks: list = []
-        first = None
+        first = maps = None
         try:
             with torch.no_grad():
                 for xb, _ in _eval_batches(data, self.module, batch_size, self.device):
                     out = self.module(*xb)
                     first = out if first is None else first
-                    chunks.append([t.detach().to("cpu") for t in as_outputs(out)])
+                    outs = as_outputs(out)
+                    if probabilities:
+                        maps = maps or probability_fns(self.module, len(outs))
+                        outs = [o if fn is None else fn(o) for o, fn in zip(outs, maps)]
+                    chunks.append([t.detach().to("cpu") for t in outs])
         finally:
             self.module.train(was_training)
         from ._structure import rebuild
