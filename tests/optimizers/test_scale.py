@@ -44,11 +44,31 @@ def test_preflight_refuses_lenet_sized_dense_methods_with_the_numbers(make, esti
 def test_preflight_uses_half_the_available_memory_by_default(name, monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: 8e9)
     with pytest.raises(ConfigError, match=r"allowed \(50% of the 8.0 GB available\)"):
-        nopt.create(name, lenet_sized())
+        nopt.create(name, lenet_sized(), strict=True)
     # float64 doubles the estimate; a small network passes and allocates nothing up front
     with pytest.raises(ConfigError, match="8 bytes per number"):
-        nopt.create(name, lenet_sized(torch.float64))
-    nopt.create(name, torch.nn.Linear(30, 10).parameters())
+        nopt.create(name, lenet_sized(torch.float64), strict=True)
+    nopt.create(name, torch.nn.Linear(30, 10).parameters(), strict=True)
+
+
+@pytest.mark.parametrize("name,estimate,replacement,cls", [
+    ("bfgs", "15.2 GB", "lbfgs", torch.optim.LBFGS), ("dfp", "15.2 GB", "lbfgs", torch.optim.LBFGS),
+    ("sr1", "15.2 GB", "lbfgs", torch.optim.LBFGS), ("psb", "30.5 GB", "lbfgs", torch.optim.LBFGS),
+    ("newton", "45.7 GB", "newton_cg", nopt.NewtonCG),
+])
+def test_dense_methods_by_name_are_mapped_to_the_method_that_fits(name, estimate, replacement, cls):
+    option = {"penalty_const": 2.0} if name == "newton" else {"c1": 1e-3}
+    with pytest.warns(RuntimeWarning, match=rf"optimizer '{name}' would need about {estimate} for "
+                      rf"61,706 parameters .*more than the 4.0 GB allowed; using '{replacement}'"
+                      rf".*options it does not take were dropped: {next(iter(option))}\. "
+                      r"Pass strict=True"):
+        opt = nopt.create(name, lenet_sized(), lr=0.5, memory_limit=4e9, **option)
+    assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.5
+    assert sum(p.numel() for p in opt.param_groups[0]["params"]) == LENET_P
+    with warnings.catch_warnings():  # what fits is built as asked, silently
+        warnings.simplefilter("error")
+        small = nopt.create(name, torch.nn.Linear(30, 10).parameters(), memory_limit=4e9)
+    assert type(small) is (nopt.Newton if name == "newton" else nopt.QuasiNewton)
 
 
 def test_lm_plans_with_half_the_available_memory_by_default(monkeypatch):

@@ -46,10 +46,15 @@ Interface contract (what ``neuralab.training.fit`` and plain PyTorch loops rely 
    accepted losses (``check_least_squares_loss(name)`` does the same check on a
    loss name, for ``fit``).
 7. Parameters keep their dtype: a float64 model trains in float64.
-8. Memory preflight: the methods that hold P×P matrices (lm, newton, bfgs,
-   dfp, psb, sr1) estimate them at construction and raise ConfigError, naming
-   the estimate, P and the methods that scale (lbfgs, cg, hessian_diagonal),
-   when they exceed ``memory_limit`` (default: half of the available memory).
+8. Memory preflight: the methods that hold P×P matrices (newton, bfgs, dfp,
+   psb, sr1) estimate them at construction and raise ConfigError, naming the
+   estimate, P and the methods that scale (lbfgs, cg, hessian_diagonal), when
+   they exceed ``memory_limit`` (default: half of the available memory).
+   Built by name (``create``, hence ``fit`` and the CLI), such a method is
+   mapped to the one that fits instead (bfgs, dfp, psb, sr1, quasi_newton →
+   lbfgs; newton → newton_cg) with a RuntimeWarning naming the estimate and
+   the replacement; ``strict=True`` keeps the ConfigError. LM plans its own
+   solver (P×P, N×N or matrix-free) and refuses only when none fits.
 9. Line searches never stall silently: at a zero step they fall back (−g, the
    other side of a kink, the smallest subgradient) and warn once.
 
@@ -80,7 +85,7 @@ from ._derivatives import (
     residual_jacobian,
     residual_normal_equations,
 )
-from ._memory import available_memory
+from ._memory import MemoryPlanError, available_memory, format_bytes
 from .conjugate_gradient import CG_UPDATES, ConjugateGradient, cg_beta
 from .irprop import IRPropPlus, RPropPlus
 from .levenberg_marquardt import LevenbergMarquardt, check_least_squares_loss
@@ -165,16 +170,59 @@ def _register_ours(name, *aliases, cls, **fixed):
     _register(name, *aliases, factory=partial(_class_factory, name, cls, fixed))
 
 
+#: what a dense (P×P) method built by name becomes when its matrices do not fit
+MAPPED = {
+    "newton": ("newton_cg", "matrix-free truncated Newton, O(P) memory"),
+    "quasi_newton": ("lbfgs", "limited-memory BFGS, O(mP) memory"),
+    **{update: ("lbfgs", "limited-memory BFGS, O(mP) memory") for update in QN_UPDATES},
+}
+
+
+def _replacement_options(name: str, kwargs: dict) -> tuple[dict, list]:
+    """The keyword options the replacement ``name`` takes, and the ones it does not."""
+    target = registry.optimizers.lookup(name).optimizer_class
+    accepted = set(inspect.signature(target.__init__).parameters) - {"self", "params", "lr"}
+    planning = {"memory_limit", "memory_budget"}  # the dense plan's own options
+    return ({k: v for k, v in kwargs.items() if k in accepted},
+            sorted(k for k in kwargs if k not in accepted | planning))
+
+
+def _mapped_factory(name, cls, fixed, params=None, lr=None, strict=False, **kwargs):
+    """Build ``cls``; when its P×P matrices do not fit, the method that does (unless strict)."""
+    _need_params(name, params)
+    params = list(params)
+    options = dict(fixed)
+    options.update(kwargs)
+    try:
+        return cls(params, lr=lr, **options)
+    except MemoryPlanError as exc:
+        if strict:
+            raise
+        replacement, what = MAPPED[name]
+        kept, dropped = _replacement_options(replacement, kwargs)
+        note = f"; options it does not take were dropped: {', '.join(dropped)}" if dropped else ""
+        warnings.warn(
+            f"optimizer {name!r} would need about {format_bytes(exc.estimate)} for "
+            f"{exc.n_params:,} parameters (dense P×P matrices), more than the "
+            f"{format_bytes(exc.allowed)} allowed; using {replacement!r} ({what}) instead"
+            f"{note}. Pass strict=True to get the error instead.", RuntimeWarning, stacklevel=3)
+        return registry.optimizers.lookup(replacement)(params, lr=lr, **kept)
+
+
+def _register_mapped(name, *aliases, cls, **fixed):
+    _register(name, *aliases, factory=partial(_mapped_factory, name, cls, fixed))
+
+
 _register_ours("rprop+", "rprop_plus", cls=RPropPlus)
 _register_ours("irprop+", "irprop_plus", cls=IRPropPlus)
 _register_ours("lm", "levenberg_marquardt", cls=LevenbergMarquardt)
-_register_ours("newton", "hessian", cls=Newton)
+_register_mapped("newton", "hessian", cls=Newton)
 _register_ours("newton_cg", "truncated_newton", cls=NewtonCG)
 _register_ours("hessian_diagonal", cls=HessianDiagonal)
 _register_ours("cg", "conjugate_gradient", cls=ConjugateGradient)
-_register_ours("quasi_newton", cls=QuasiNewton)
+_register_mapped("quasi_newton", cls=QuasiNewton)
 for _update in QN_UPDATES:
-    _register_ours(_update, cls=QuasiNewton, update=_update)
+    _register_mapped(_update, cls=QuasiNewton, update=_update)
 
 
 def names(pattern: str = "*") -> list[str]:
