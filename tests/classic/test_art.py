@@ -107,7 +107,7 @@ def test_max_clusters_caps_categories():
 def test_bad_input():
     with pytest.raises(Exception, match="This ART1 instance is not fitted yet"):
         ART1().predict([[0, 1]])
-    with pytest.raises(DataError, match=r"requires binary X with values in \{0, 1\}; received np.float64\(0.5\) at index \(0, 1\)"):
+    with pytest.raises(DataError, match=r"requires binary X with values in \{0, 1\}; received 0.5 at index \(0, 1\)"):
         ART1().fit([[0, 0.5], [1, 0]])
     with pytest.raises(DataError, match="Negative values in data passed to ART1"):
         ART1().fit([[0, -1], [1, 0]])

@@ -97,7 +97,7 @@ def test_bad_input(patterns):
     net = DiscreteHopfieldNetwork(device="cpu")
     with pytest.raises(Exception, match="not fitted"):
         net.predict(patterns)
-    with pytest.raises(DataError, match=r"binary patterns with values in \{0, 1\}; received np.float64\(0.5\)"):
+    with pytest.raises(DataError, match=r"binary patterns with values in \{0, 1\}; received 0.5"):
         net.train([[0, 0.5, 1]])
     with pytest.raises(DataError, match="contains NaN"):
         net.train([[0, np.nan, 1]])

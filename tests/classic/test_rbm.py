@@ -135,7 +135,7 @@ def test_bad_input():
     rbm = RBM(n_components=2, n_iter=1, device="cpu")
     with pytest.raises(Exception, match="not fitted"):
         rbm.transform(X)
-    with pytest.raises(DataError, match=r"in \[0, 1\].*received np.float64\(2.0\) at index \(0, 1\)"):
+    with pytest.raises(DataError, match=r"in \[0, 1\].*received 2.0 at index \(0, 1\)"):
         rbm.fit([[0.0, 2.0], [1.0, 0.0]])
     with pytest.raises(DataError, match="Negative values"):
         rbm.fit([[0.0, -1.0], [1.0, 0.0]])
@@ -152,3 +152,38 @@ def test_bad_input():
         RBM(cd_k=0).fit(X)
     with pytest.raises(ConfigError, match=r'RBM: expected `persistent` to be an instance of \'bool\' or an instance of \'numpy\.bool\', received \'yes\''):
         RBM(persistent="yes").fit(X)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def test_loss_curve_is_the_reconstruction_error_after_each_epoch(binary_digits):
+    X = binary_digits[:500]
+    rbm = RBM(n_components=32, n_iter=8, random_state=0, device="cpu").fit(X)
+    assert len(rbm.loss_curve_) == 8
+    W, bh, bv = rbm.components_, rbm.intercept_hidden_, rbm.intercept_visible_
+    recon = _sigmoid(_sigmoid(X @ W.T + bh) @ W + bv)  # mean-field, by NumPy
+    assert rbm.loss_curve_[-1] == pytest.approx(np.mean((X - recon) ** 2), rel=1e-4)
+    assert rbm.loss_curve_[-1] < 0.8 * rbm.loss_curve_[0]  # measured 0.089 vs 0.133
+    rbm.partial_fit(X[:50])
+    assert len(rbm.loss_curve_) == 9
+
+
+def test_init_array_is_the_starting_weights(binary_digits):
+    X = binary_digits[:40]
+    W0 = np.random.RandomState(3).normal(0, 0.1, (8, 64))
+    rbm = RBM(n_components=8, n_iter=0, init=W0, random_state=0, device="cpu").fit(X)
+    np.testing.assert_array_equal(rbm.components_, W0)
+    assert rbm.loss_curve_ == [] and not np.shares_memory(rbm.components_, W0)
+    # the default start passed as init gives the very same training run
+    default = RBM(n_components=8, n_iter=0, random_state=0, device="cpu").fit(X).components_
+    a = RBM(n_components=8, n_iter=2, random_state=0, device="cpu").fit(X)
+    b = RBM(n_components=8, n_iter=2, init=default, random_state=0, device="cpu").fit(X)
+    np.testing.assert_array_equal(a.components_, b.components_)
+    assert not np.allclose(a.components_, default)
+    from neuralab.errors import ShapeError
+    with pytest.raises(ShapeError, match=r"RBM: expected `init` to be an array of shape \(8, 64\) "
+                                         r"\(n_components, n_features\), received an array of "
+                                         r"shape \(64, 8\)"):
+        RBM(n_components=8, init=W0.T).fit(X)

@@ -225,3 +225,45 @@ def test_bad_input():
         SOFM().fit(bad)
     with pytest.raises(ConfigError, match="at least 2 units"):
         SOFM((1,), max_iter=1).fit(X_SMALL).topographic_error(X_SMALL)
+
+
+def test_loss_curve_is_the_quantization_error_after_each_epoch():
+    X = load_digits().data[:400]
+    som = SOFM((5, 5), std=1.5, max_iter=6, reduce_step_after=3, reduce_std_after=3,
+               random_state=0, device="cpu").fit(X)
+    curve = list(som.loss_curve_)
+    assert len(curve) == som.n_iter_ == 6
+    D = cdist(X, som.cluster_centers_)  # NumPy/SciPy QE of the final weights
+    assert curve[-1] == pytest.approx(D.min(1).mean(), rel=1e-5)
+    assert curve[-1] < 0.85 * curve[0] and np.all(np.diff(curve[1:]) < 0.05 * curve[0])
+    som.partial_fit(X)
+    assert len(som.loss_curve_) == som.n_iter_ == 7 and som.loss_curve_[:6] == curve
+
+
+@pytest.mark.parametrize("kw", [{"batch_size": 1}, {"batch_size": 8}, {"mode": "batch"}])
+def test_cosine_distance_keeps_unit_norm_weights(kw):
+    X = np.abs(X_SMALL) + 0.1
+    som = SOFM((3, 3), distance="cos", max_iter=3, learning_rate=0.5, random_state=0,
+               device="cpu", **kw).fit(X)
+    np.testing.assert_allclose(np.linalg.norm(som.cluster_centers_, axis=1), 1.0, rtol=1e-5)
+    # the BMU is then also the nearest unit vector to x / ‖x‖
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    np.testing.assert_array_equal(som.predict(X), cdist(Xn, som.cluster_centers_).argmin(1))
+
+
+def test_init_array_is_the_starting_weights():
+    W0 = X_SMALL[[1, 4, 7, 10, 13, 16, 19, 22, 25]] + 0.01
+    som = SOFM((3, 3), mode="batch", learning_rate=1.0, std=0.8, max_iter=1, init=W0,
+               random_state=0, device="cpu").fit(X_SMALL)
+    pos = grid_coordinates((3, 3))
+    H = np.exp(-cdist(pos, pos, "sqeuclidean") / (2 * 0.8**2))
+    S = H[:, np.argmin(cdist(X_SMALL, W0), 1)]  # one batch-map step from W0, by hand
+    np.testing.assert_allclose(som.cluster_centers_, S @ X_SMALL / S.sum(1, keepdims=True),
+                               rtol=1e-5)
+    assert som.init is W0 and np.all(W0 == X_SMALL[[1, 4, 7, 10, 13, 16, 19, 22, 25]] + 0.01)
+    from neuralab.errors import ShapeError
+    with pytest.raises(ShapeError, match=r"SOFM: expected `init` to be an array of shape \(9, 3\) "
+                                         r"\(n_units, n_features\), received an array of shape \(4, 3\)"):
+        SOFM((3, 3), init=W0[:4]).fit(X_SMALL)
+    with pytest.raises(DataError, match=r"SOFM: `init` must be finite; received nan at index \(0, 0\)"):
+        SOFM((3, 3), init=np.full((9, 3), np.nan)).fit(X_SMALL)

@@ -38,7 +38,7 @@ from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
 from sklearn.utils.validation import validate_data
 
 from .. import errors
-from ..errors import DataError, DTypeError, NeuralabError
+from ..errors import DataError, DTypeError, NeuralabError, ShapeError
 from ..training import resolve_device
 from ..validation import expected
 from ._threads import limit_threads
@@ -62,6 +62,8 @@ __all__ = [
     "check_params",
     "check_value",
     "check_binary",
+    "check_init",
+    "reject_entries",
     "COMMON_CONSTRAINTS",
 ]
 
@@ -194,9 +196,23 @@ COMMON_CONSTRAINTS = {
 
 
 class Estimator(BaseEstimator):
-    """Base of the classic estimators: neuralab's parameter check and thread control."""
+    """Base of the classic estimators: neuralab's parameter check and thread control.
+
+    A subclass declares only its own ``_parameter_constraints``; the entries of
+    :data:`COMMON_CONSTRAINTS` whose names its ``__init__`` takes (``device``,
+    ``n_threads``) are added here.
+    """
 
     _parameter_constraints: dict = {}
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("_parameter_constraints")
+        if own is not None:
+            names = inspect.signature(cls.__init__).parameters
+            cls._parameter_constraints = {
+                **own, **{k: v for k, v in COMMON_CONSTRAINTS.items() if k in names and k not in own}
+            }
 
     def _validate_params(self):
         """Check ``_parameter_constraints`` (ConfigError), then :meth:`_check_more`."""
@@ -212,6 +228,15 @@ class Estimator(BaseEstimator):
         if n is None:
             return contextlib.nullcontext()
         return limit_threads(int(n))
+
+    def _device(self) -> torch.device:
+        """The torch device of ``device`` ("auto": CUDA when present)."""
+        return resolve_device(self.device)
+
+    def _fitted_data(self, X, **kwargs):
+        """``X`` checked against the fitted estimator: NotFittedError, then ``validate``."""
+        check_is_fitted(self)
+        return validate(self, X, reset=False, **kwargs)
 
 
 def make_init(parameters: dict, positional: int = 1):
@@ -247,14 +272,54 @@ def make_init(parameters: dict, positional: int = 1):
     return __init__
 
 
+class _Text(str):
+    """A string shown without quotes by the message template."""
+
+    def __repr__(self):
+        return str(self)
+
+
+def check_init(estimator, shape: tuple, what: str, name: str = "init"):
+    """The ``init`` array of ``estimator`` as a fresh float64 array of ``shape``, or None.
+
+    ``what`` names the axes (``"n_units, n_features"``). A wrong shape raises
+    ShapeError, a non-numeric value ConfigError, NaN/inf DataError, each
+    naming the expected and the received value.
+
+    >>> class Som(Estimator):
+    ...     init = [[0.0, 1.0]]
+    >>> check_init(Som(), (2, 2), "n_units, n_features")
+    Traceback (most recent call last):
+    ...
+    neuralab.errors.ShapeError: Som: expected `init` to be an array of shape (2, 2) (n_units, n_features), received an array of shape (1, 2)
+    """
+    value = getattr(estimator, name)
+    if value is None:
+        return None
+    owner = type(estimator).__name__
+    wanted = f"an array of shape {tuple(shape)} ({what})"
+    try:
+        array = np.array(value, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise expected(owner, name, wanted, value) from None
+    if array.shape != tuple(shape):
+        raise expected(owner, name, wanted, _Text(f"an array of shape {array.shape}"),
+                       error=ShapeError)
+    reject_entries(array, ~np.isfinite(array), f"{owner}: `{name}` must be finite")
+    return array
+
+
+def reject_entries(X, bad, message: str) -> None:
+    """DataError ``"<message>; received <value> at index <idx>"`` at the first True of ``bad``."""
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = X[idx].item() if hasattr(X[idx], "item") else X[idx]
+        raise DataError(f"{message}; received {value!r} at index {idx}")
+
+
 def check_binary(estimator, X, *, values=(0, 1), what="X"):
     """Raise DataError unless every entry of ``X`` is one of ``values``."""
     X = np.asarray(X)
-    bad = ~np.isin(X, values)
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(
-            f"{type(estimator).__name__} requires binary {what} with values in "
-            f"{set(values)}; received {X[idx]!r} at index {idx}"
-        )
+    reject_entries(X, ~np.isin(X, values),
+                   f"{type(estimator).__name__} requires binary {what} with values in {set(values)}")
     return X

@@ -22,22 +22,16 @@ from sklearn.exceptions import DataConversionWarning
 from sklearn.utils import check_random_state
 
 from .. import registry
-from ..errors import DataError, TrainingError
-from ._base import (
-    COMMON_CONSTRAINTS,
-    POSITIVE,
-    Estimator,
-    check_is_fitted,
-    check_value,
-    integer,
-    resolve_device,
-    torch_generator,
-    validate,
-)
+from ..errors import TrainingError
+from ._base import POSITIVE, Estimator, check_init, check_is_fitted, check_value, integer
+from ._base import make_init, reject_entries, torch_generator, validate
 
 __all__ = ["RBM"]
 
 logger = logging.getLogger(__name__)
+
+# loss_curve_ is measured on at most this many (evenly spaced) training rows.
+_MONITOR_ROWS = 2048
 
 # Random numbers are drawn for this many floats at a time (bounds the memory
 # of one epoch's pre-drawn randomness on large data).
@@ -46,22 +40,20 @@ _RANDOM_CHUNK = 1 << 21
 
 def _check_unit_interval(estimator, X, what="X"):
     """Raise DataError unless every entry of ``X`` lies in [0, 1]."""
-    low = X < 0
-    if low.any():
-        idx = tuple(int(i) for i in np.argwhere(low)[0])
-        raise DataError(
-            f"Negative values in data passed to {type(estimator).__name__}: Bernoulli "
-            f"visible units require {what} in [0, 1] (binary or probabilities); "
-            f"received {X[idx]!r} at index {idx}"
-        )
-    high = X > 1
-    if high.any():
-        idx = tuple(int(i) for i in np.argwhere(high)[0])
-        raise DataError(
-            f"{type(estimator).__name__}: Bernoulli visible units require {what} in "
-            f"[0, 1] (binary or probabilities); received {X[idx]!r} at index {idx}"
-        )
+    need = f"Bernoulli visible units require {what} in [0, 1] (binary or probabilities)"
+    name = type(estimator).__name__
+    # scikit-learn's check_estimator looks for "Negative values in data passed to"
+    reject_entries(X, X < 0, f"Negative values in data passed to {name}: {need}")
+    reject_entries(X, X > 1, f"{name}: {need}")
     return X
+
+
+def _reconstruction_error(Xa, WaHT, WaV) -> float:
+    """Mean of ``(v − σ(σ(v Wᵀ + b_h) W + b_v))²`` over the rows of ``Xa = [v, 1]``."""
+    hidden = torch.ones(len(Xa), WaHT.shape[1] + 1, dtype=Xa.dtype, device=Xa.device)
+    torch.sigmoid(Xa @ WaHT, out=hidden[:, :-1])
+    recon = torch.sigmoid(hidden @ WaV)
+    return float(torch.mean((Xa[:, :-1] - recon) ** 2))
 
 
 def _even_sizes(n_samples: int, batch_size: int) -> list[int]:
@@ -118,6 +110,8 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         cd_k: Gibbs steps per update (the ``k`` of CD-k). Default 1.
         persistent: persistent chains (PCD) instead of restarting them from the
             data. Default True (as scikit-learn).
+        init: starting weights ``W``, an array (n_components, n_features); the
+            biases start at 0. Default None: ``N(0, 0.01²)`` draws, as scikit-learn.
         device: "auto" (CUDA when present), "cpu", "cuda", … Default "auto".
         n_threads: torch intra-op threads during fit (None: torch's setting; CD
             steps on mini-batches of ten run fastest on one thread).
@@ -133,6 +127,10 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         intercept_hidden_: (n_components,) hidden biases ``b_h``.
         intercept_visible_: (n_features,) visible biases ``b_v``.
         h_samples_: (batch_size, n_components) persistent hidden samples.
+        loss_curve_: reconstruction error after each epoch: the mean over
+            samples and features of ``(v − v̂)²`` with the mean-field
+            reconstruction ``v̂ = σ(σ(v Wᵀ + b_h) W + b_v)``, on the training data
+            (on an evenly spaced subset of 2,048 rows when ``X`` has more).
         n_features_in_: number of visible units seen in ``fit``.
 
     Example:
@@ -147,30 +145,11 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
     # Training runs in float32 (inference in float64 on the CPU, see _infer_dtype).
     _train_dtype = torch.float32
 
-    def __init__(
-        self,
-        n_components=256,
-        *,
-        learning_rate=0.1,
-        batch_size=10,
-        n_iter=10,
-        verbose=0,
-        random_state=None,
-        cd_k=1,
-        persistent=True,
-        device="auto",
-        n_threads=None,
-    ):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.n_iter = n_iter
-        self.verbose = verbose
-        self.random_state = random_state
-        self.cd_k = cd_k
-        self.persistent = persistent
-        self.device = device
-        self.n_threads = n_threads
+    __init__ = make_init({
+        "n_components": 256, "learning_rate": 0.1, "batch_size": 10, "n_iter": 10, "verbose": 0,
+        "random_state": None, "cd_k": 1, "persistent": True, "init": None, "device": "auto",
+        "n_threads": None,
+    })
 
     # -- validation ---------------------------------------------------------------
     _parameter_constraints = {
@@ -182,7 +161,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         "random_state": ["random_state"],
         "cd_k": [integer(1)],
         "persistent": ["boolean"],
-        **COMMON_CONSTRAINTS,
+        "init": ["array-like", None],
     }
 
     def _validate(self, X, *, reset, clip=False):
@@ -222,13 +201,17 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
     def _initialize(self, n_features):
         rng = self.random_state_
         self.components_ = rng.normal(0, 0.01, (self.n_components, n_features))
+        given = check_init(self, self.components_.shape, "n_components, n_features")
+        if given is not None:
+            self.components_ = given
+        self.loss_curve_ = []
         self.intercept_hidden_ = np.zeros(self.n_components)
         self.intercept_visible_ = np.zeros(n_features)
         self.h_samples_ = np.zeros((self.batch_size, self.n_components))
 
     def _train(self, X, n_epochs, sizes):
         """Run ``n_epochs`` passes of CD over ``X`` split into batches of ``sizes``."""
-        device = resolve_device(self.device)
+        device = self._device()
         dtype = self._train_dtype
         n, V = X.shape
         H = self.n_components
@@ -247,6 +230,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
 
         Xa = torch.ones(n, V + 1, device=device, dtype=dtype)
         Xa[:, :V] = torch.as_tensor(X, dtype=dtype)
+        monitor = Xa[:: -(-n // _MONITOR_ROWS)]  # (≤ 2048, V+1) rows for loss_curve_
 
         def ones(rows, cols):
             return torch.ones(rows, cols + 1, device=device, dtype=dtype)
@@ -304,6 +288,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
                     f"RBM: weights became non-finite in epoch {epoch + 1}; "
                     f"lower learning_rate (received {self.learning_rate!r})"
                 )
+            self.loss_curve_.append(_reconstruction_error(monitor, WaHT, WaV))
             if self.verbose:
                 self._store(Wa, chain_h, H, V, persistent)
                 pl = float(np.mean(self.score_samples(X)))
@@ -331,34 +316,27 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         Returns:
             self
         """
-        self._validate_params()
-        X = self._validate(X, reset=True)
-        self.random_state_ = check_random_state(self.random_state)
-        self._initialize(X.shape[1])
-        sizes = _even_sizes(X.shape[0], self.batch_size)
-        with self._threads():
-            self._train(X, int(self.n_iter), sizes)
-        return self
+        return self._fit(X, first=True, partial=False)
 
     def partial_fit(self, X, y=None):
         """One CD update using all of ``X`` as a single mini-batch (as scikit-learn).
 
-        Args:
-            X: (n_samples, n_features) array with values in [0, 1].
-            y: ignored.
-
-        Returns:
-            self
+        Takes and returns what :meth:`fit` does; ``loss_curve_`` gets one more entry.
         """
+        return self._fit(X, first=not hasattr(self, "components_"), partial=True)
+
+    def _fit(self, X, *, first: bool, partial: bool):
         self._validate_params()
-        first = not hasattr(self, "components_")
         X = self._validate(X, reset=first)
-        if not hasattr(self, "random_state_"):
+        if first or not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
         if first:
             self._initialize(X.shape[1])
-        with self._threads():
-            self._train(X, 1, [X.shape[0]])
+        n_epochs, sizes = (1, [X.shape[0]]) if partial else (
+            int(self.n_iter), _even_sizes(X.shape[0], self.batch_size))
+        if n_epochs:
+            with self._threads():
+                self._train(X, n_epochs, sizes)
         return self
 
     # -- inference ----------------------------------------------------------------
@@ -373,7 +351,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         """
         check_is_fitted(self)
         X = self._validate(X, reset=False, clip=True)
-        device = resolve_device(self.device)
+        device = self._device()
         dtype = self._infer_dtype(device)
         W, bh, _ = self._params(device, dtype)
         v = torch.as_tensor(X, device=device, dtype=dtype)
@@ -404,7 +382,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         X = self._validate(X, reset=False, clip=True)
         n, V = X.shape
         cols = _row_hash_index(X, V, self.random_state)
-        device = resolve_device(self.device)
+        device = self._device()
         dtype = self._infer_dtype(device)
         W, bh, bv = self._params(device, dtype)
         v = torch.as_tensor(X, device=device, dtype=dtype)
@@ -435,7 +413,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         v = self._validate(v, reset=False, clip=True)
         if not hasattr(self, "random_state_"):
             self.random_state_ = check_random_state(self.random_state)
-        device = resolve_device(self.device)
+        device = self._device()
         dtype = self._infer_dtype(device)
         gen = torch_generator(self.random_state_, device=device)
         W, bh, bv = self._params(device, dtype)
@@ -458,7 +436,7 @@ class RBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         check_value("RBM", "n_samples", n_samples, [integer(1)])
         check_value("RBM", "n_gibbs_steps", n_gibbs_steps, [integer(1)])
         rs = self.random_state if random_state is None else random_state
-        device = resolve_device(self.device)
+        device = self._device()
         dtype = self._infer_dtype(device)
         gen = torch_generator(rs, device=device)
         W, bh, bv = self._params(device, dtype)

@@ -14,19 +14,8 @@ from tqdm.auto import tqdm
 from .. import registry
 from ..errors import DataError
 from ..validation import expected
-from ._base import (
-    COMMON_CONSTRAINTS,
-    NON_NEGATIVE,
-    POSITIVE,
-    Estimator,
-    StrOptions,
-    check_is_fitted,
-    integer,
-    resolve_device,
-    to_tensor,
-    torch_generator,
-    validate,
-)
+from ._base import NON_NEGATIVE, POSITIVE, Estimator, StrOptions, check_init, check_is_fitted
+from ._base import integer, make_init, to_tensor, torch_generator, validate
 from ._kernels import as_numpy
 
 __all__ = ["SOFM", "grid_coordinates"]
@@ -54,6 +43,16 @@ def grid_coordinates(features_grid, grid_type="rect") -> np.ndarray:
         coords[:, 0] = rows * math.sqrt(3) / 2
         coords[:, 1] = cols + 0.5 * (rows % 2)
     return coords
+
+
+def _unit_rows(W: np.ndarray) -> np.ndarray:
+    """``W`` with every row scaled to unit Euclidean norm (zero rows stay zero)."""
+    return W / np.maximum(np.linalg.norm(W, axis=1, keepdims=True), 1e-12)
+
+
+def _unit_rows_(W: torch.Tensor) -> torch.Tensor:
+    """:func:`_unit_rows` in place on a tensor."""
+    return W.div_(torch.linalg.vector_norm(W, dim=1, keepdim=True).clamp_min_(1e-12))
 
 
 def _epoch_generator(random_state, offset: int) -> torch.Generator:
@@ -122,10 +121,17 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         max_iter: epochs run by ``fit``. Default 100.
         weight_init: ``"sample"`` (random training samples) or ``"pca"`` (a
             plane spanned by the leading principal components). Default ``"sample"``.
+        init: starting weights, an array ``(n_units, n_features)`` (row-major over
+            the grid); overrides ``weight_init``. Default None.
         random_state: seed for initialisation and sample order.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
         n_threads: torch intra-op threads during training (None: torch's setting).
         verbose: progress bar per epoch.
+
+    Under ``distance="cos"`` only the direction of a weight matters: the
+    weights are scaled to unit norm at initialisation and after every update
+    step (per sample with ``batch_size=1``, per step of ``batch_size`` samples
+    otherwise, per epoch in ``mode="batch"``), as NeuPy did.
 
     Shapes:
         ``fit(X (n, d))``; ``transform(X) -> (n, n_units)`` Euclidean distances to
@@ -135,6 +141,8 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         cluster_centers_: ``(n_units, d)`` unit weights, row-major over the grid.
         unit_coordinates_: ``(n_units, n_dims)`` grid positions of the units.
         labels_: ``(n,)`` BMU of each training sample.
+        loss_curve_: quantization error on the training data after each epoch
+            (mean Euclidean distance to the BMU, as :meth:`quantization_error`).
         n_iter_: epochs done.
         n_features_in_: number of input features.
 
@@ -149,44 +157,13 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         True
     """
 
-    def __init__(
-        self,
-        features_grid=(10, 10),
-        *,
-        grid_type="rect",
-        distance="euclid",
-        learning_rate=0.5,
-        std=1.0,
-        learning_radius=None,
-        reduce_radius_after=None,
-        reduce_step_after=None,
-        reduce_std_after=None,
-        mode="online",
-        batch_size=32,
-        max_iter=100,
-        weight_init="sample",
-        random_state=None,
-        device="auto",
-        n_threads=None,
-        verbose=False,
-    ):
-        self.features_grid = features_grid
-        self.grid_type = grid_type
-        self.distance = distance
-        self.learning_rate = learning_rate
-        self.std = std
-        self.learning_radius = learning_radius
-        self.reduce_radius_after = reduce_radius_after
-        self.reduce_step_after = reduce_step_after
-        self.reduce_std_after = reduce_std_after
-        self.mode = mode
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.weight_init = weight_init
-        self.random_state = random_state
-        self.device = device
-        self.n_threads = n_threads
-        self.verbose = verbose
+    __init__ = make_init({
+        "features_grid": (10, 10), "grid_type": "rect", "distance": "euclid",
+        "learning_rate": 0.5, "std": 1.0, "learning_radius": None, "reduce_radius_after": None,
+        "reduce_step_after": None, "reduce_std_after": None, "mode": "online", "batch_size": 32,
+        "max_iter": 100, "weight_init": "sample", "init": None, "random_state": None,
+        "device": "auto", "n_threads": None, "verbose": False,
+    })
 
     # -- validation ---------------------------------------------------------
     def _grid(self) -> tuple:
@@ -220,9 +197,9 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         "batch_size": [integer(1)],
         "max_iter": [integer(1)],
         "weight_init": [StrOptions(set(WEIGHT_INITS))],
+        "init": ["array-like", None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        **COMMON_CONSTRAINTS,
     }
 
     def _check_more(self):
@@ -277,6 +254,13 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
 
     # -- training -----------------------------------------------------------
     def _init_weights(self, X: np.ndarray, n_units: int, grid: tuple) -> np.ndarray:
+        W = self._initial(X, n_units, grid)
+        return _unit_rows(W) if self.distance == "cos" else W
+
+    def _initial(self, X: np.ndarray, n_units: int, grid: tuple) -> np.ndarray:
+        given = check_init(self, (n_units, X.shape[1]), "n_units, n_features")
+        if given is not None:
+            return given
         rng = check_random_state(self.random_state)
         if self.weight_init == "sample":
             replace = len(X) < n_units
@@ -300,10 +284,11 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         self.unit_coordinates_ = grid_coordinates(grid, self.grid_type)
         self.cluster_centers_ = self._init_weights(X, n_units, grid)
         self.n_iter_ = 0
+        self.loss_curve_ = []
 
     def _run_epochs(self, X: np.ndarray, n_epochs: int):
         """Train ``n_epochs`` epochs on ``X``; sets the weights, ``n_iter_`` and ``labels_``."""
-        device = resolve_device(self.device)
+        device = self._device()
         Xt = to_tensor(X, device)
         W = to_tensor(self.cluster_centers_, device)
         grid_sq = to_tensor(self._grid_sq(), device)  # (U, U), once per call
@@ -327,7 +312,12 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
             else:
                 order = torch.randperm(len(Xt), generator=gen).to(Xt.device)
                 W = self._online_epoch(Xt.index_select(0, order), W, H, lr)
+            self.loss_curve_.append(self._qe(Xt, W))
         return W
+
+    def _qe(self, Xt, W) -> float:
+        """Mean Euclidean distance from each row of ``Xt`` to its BMU's weights."""
+        return float(torch.linalg.vector_norm(Xt - W[self._bmu(Xt, W)], dim=1).mean())
 
     def _batch_epoch(self, Xt, W, H, lr):
         """One epoch of Kohonen's batch map, relaxed by ``lr``."""
@@ -338,7 +328,8 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         den = H @ counts  # (U,)
         active = den > 1e-12 * den.max().clamp_min(1e-30)
         target = num / den.clamp_min(1e-30).unsqueeze(1)
-        return torch.where(active.unsqueeze(1), W + lr * (target - W), W)
+        W = torch.where(active.unsqueeze(1), W + lr * (target - W), W)
+        return _unit_rows_(W) if self.distance == "cos" else W
 
     def _online_epoch(self, Xp, W, H, lr):
         """One epoch of Kohonen's rule over the already shuffled samples ``Xp``.
@@ -363,6 +354,7 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
         scores, gathered, coef = (W.new_empty(B, n_units) for _ in range(3))
         suffix = torch.ones(B + 1, n_units, dtype=W.dtype, device=W.device)  # suffix[0] = 1
         reversed_x = Xp.flip(0)  # Xp rows [s, e) = reversed_x rows [n − e, n − s), last first
+        normalise = self.distance == "cos"
         for start in range(0, n, B):
             stop = min(start + B, n)
             m = stop - start
@@ -372,6 +364,8 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
             torch.cumprod(gathered[:m], 0, out=suffix[1 : m + 1])  # suffix[k]: last k factors
             torch.sub(suffix[:m], suffix[1 : m + 1], out=coef[:m])
             W.mul_(suffix[m].unsqueeze(1)).addmm_(coef[:m].T, xb)
+            if normalise:
+                _unit_rows_(W)
         return W
 
     def _scores(self, X, W, out):
@@ -405,9 +399,8 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
 
     # -- inference ----------------------------------------------------------
     def _inputs(self, X):
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
-        device = resolve_device(self.device)
+        X = self._fitted_data(X)
+        device = self._device()
         return to_tensor(X, device), to_tensor(self.cluster_centers_, device)
 
     def predict(self, X):
@@ -417,8 +410,7 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
 
     def transform(self, X):
         """Euclidean distance from each sample to each unit, ``(n, n_units)``."""
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
+        X = self._fitted_data(X)
         # float64 on the host: exact, order-independent and small (n × n_units).
         W = self.cluster_centers_
         sq = (X * X).sum(1)[:, None] + (W * W).sum(1)[None, :] - 2.0 * X @ W.T
@@ -426,9 +418,7 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
 
     def quantization_error(self, X) -> float:
         """Mean Euclidean distance from each sample to its BMU's weights."""
-        Xt, W = self._inputs(X)
-        bmu = self._bmu(Xt, W)
-        return float((Xt - W[bmu]).norm(dim=1).mean())
+        return self._qe(*self._inputs(X))
 
     def topographic_error(self, X) -> float:
         """Fraction of samples whose best and second-best units are not adjacent on the grid."""
