@@ -7,7 +7,7 @@
   through a Trainer and returns a :class:`History`;
 - :func:`predict`, :func:`evaluate`;
 - callbacks (:class:`EarlyStopping`, :class:`Checkpoint`, :class:`CSVLogger`,
-  :class:`JSONLogger`, :class:`LambdaCallback`), metrics (``accuracy``,
+  :class:`JSONLogger`, :class:`LambdaCallback`, :class:`TensorBoard`), metrics (``accuracy``,
   ``top_k``/``top5``, ``mse``, ``mae``), resumable checkpoints and the
   DistributedDataParallel path under ``torchrun``.
 
@@ -30,6 +30,7 @@ from .callbacks import (
     EarlyStopping,
     JSONLogger,
     LambdaCallback,
+    TensorBoard,
 )
 from .checkpoint import load_checkpoint, save_checkpoint
 from .history import History
@@ -48,6 +49,7 @@ __all__ = [
     "CSVLogger",
     "JSONLogger",
     "LambdaCallback",
+    "TensorBoard",
     "callbacks",
     "metrics",
     "save_checkpoint",

@@ -35,7 +35,7 @@ import warnings
 from typing import Any
 
 from ..errors import ConfigError
-from ..validation import check_choice, check_int, check_number
+from ..validation import check_bool, check_choice, check_int, check_number, expected
 from .checkpoint import CHECKPOINT_NAME
 from .history import jsonable
 
@@ -46,6 +46,7 @@ __all__ = [
     "CSVLogger",
     "JSONLogger",
     "LambdaCallback",
+    "TensorBoard",
     "ProgressLine",
     "ProgressBar",
 ]
@@ -279,6 +280,85 @@ class JSONLogger(Callback):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with open(self.path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"epoch": epoch + 1, **jsonable(logs or {})}) + "\n")
+
+
+def _summary_writer_class():
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError(
+            "TensorBoard: expected the `tensorboard` package, which is not installed; install it with "
+            "pip install 'neuralab[tensorboard]' (or pip install tensorboard)") from None
+    return SummaryWriter
+
+
+class TensorBoard(Callback):
+    """Write the run to TensorBoard event files in ``log_dir`` (``tensorboard --logdir log_dir``).
+
+    After every epoch: each number of the epoch logs as a scalar under its own name
+    (``loss``, ``accuracy``, ``val_loss``, ``lr``, ``time`` …, step = epoch number,
+    starting at 1); with ``histograms`` every parameter as a histogram
+    (``weights/<name>``). With ``images``, those sample images are written once at
+    the start (``samples``). Uses :class:`torch.utils.tensorboard.SummaryWriter`;
+    only rank 0 writes under ``torchrun``. A resumed run drops events after its
+    checkpoint's epoch (``purge_step``).
+
+    Args:
+        log_dir: the folder of the event files (created if needed).
+        histograms: write parameter histograms after each epoch (default False).
+        images: None, or sample images ``(N, C, H, W)`` or ``(N, H, W)`` (array or
+            tensor, C = 1 or 3), scaled to [0, 1] by their min and max (default None).
+
+    Raises:
+        ConfigError: the ``tensorboard`` package is not installed (extra ``tensorboard``).
+    """
+
+    def __init__(self, log_dir: str | os.PathLike, histograms: bool = False, images=None):
+        self._writer_class = _summary_writer_class()
+        self.log_dir = os.fspath(log_dir)
+        self.histograms = check_bool("TensorBoard", "histograms", histograms)
+        self.images = None if images is None else _sample_images(images)
+        self.writer = None
+
+    def on_train_begin(self, logs=None):
+        if not self.trainer.is_main:
+            return
+        done = len(self.trainer.history)
+        self.writer = self._writer_class(self.log_dir, purge_step=done + 1 if done else None)
+        if self.images is not None and not done:
+            self.writer.add_images("samples", self.images, 0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.writer is None:
+            return
+        step = epoch + 1
+        for key, value in (logs or {}).items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(key, value, step)
+        if self.histograms:
+            for name, p in self.trainer.module.named_parameters():
+                self.writer.add_histogram(f"weights/{name}", p.detach().cpu(), step)
+        self.writer.flush()
+
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
+def _sample_images(images):
+    import numpy as np
+    import torch
+
+    t = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
+    if t.dim() == 3:
+        t = t.unsqueeze(1)
+    if t.dim() != 4 or t.shape[1] not in (1, 3) or t.numel() == 0:
+        raise expected("TensorBoard", "images", "sample images (N, C, H, W) or (N, H, W) with C = 1 or 3",
+                       f"an array of shape {tuple(t.shape)}")
+    t = t.detach().to("cpu", torch.float32)
+    low, high = float(t.min()), float(t.max())
+    return (t - low) / (high - low) if high > low else torch.zeros_like(t)
 
 
 class LambdaCallback(Callback):
