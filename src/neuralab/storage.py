@@ -252,6 +252,9 @@ def _diagnose(path: str, size: int, exc: Exception) -> StorageError:
     if "not fully covered" in text or "incomplete" in text:
         return StorageError(f"{path!r} is truncated: the header describes more tensor data than the "
                             f"{size - 8 - n} bytes the file holds after it")
+    if "recursion limit" in text:
+        return StorageError(f"{path!r} is not a valid safetensors file: its header is nested too "
+                            f"deeply ({text})")
     if "JSON" in text:
         return StorageError(f"{path!r} is not a valid safetensors file: its header is not JSON ({text})")
     return StorageError(f"{path!r} is not a valid safetensors file ({text})")
@@ -391,12 +394,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True
             ([f"missing {_listing(missing)}"] if missing else []) + \
             ([f"unexpected {_listing(extra)}"] if extra else [])
         raise StorageError(f"{path!r}: the weights do not fit {type(module).__name__}: " + "; ".join(parts))
-    tensors = _read_tensors(path)
-    _materialise(module, tensors)
-    try:
-        module.load_state_dict(tensors, strict=strict)
-    except RuntimeError as exc:
-        raise StorageError(f"{path!r}: the weights do not fit {type(module).__name__}: {exc}") from None
+    _fill(path, module, type(module).__name__, strict)
 
 
 def load(path: str | os.PathLike) -> nn.Module:
@@ -430,13 +428,18 @@ def load(path: str | os.PathLike) -> nn.Module:
     _check_against_header(path, meta["class"], skeleton, stored)
     del skeleton
     module = _build(path, meta, stored, device=None)
+    _fill(path, module, meta["class"], strict=True)
+    return module
+
+
+def _fill(path: str, module: nn.Module, what: str, strict: bool) -> None:
+    """Read the file's tensors into ``module`` (lazy parameters take the stored shapes)."""
     tensors = _read_tensors(path)
     _materialise(module, tensors)
     try:
-        module.load_state_dict(tensors, strict=True)
+        module.load_state_dict(tensors, strict=strict)
     except RuntimeError as exc:
-        raise StorageError(f"{path!r}: the weights do not fit {meta['class']}: {exc}") from None
-    return module
+        raise StorageError(f"{path!r}: the weights do not fit {what}: {exc}") from None
 
 
 _BUILD = threading.local()        # the allocation budget of the build running on this thread
@@ -586,7 +589,9 @@ def _check_against_header(path: str, cls: str, skeleton: nn.Module, stored: dict
                        f"crafted file; nothing was allocated): " + "; ".join(parts))
 
 
-def _listing(keys: list[str], limit: int = 8) -> str:
+def _listing(keys, limit: int = 8) -> str:
+    """The first ``limit`` of the sorted ``keys``, quoted, and how many there are in all."""
+    keys = sorted(keys)
     text = ", ".join(repr(k) for k in keys[:limit])
     return text + (f" … ({len(keys)} in all)" if len(keys) > limit else "")
 

@@ -337,14 +337,14 @@ def small_resnet():
 def test_missing_keys_are_listed(small_resnet):
     state = A.to_torchvision_state_dict(small_resnet)
     del state["layer3.1.bn2.running_var"], state["fc.bias"]
-    with pytest.raises(StorageError, match=r"missing keys: fc\.bias, layer3\.1\.bn2\.running_var"):
+    with pytest.raises(StorageError, match=r"missing keys: 'fc\.bias', 'layer3\.1\.bn2\.running_var'"):
         A.load_torchvision_state_dict(small_resnet, state)
 
 
 def test_extra_keys_are_listed(small_resnet):
     state = dict(A.to_torchvision_state_dict(small_resnet))
     state["layer5.0.conv1.weight"] = torch.zeros(1)
-    with pytest.raises(StorageError, match=r"unexpected keys: layer5\.0\.conv1\.weight"):
+    with pytest.raises(StorageError, match=r"unexpected keys: 'layer5\.0\.conv1\.weight'"):
         A.load_torchvision_state_dict(small_resnet, state)
 
 

@@ -2,11 +2,13 @@
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -133,6 +135,70 @@ def test_deep_user_metadata_and_non_string_keys(tmp_path):
               metadata={"neuralab": "1", "user": '{"a": ' * 50_000 + "1" + "}" * 50_000})
     with pytest.raises(StorageError, match=r"'user' metadata is nested too deeply"):
         storage.read_metadata(path)
+
+
+def test_deeply_nested_json_in_the_header_itself(tmp_path):
+    """Nesting in the safetensors header (not a metadata string): serde's recursion limit."""
+    path = tmp_path / "deep.safetensors"
+    nl.save(_net(), path)
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = raw[8:8 + n].decode().rstrip()
+    assert header.endswith("}")
+    header = (header[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}").encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header + raw[8 + n:])
+    message = r"deep.safetensors' is not a valid safetensors file: its header is nested too deeply"
+    for read in (storage.read_metadata, storage.load,
+                 lambda p: storage.load_weights(_net(), p),
+                 lambda p: architectures.load_torchvision_state_dict(
+                     architectures.create("resnet18", num_classes=3), p)):
+        with pytest.raises(StorageError, match=message):
+            read(path)
+
+
+def _special_files(tmp_path):
+    fifo = tmp_path / "fifo.safetensors"
+    os.mkfifo(fifo)
+    loop = tmp_path / "loop.safetensors"
+    os.symlink(loop, loop)
+    short = tempfile.mkdtemp(prefix="nl-")            # AF_UNIX paths are limited to ~100 bytes
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(os.path.join(short, "s.safetensors"))
+    return sock, short, {
+        "a FIFO": (fifo, r"expected a regular .safetensors file, received a FIFO at '.*fifo"),
+        "a socket": (os.path.join(short, "s.safetensors"),
+                     r"expected a regular .safetensors file, received a socket at"),
+        "a symlink loop": (loop, r"cannot open '.*loop.safetensors': Too many levels of symbolic"),
+        "a folder": (tmp_path, r"expected a .safetensors file, received the folder"),
+    }
+
+
+def test_every_reader_refuses_special_files_without_blocking(tmp_path):
+    from neuralab.training import load_checkpoint
+
+    readers = {
+        "load": storage.load, "read_metadata": storage.read_metadata,
+        "load_weights": lambda p: storage.load_weights(_net(), p),
+        "load_checkpoint": load_checkpoint,
+        "load_torchvision_state_dict": lambda p: architectures.load_torchvision_state_dict(
+            architectures.create("resnet18", num_classes=3, input_shape=(3, 32, 32)), p),
+    }
+    sock, short, cases = _special_files(tmp_path)
+    def blocked(signum, frame):
+        raise TimeoutError("a reader blocked on a special file")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(60)                                  # a blocking open() would hang: fail instead
+    try:
+        for kind, (path, message) in cases.items():
+            for name, read in readers.items():
+                with pytest.raises(StorageError, match=message):
+                    read(path)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+        sock.close()
+        shutil.rmtree(short)
 
 
 # -------------------------------------------------------------------------------- saving

@@ -219,7 +219,7 @@ def test_bad_arguments():
     net = EfficientNetLite0(input_shape=(3, 32, 32))
     with pytest.raises(DTypeError, match="expected an EfficientNetLite0, received LeNet5"):
         load_efficientnet_lite0_weights(A.create("lenet5"), {})
-    with pytest.raises(StorageError, match="missing keys: _blocks.0._bn1.bias"):
+    with pytest.raises(StorageError, match="missing keys: '_blocks.0._bn1.bias'"):
         load_efficientnet_lite0_weights(net, {"_conv_stem.weight": torch.zeros(32, 3, 3, 3)})
     state = {k: v for k, v in randomised_replica().state_dict().items()}
     state["_conv_stem.weight"] = torch.zeros(32, 3, 5, 5)

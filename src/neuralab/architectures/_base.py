@@ -98,8 +98,9 @@ def _descendants(net: Network, start) -> list:
     return [layer for layer in net._order if layer in seen]
 
 
-def _ancestors(net: Network, end) -> list:
-    seen, stack = {end}, [end]
+def _ancestors(net: Network, *ends) -> list:
+    """The layers of ``net`` that ``ends`` depend on (``ends`` included), in ``net``'s order."""
+    seen, stack = set(ends), list(ends)
     while stack:
         node = stack.pop()
         for p in net._preds[node]:
@@ -107,6 +108,14 @@ def _ancestors(net: Network, end) -> list:
                 seen.add(p)
                 stack.append(p)
     return [layer for layer in net._order if layer in seen]
+
+
+def _upstream_view(net: Network, ends, name: str) -> Network:
+    """The sub-network of ``net`` that computes the layers ``ends`` (sharing their weights)."""
+    keep = _ancestors(net, *ends)
+    preds = {layer: list(net._preds[layer]) for layer in keep}
+    inputs = [i for i in net._inputs if i in keep]
+    return Network(inputs, list(ends), preds, name=name)
 
 
 class Model(Network):
@@ -139,9 +148,7 @@ class Model(Network):
         if view is None:
             end = self.layer(self.feature_layer)
             if key == "features":
-                keep = _ancestors(self, end)
-                preds = {l: list(self._preds[l]) for l in keep}
-                view = Network(list(self._inputs), [end], preds, name=f"{self.name}-features")
+                view = _upstream_view(self, [end], f"{self.name}-features")
             else:
                 keep = _descendants(self, end)
                 preds = {l: [p for p in self._preds[l] if p in keep] for l in keep}

@@ -55,7 +55,8 @@ def _ignored(key: str) -> bool:
     return key.endswith("num_batches_tracked") or key.startswith(_IGNORED_PREFIXES)
 
 
-def _read(state_dict) -> dict:
+def _read(owner: str, state_dict) -> dict:
+    """A state dict given as a dict, a ``.pth`` file or a ``.safetensors`` file."""
     if isinstance(state_dict, (str, os.PathLike)):
         from .. import storage
 
@@ -79,15 +80,48 @@ def _read(state_dict) -> dict:
                                f"{type(loaded).__name__}")
         return loaded
     if not isinstance(state_dict, dict):
-        raise DTypeError(f"expected a state dict (a dict of tensors) or a file path, received "
-                         f"{type(state_dict).__name__}")
+        raise DTypeError(f"{owner}: expected a state dict (a dict of tensors) or a file path, "
+                         f"received {type(state_dict).__name__}")
     return state_dict
 
 
-def _shorten(keys, limit=10) -> str:
-    keys = sorted(keys)
-    text = ", ".join(keys[:limit])
-    return text + (f" … ({len(keys)} in all)" if len(keys) > limit else "")
+def _load_mapped(net, source: dict, mapping: dict, ignored, what: str) -> None:
+    """Copy ``source[ref]`` into ``net``'s tensor ``mapping[ref]`` for every reference key.
+
+    Keys (StorageError: missing and unexpected listed; ``ignored(key)`` keys are neither),
+    types (DTypeError) and shapes (ShapeError, all listed) are checked first, so a state
+    dict that does not fit changes nothing. ``what`` names the model in the messages.
+    """
+    from ..storage import _listing
+
+    odd = [k for k in source if not isinstance(k, str)]
+    if odd:
+        raise StorageError(f"expected a state dict with string keys, received the key {odd[0]!r}")
+    if any(k.startswith("module.") for k in source):
+        source = {k[len("module."):] if k.startswith("module.") else k: v
+                  for k, v in source.items()}  # saved from DataParallel/DDP
+    given = {k for k in source if not ignored(k)}
+    missing, extra = set(mapping) - given, given - set(mapping)
+    if missing or extra:
+        parts = ([f"missing keys: {_listing(missing)}"] if missing else []) + (
+            [f"unexpected keys: {_listing(extra)}"] if extra else [])
+        raise StorageError(f"the state dict does not fit {what}: " + "; ".join(parts))
+    own = net.state_dict()
+    wrong = []
+    for ref, key in mapping.items():
+        value = source[ref]
+        if not isinstance(value, torch.Tensor):
+            raise DTypeError(f"state dict entry {ref!r} is a {type(value).__name__}, "
+                             "expected a tensor")
+        if tuple(value.shape) != tuple(own[key].shape):
+            wrong.append(f"{ref}: expected {tuple(own[key].shape)}, received {tuple(value.shape)}")
+    if wrong:
+        raise ShapeError(f"the state dict does not fit {what}: mis-shaped tensors: "
+                         + "; ".join(wrong[:10])
+                         + (f" … ({len(wrong)} in all)" if len(wrong) > 10 else ""))
+    with torch.no_grad():
+        for ref, key in mapping.items():
+            own[key].copy_(source[ref])
 
 
 def load_torchvision_state_dict(net, state_dict) -> None:
@@ -113,41 +147,9 @@ def load_torchvision_state_dict(net, state_dict) -> None:
         >>> net = create("resnet18", num_classes=10, input_shape=(3, 32, 32))
         >>> load_torchvision_state_dict(net, to_torchvision_state_dict(net))
     """
-    mapping = _key_map(net)
-    source = _read(state_dict)
-    odd = [k for k in source if not isinstance(k, str)]
-    if odd:
-        raise StorageError(f"expected a state dict with string keys, received the key {odd[0]!r}")
-    if any(isinstance(k, str) and k.startswith("module.") for k in source):
-        source = {k[len("module."):] if k.startswith("module.") else k: v
-                  for k, v in source.items()}  # saved from DataParallel/DDP
-    given = {k for k in source if not _ignored(k)}
-    missing, extra = set(mapping) - given, given - set(mapping)
-    if missing or extra:
-        parts = []
-        if missing:
-            parts.append(f"missing keys: {_shorten(missing)}")
-        if extra:
-            parts.append(f"unexpected keys: {_shorten(extra)}")
-        raise StorageError(f"the state dict does not fit {type(net).__name__} "
-                           f"'{net.name}': " + "; ".join(parts))
-    own = net.state_dict()
-    wrong = []
-    for tv_key, key in mapping.items():
-        value = source[tv_key]
-        if not isinstance(value, torch.Tensor):
-            raise DTypeError(f"state dict entry {tv_key!r} is a {type(value).__name__}, "
-                             "expected a tensor")
-        if tuple(value.shape) != tuple(own[key].shape):
-            wrong.append(f"{tv_key}: expected {tuple(own[key].shape)}, received "
-                         f"{tuple(value.shape)}")
-    if wrong:
-        raise ShapeError(f"the state dict does not fit {type(net).__name__} '{net.name}': "
-                         f"mis-shaped tensors: " + "; ".join(wrong[:10])
-                         + (f" … ({len(wrong)} in all)" if len(wrong) > 10 else ""))
-    with torch.no_grad():
-        for tv_key, key in mapping.items():
-            own[key].copy_(source[tv_key])
+    mapping = _key_map(net)  # no torchvision counterpart: ConfigError before any file is read
+    _load_mapped(net, _read("load_torchvision_state_dict", state_dict), mapping, _ignored,
+                 f"{type(net).__name__} '{net.name}'")
 
 
 def to_torchvision_state_dict(net) -> dict:

@@ -33,10 +33,11 @@ import torch.nn.functional as F
 
 from .. import layers as L
 from .. import registry
-from ..errors import ConfigError, DTypeError, ShapeError, StorageError, format_shape
+from ..errors import ConfigError, DTypeError, ShapeError, format_shape
 from ..layers.activations import Activation
 from ..validation import check_probability
 from ._base import Model, build_model, check_num_classes
+from ._torchvision import _load_mapped, _read
 
 __all__ = ["EfficientNetLite0", "Relu6", "LITE0_STAGES", "preprocess", "weights_path",
            "load_efficientnet_lite0_weights", "WEIGHTS_PACKAGE"]
@@ -219,27 +220,6 @@ def _key_map(net: EfficientNetLite0, skip_classifier: bool) -> dict:
     return mapping
 
 
-def _read(source) -> dict:
-    if isinstance(source, (str, os.PathLike)):
-        path = os.fspath(source)
-        if not os.path.isfile(path):
-            raise StorageError(f"no state-dict file at {path!r}")
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises several types for foreign files
-            raise StorageError(f"{path!r} is not a torch state-dict file ({exc})") from None
-    if not isinstance(source, dict):
-        raise DTypeError("load_efficientnet_lite0_weights: expected a state dict (a dict of "
-                         f"tensors) or a file path, received {type(source).__name__}")
-    return source
-
-
-def _listing(keys, limit=8) -> str:
-    keys = sorted(keys)
-    text = ", ".join(keys[:limit])
-    return text + (f" … ({len(keys)} in all)" if len(keys) > limit else "")
-
-
 def load_efficientnet_lite0_weights(net: EfficientNetLite0, source=None) -> EfficientNetLite0:
     """Copy an EfficientNet-Lite0 state dict in the reference layout into ``net``.
 
@@ -266,25 +246,9 @@ def load_efficientnet_lite0_weights(net: EfficientNetLite0, source=None) -> Effi
     if not isinstance(net, EfficientNetLite0):
         raise DTypeError("load_efficientnet_lite0_weights: expected an EfficientNetLite0, "
                          f"received {type(net).__name__}")
-    state = _read(weights_path() if source is None else source)
+    state = _read("load_efficientnet_lite0_weights", weights_path() if source is None else source)
     skip_fc = net.num_classes != 1000
-    mapping = _key_map(net, skip_fc)
-    given = {k for k in state if not k.endswith("num_batches_tracked")
-             and not (skip_fc and k.startswith("_fc."))}
-    missing, extra = set(mapping) - given, given - set(mapping)
-    if missing or extra:
-        parts = ([f"missing keys: {_listing(missing)}"] if missing else []) + (
-            [f"unexpected keys: {_listing(extra)}"] if extra else [])
-        raise StorageError(f"the state dict does not fit EfficientNetLite0 '{net.name}': "
-                           + "; ".join(parts))
-    own = net.state_dict()
-    wrong = [f"{ref}: expected {tuple(own[key].shape)}, received {tuple(state[ref].shape)}"
-             for ref, key in mapping.items() if tuple(state[ref].shape) != tuple(own[key].shape)]
-    if wrong:
-        raise ShapeError(f"the state dict does not fit EfficientNetLite0 '{net.name}' "
-                         f"(input {format_shape(net.input_shape)}): mis-shaped tensors: "
-                         + "; ".join(wrong[:8]))
-    with torch.no_grad():
-        for ref, key in mapping.items():
-            own[key].copy_(state[ref])
+    _load_mapped(net, state, _key_map(net, skip_fc),
+                 lambda k: k.endswith("num_batches_tracked") or (skip_fc and k.startswith("_fc.")),
+                 f"EfficientNetLite0 '{net.name}' (input {format_shape(net.input_shape)})")
     return net

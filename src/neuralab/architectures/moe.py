@@ -18,7 +18,7 @@ from .. import registry
 from ..errors import ConfigError, DTypeError, ShapeError, format_shape
 from ..graph import Network, parallel
 from ..layers.base import Layer
-from ._base import Model, _ancestors, check_num_classes
+from ._base import Model, _upstream_view, check_num_classes
 
 __all__ = ["MixtureOfExperts", "mixture_of_experts"]
 
@@ -57,12 +57,7 @@ class MixtureOfExperts(Model):
     def _view(self, key):
         view = self._views.get(key)
         if view is None and key == "features":
-            outs = self._merge_inputs()
-            keep = set()
-            for o in outs:
-                keep.update(_ancestors(self, o))
-            preds = {l: list(self._preds[l]) for l in self._order if l in keep}
-            view = Network(list(self._inputs), outs, preds, name=f"{self.name}-features")
+            view = _upstream_view(self, self._merge_inputs(), f"{self.name}-features")
             self._views[key] = view
         return view
 

@@ -61,14 +61,3 @@ class StateIndexer:
         return int(np.ravel_multi_index(tuple(int(o) - s for o, s in zip(obs, self.starts)),
                                         self.sizes))
 
-
-def box_observations(owner: str, env) -> int:
-    """The flat size of a ``Box`` observation space (or of a Discrete one, one-hot)."""
-    space = env.observation_space
-    kind = type(space).__name__
-    if kind == "Box":
-        return int(np.prod(space.shape))
-    if kind == "Discrete":
-        return int(space.n)
-    raise ConfigError(f"{owner}: expected an environment with a Box (or Discrete) observation "
-                      f"space, received {_space_name(space)}")

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError, DTypeError
-from ..validation import check_int, expected
+from ..training import Trainer
+from ..validation import check_int, check_number, check_probability, expected
+from ._env import check_env, discrete_actions
 
 
 def mlp(n_in: int, hidden, n_out: int, activation=nn.ReLU) -> nn.Sequential:
@@ -75,3 +79,41 @@ def check_module(owner: str, name: str, module, n_in: int, n_out: int) -> nn.Mod
         raise ConfigError(f"{owner}: expected `{name}` to output shape ({n_out},) per "
                           f"observation (one value per action), received {tuple(out.shape[1:])}")
     return module
+
+
+class DeepAgent:
+    """What DQN and Reinforce share: the spaces, γ, the learning rate, the seed, the counters."""
+
+    def _setup(self, owner: str, env, *, gamma, lr, seed, device) -> None:
+        """Check and set ``env``, ``n_actions``, ``encode``, ``gamma``, ``lr``, ``seed``,
+        ``device``, the exploration generator ``rng`` and the empty episode counters."""
+        self.env = check_env(owner, env)
+        self.n_actions = discrete_actions(owner, env)
+        self.encode = ObsEncoder(owner, env.observation_space)
+        self.gamma = check_probability(owner, "gamma", gamma)
+        self.lr = check_number(owner, "lr", lr, low=0.0, low_open=True)
+        self.seed = check_int(owner, "seed", seed, low=0, allow_none=True)
+        self.device = device
+        self.rng = random.Random(self.seed)
+        self.steps_ = 0
+        self.updates_ = 0
+        self.episode_returns_: list[float] = []
+        self.episode_lengths_: list[int] = []
+
+    def _obs_tensor(self, net: nn.Module, obs) -> torch.Tensor:
+        """One observation as a (1, d) batch on ``net``'s device and in its dtype."""
+        param = next(net.parameters())
+        return torch.from_numpy(self.encode(obs)).to(param.device, param.dtype).unsqueeze(0)
+
+
+class AgentTrainer(Trainer):
+    """A Trainer of a :class:`DeepAgent`'s ``module`` and ``optimizer`` (no loss: the
+    subclass's ``train_step`` collects experience and steps); quiet and on the agent's
+    device unless told otherwise."""
+
+    def __init__(self, agent: DeepAgent, **kwargs):
+        kwargs.setdefault("progress", False)
+        kwargs.setdefault("device", agent.device)
+        super().__init__(agent.module, optimizer=agent.optimizer, loss=None, seed=agent.seed,
+                         **kwargs)
+        self.agent = agent

@@ -24,17 +24,14 @@ from __future__ import annotations
 
 import copy
 import math
-import random
 
 import numpy as np
 import torch
 from torch import nn
 
 from .. import losses
-from ..training import Trainer
-from ..validation import check_bool, check_choice, check_int, check_number, check_probability
-from ._env import check_env, discrete_actions
-from ._nets import ObsEncoder, build_seeded, check_hidden, check_module, mlp
+from ..validation import check_bool, check_choice, check_int, check_number
+from ._nets import AgentTrainer, DeepAgent, build_seeded, check_hidden, check_module, mlp
 from .replay import ReplayBuffer, Transitions
 from .schedules import LinearSchedule, as_schedule
 
@@ -120,7 +117,7 @@ class _QModules(nn.Module):
         return self.online(obs)
 
 
-class DQN:
+class DQN(DeepAgent):
     """A DQN agent for any Gymnasium environment with a Discrete action space.
 
     Args:
@@ -159,11 +156,7 @@ class DQN:
                  loss: str = "huber", max_grad_norm: float | None = 10.0, seed: int | None = 0,
                  device="cpu"):
         owner = "DQN"
-        self.env = check_env(owner, env)
-        self.n_actions = discrete_actions(owner, env)
-        self.encode = ObsEncoder(owner, env.observation_space)
-        self.gamma = check_probability(owner, "gamma", gamma)
-        self.lr = check_number(owner, "lr", lr, low=0.0, low_open=True)
+        self._setup(owner, env, gamma=gamma, lr=lr, seed=seed, device=device)
         self.batch_size = check_int(owner, "batch_size", batch_size, low=1)
         self.learning_starts = check_int(owner, "learning_starts", learning_starts, low=0)
         self.train_freq = check_int(owner, "train_freq", train_freq, low=1)
@@ -178,8 +171,6 @@ class DQN:
         self.loss_fn = losses.huber if self.loss_name == "huber" else losses.mse
         self.max_grad_norm = check_number(owner, "max_grad_norm", max_grad_norm, low=0.0,
                                           low_open=True, allow_none=True)
-        self.seed = check_int(owner, "seed", seed, low=0, allow_none=True)
-        self.device = device
         if q_network is None:
             hidden = check_hidden(owner, hidden)
             q_network = build_seeded(self.seed, lambda: mlp(self.encode.size, hidden,
@@ -189,11 +180,6 @@ class DQN:
         self.optimizer = _adam(self.module.online.parameters(), self.lr)
         self.buffer = ReplayBuffer(check_int(owner, "buffer_size", buffer_size, low=1),
                                    self.encode.shape, seed=self.seed)
-        self.rng = random.Random(self.seed)
-        self.steps_ = 0
-        self.updates_ = 0
-        self.episode_returns_: list[float] = []
-        self.episode_lengths_: list[int] = []
         self._obs = None
         self._episode_return = 0.0
         self._episode_length = 0
@@ -209,10 +195,8 @@ class DQN:
     # ------------------------------------------------------------------ acting
     def q_values(self, obs) -> np.ndarray:
         """Q-values of one observation, shape (A,)."""
-        param = next(self.q_net.parameters())
-        x = torch.from_numpy(self.encode(obs)).to(param.device, param.dtype).unsqueeze(0)
         with torch.inference_mode():
-            return self.q_net(x)[0].cpu().numpy()
+            return self.q_net(self._obs_tensor(self.q_net, obs))[0].cpu().numpy()
 
     def act(self, obs, *, greedy: bool = True) -> int:
         """The greedy action, or ε-greedy with ε at the current step."""
@@ -269,7 +253,7 @@ class DQN:
                 f"double={self.double}, tau={self.tau:g}, steps={self.steps_})")
 
 
-class DQNTrainer(Trainer):
+class DQNTrainer(AgentTrainer):
     """The Trainer of a :class:`DQN` agent: ``train_step`` collects, samples, updates.
 
     Everything else (callbacks, progress, checkpoints of both networks and the
@@ -282,11 +266,7 @@ class DQNTrainer(Trainer):
     """
 
     def __init__(self, agent: DQN, *, max_steps: int | None = None, **kwargs):
-        kwargs.setdefault("progress", False)
-        kwargs.setdefault("device", agent.device)
-        super().__init__(agent.module, optimizer=agent.optimizer, loss=None, seed=agent.seed,
-                         **kwargs)
-        self.agent = agent
+        super().__init__(agent, **kwargs)
         self.max_steps = max_steps
 
     def train_step(self, batch) -> dict:

@@ -21,16 +21,13 @@ a time limit (truncated) bootstraps its tail from the baseline,
 from __future__ import annotations
 
 import math
-import random
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..training import Trainer
-from ..validation import check_bool, check_int, check_number, check_probability
-from ._env import check_env, discrete_actions
-from ._nets import ObsEncoder, build_seeded, check_hidden, check_module, mlp
+from ..validation import check_bool, check_int, check_number
+from ._nets import AgentTrainer, DeepAgent, build_seeded, check_hidden, check_module, mlp
 
 __all__ = ["Reinforce", "ReinforceTrainer", "discounted_returns", "reinforce_loss"]
 
@@ -71,7 +68,7 @@ class _PolicyModules(nn.Module):
         return self.policy(obs)
 
 
-class Reinforce:
+class Reinforce(DeepAgent):
     """A REINFORCE agent for any Gymnasium environment with a Discrete action space.
 
     Args:
@@ -107,18 +104,12 @@ class Reinforce:
                  normalize: bool = True, episodes_per_update: int = 1, seed: int | None = 0,
                  device="cpu"):
         owner = "Reinforce"
-        self.env = check_env(owner, env)
-        self.n_actions = discrete_actions(owner, env)
-        self.encode = ObsEncoder(owner, env.observation_space)
-        self.gamma = check_probability(owner, "gamma", gamma)
-        self.lr = check_number(owner, "lr", lr, low=0.0, low_open=True)
+        self._setup(owner, env, gamma=gamma, lr=lr, seed=seed, device=device)
         self.baseline_lr = check_number(owner, "baseline_lr", baseline_lr, low=0.0, low_open=True)
         self.use_baseline = check_bool(owner, "baseline", baseline)
         self.normalize = check_bool(owner, "normalize", normalize)
         self.episodes_per_update = check_int(owner, "episodes_per_update", episodes_per_update,
                                              low=1)
-        self.seed = check_int(owner, "seed", seed, low=0, allow_none=True)
-        self.device = device
         hidden = check_hidden(owner, hidden)
         n_in = self.encode.size
         if policy_network is None:
@@ -135,11 +126,6 @@ class Reinforce:
         self.optimizer = torch.optim.Adam(policy_network.parameters(), lr=self.lr)
         self.baseline_optimizer = (torch.optim.Adam(value.parameters(), lr=self.baseline_lr)
                                    if value is not None else None)
-        self.rng = random.Random(self.seed)
-        self.steps_ = 0
-        self.updates_ = 0
-        self.episode_returns_: list[float] = []
-        self.episode_lengths_: list[int] = []
 
     @property
     def policy_net(self) -> nn.Module:
@@ -150,20 +136,18 @@ class Reinforce:
         return self.module.baseline
 
     # ------------------------------------------------------------------ acting
-    def _tensor(self, obs) -> torch.Tensor:
-        param = next(self.policy_net.parameters())
-        return torch.from_numpy(self.encode(obs)).to(param.device, param.dtype).unsqueeze(0)
+    def _logits(self, obs) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.policy_net(self._obs_tensor(self.policy_net, obs))[0]
 
     def action_probabilities(self, obs) -> np.ndarray:
         """``π(· | obs)``, shape (A,)."""
-        with torch.inference_mode():
-            return torch.softmax(self.policy_net(self._tensor(obs))[0], 0).double().cpu().numpy()
+        return torch.softmax(self._logits(obs), 0).double().cpu().numpy()
 
     def act(self, obs, *, greedy: bool = True) -> int:
         """The most probable action, or one sampled from ``π(· | obs)``."""
         if greedy:
-            with torch.inference_mode():
-                return int(self.policy_net(self._tensor(obs))[0].argmax())
+            return int(self._logits(obs).argmax())
         cumulative = np.cumsum(self.action_probabilities(obs))
         return min(int(np.searchsorted(cumulative, self.rng.random() * cumulative[-1],
                                        side="right")), self.n_actions - 1)
@@ -212,20 +196,16 @@ class Reinforce:
                 f"baseline={self.use_baseline}, normalize={self.normalize})")
 
 
-class ReinforceTrainer(Trainer):
+class ReinforceTrainer(AgentTrainer):
     """The Trainer of a :class:`Reinforce` agent: ``train_step`` = episodes + one policy step.
 
     The baseline's optimizer is ``self.optimizers["baseline"]`` (checkpointed with the rest).
     """
 
     def __init__(self, agent: Reinforce, *, max_episodes: int | None = None, **kwargs):
-        kwargs.setdefault("progress", False)
-        kwargs.setdefault("device", agent.device)
-        super().__init__(agent.module, optimizer=agent.optimizer, loss=None, seed=agent.seed,
-                         **kwargs)
+        super().__init__(agent, **kwargs)
         if agent.baseline_optimizer is not None:
             self.optimizers["baseline"] = agent.baseline_optimizer
-        self.agent = agent
         self.max_episodes = max_episodes
 
     def train_step(self, batch) -> dict:

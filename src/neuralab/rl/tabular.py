@@ -33,12 +33,10 @@ __all__ = ["QLearning", "SARSA"]
 class _TabularAgent:
     """Shared by QLearning and SARSA: the table, ε-greedy acting, the episode loop."""
 
-    _name = "TabularAgent"
-
     def __init__(self, env, *, gamma: float = 0.99, lr=0.1,
                  epsilon=ExponentialSchedule(1.0, 0.05, 0.995), q_init: float = 0.0,
                  seed: int | None = 0):
-        owner = self._name
+        owner = type(self).__name__
         self.env = check_env(owner, env)
         self.n_actions = discrete_actions(owner, env)
         self._index = StateIndexer(owner, env.observation_space)
@@ -110,7 +108,7 @@ class _TabularAgent:
         Returns:
             self (``q_``, ``episode_returns_``, ``episode_lengths_`` updated).
         """
-        owner = self._name
+        owner = type(self).__name__
         episodes = check_int(owner, "episodes", episodes, low=1)
         max_steps = check_int(owner, "max_steps", max_steps, low=1, allow_none=True)
         env, index, gamma = self.env, self._index, self.gamma
@@ -150,7 +148,7 @@ class _TabularAgent:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return (f"{self._name}(n_states={self.n_states}, n_actions={self.n_actions}, "
+        return (f"{type(self).__name__}(n_states={self.n_states}, n_actions={self.n_actions}, "
                 f"gamma={self.gamma:g}, lr={self.lr!r}, epsilon={self.epsilon!r})")
 
 
@@ -179,8 +177,6 @@ class QLearning(_TabularAgent):
         (48, 4)
     """
 
-    _name = "QLearning"
-
     @staticmethod
     def _bootstrap(row, a2: int) -> float:
         return max(row)
@@ -192,14 +188,14 @@ class SARSA(_TabularAgent):
     Same arguments as :class:`QLearning`. On CliffWalking SARSA learns the safe path
     away from the cliff, Q-learning the optimal one along its edge (Sutton & Barto, Ex. 6.6).
 
-    Example:
+    Example (the greedy path of Q-learning along the cliff edge returns −13):
         >>> import gymnasium as gym
-        >>> agent = SARSA(gym.make("CliffWalking-v1"), lr=0.5, epsilon=0.1, seed=0)
-        >>> agent.learn(episodes=200).q_.shape
-        (48, 4)
+        >>> from neuralab.rl import evaluate
+        >>> env = gym.make("CliffWalking-v1")
+        >>> sarsa = SARSA(env, gamma=1.0, lr=0.5, epsilon=0.1, seed=0).learn(episodes=300)
+        >>> evaluate(sarsa, env, episodes=1, seed=0)   # a detour two rows above the cliff
+        (-17.0, 0.0)
     """
-
-    _name = "SARSA"
 
     @staticmethod
     def _bootstrap(row, a2: int) -> float:

@@ -62,6 +62,26 @@ def _as_tensor(seq: Any, i: int, owner: str) -> torch.Tensor:
     return t
 
 
+def _as_sequences(owner: str, sequences) -> list[torch.Tensor]:
+    """A non-empty list of ``(T_i, *F)`` tensors, ``T_i >= 1``, with one feature shape ``F``."""
+    if isinstance(sequences, (torch.Tensor, np.ndarray)) and sequences.ndim >= 2:
+        sequences = list(sequences)
+    if not isinstance(sequences, (list, tuple)) or not sequences:
+        raise DataError(f"{owner}: expected a non-empty list of sequences, received "
+                        f"{sequences!r}"[:200])
+    tensors = [_as_tensor(s, i, owner) for i, s in enumerate(sequences)]
+    feature = tuple(tensors[0].shape[1:])
+    for i, t in enumerate(tensors):
+        if tuple(t.shape[1:]) != feature:
+            raise ShapeError(
+                f"{owner}: expected every sequence to have features of shape "
+                f"{format_shape(feature) if feature else '()'} like sequence 0, received sequence "
+                f"{i} of shape {format_shape(tuple(t.shape))}")
+        if t.shape[0] < 1:
+            raise DataError(f"{owner}: expected sequences of length >= 1, received sequence {i} "
+                            f"of length 0")
+    return tensors
+
 def pad_sequences(sequences: Sequence, *, max_length: int | None = None, padding: str = "post",
                   truncating: str = "post", value: float = 0, dtype: torch.dtype | None = None,
                   return_lengths: bool = False):
@@ -92,22 +112,8 @@ def pad_sequences(sequences: Sequence, *, max_length: int | None = None, padding
     padding = check_choice(owner, "padding", padding, ("post", "pre"))
     truncating = check_choice(owner, "truncating", truncating, ("post", "pre", "error"))
     max_length = check_int(owner, "max_length", max_length, low=1, allow_none=True)
-    if isinstance(sequences, (torch.Tensor, np.ndarray)) and sequences.ndim >= 2:
-        sequences = list(sequences)
-    if not isinstance(sequences, (list, tuple)) or not sequences:
-        raise DataError(f"{owner}: expected a non-empty list of sequences, received "
-                        f"{sequences!r}"[:200])
-    tensors = [_as_tensor(s, i, owner) for i, s in enumerate(sequences)]
+    tensors = _as_sequences(owner, sequences)
     feature = tuple(tensors[0].shape[1:])
-    for i, t in enumerate(tensors):
-        if tuple(t.shape[1:]) != feature:
-            raise ShapeError(
-                f"{owner}: expected every sequence to have features of shape "
-                f"{format_shape(feature) if feature else '()'} like sequence 0, received sequence "
-                f"{i} of shape {format_shape(tuple(t.shape))}")
-        if t.shape[0] < 1:
-            raise DataError(f"{owner}: expected sequences of length >= 1, received sequence {i} "
-                            f"of length 0")
     longest = max(int(t.shape[0]) for t in tensors)
     length = longest if max_length is None else max_length
     if truncating == "error" and longest > length:
@@ -267,20 +273,7 @@ class SequenceDataset(Dataset):
     """
 
     def __init__(self, sequences: Sequence, targets: Sequence | None = None):
-        if not isinstance(sequences, (list, tuple)) or not sequences:
-            raise DataError("SequenceDataset: expected a non-empty list of sequences, received "
-                            f"{type(sequences).__name__}")
-        self.sequences = [_as_tensor(s, i, "SequenceDataset") for i, s in enumerate(sequences)]
-        feature = tuple(self.sequences[0].shape[1:])
-        for i, s in enumerate(self.sequences):
-            if tuple(s.shape[1:]) != feature:
-                raise ShapeError(f"SequenceDataset: expected every sequence to have features of "
-                                 f"shape {format_shape(feature) if feature else '()'} like "
-                                 f"sequence 0, received sequence {i} of shape "
-                                 f"{format_shape(tuple(s.shape))}")
-            if s.shape[0] < 1:
-                raise DataError(f"SequenceDataset: expected sequences of length >= 1, received "
-                                f"sequence {i} of length 0")
+        self.sequences = _as_sequences("SequenceDataset", sequences)
         self.targets = None
         if targets is not None:
             if len(targets) != len(self.sequences):

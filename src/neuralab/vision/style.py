@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import registry
+from ..architectures._base import _upstream_view
 from ..errors import ConfigError, DTypeError, ShapeError, TrainingError
 from ..graph import Network
 from ..training import Trainer
@@ -292,7 +293,8 @@ class FeatureExtractor(nn.Module):
                 f"{type(net).__name__}; available layers: {', '.join(available)}")
         self.available = available
         if self._graph:
-            self.view = _graph_view(net, self.layer_names)
+            self.view = _upstream_view(net, [net.layer(n) for n in self.layer_names],
+                                       f"{net.name}-features")
         else:
             self.net = net
             self._captured: dict = {}
@@ -334,20 +336,6 @@ class FeatureExtractor(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layers={self.layer_names}"
-
-
-def _graph_view(net: Network, names: list) -> Network:
-    ends = [net.layer(n) for n in names]
-    keep, stack = set(ends), list(ends)
-    while stack:
-        node = stack.pop()
-        for p in net._preds[node]:
-            if p not in keep:
-                keep.add(p)
-                stack.append(p)
-    preds = {layer: list(net._preds[layer]) for layer in net._order if layer in keep}
-    inputs = [i for i in net._inputs if i in keep]
-    return Network(inputs, ends, preds, name=f"{net.name}-features")
 
 
 # -- images ------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from ...errors import DataError, ShapeError
-from ...validation import check_number, expected
+from ...validation import check_int, check_number, expected
 from ..boxes import as_boxes
 from ._anchors import _positive_list
 
@@ -87,13 +87,20 @@ def _rois(owner: str, rois, n_images: int, device) -> torch.Tensor:
     return rois.to(device)
 
 
-def _output_size(owner: str, output_size) -> tuple[int, int]:
+def _roi_inputs(owner: str, features, rois, output_size, spatial_scale):
+    """The checked arguments of the RoI poolings: ``(R, 5)`` rois in the features' dtype,
+    ``(out_h, out_w)`` and the spatial scale."""
+    if not isinstance(features, torch.Tensor) or features.dim() != 4:
+        raise ShapeError(f"{owner}: expected `features` of shape (N, C, H, W), received "
+                         f"{tuple(getattr(features, 'shape', ()))}")
     if isinstance(output_size, int) and not isinstance(output_size, bool):
         output_size = (output_size, output_size)
     if (not isinstance(output_size, (tuple, list)) or len(output_size) != 2
             or not all(isinstance(v, int) and v >= 1 for v in output_size)):
         raise expected(owner, "output_size", "a positive integer or a pair of them", output_size)
-    return tuple(output_size)
+    scale = check_number(owner, "spatial_scale", spatial_scale, low=0.0, low_open=True)
+    rois = _rois(owner, rois, features.shape[0], features.device).to(features.dtype)
+    return rois, tuple(output_size), scale
 
 
 def _round_half_away(x: torch.Tensor) -> torch.Tensor:
@@ -123,14 +130,9 @@ def roi_pool(features: torch.Tensor, rois, output_size=7, spatial_scale: float =
         tensor([[[[ 5.,  7.],
                   [13., 15.]]]])
     """
-    owner = "roi_pool"
-    if not isinstance(features, torch.Tensor) or features.dim() != 4:
-        raise ShapeError(f"{owner}: expected `features` of shape (N, C, H, W), received "
-                         f"{tuple(getattr(features, 'shape', ()))}")
-    out_h, out_w = _output_size(owner, output_size)
-    scale = check_number(owner, "spatial_scale", spatial_scale, low=0.0, low_open=True)
+    rois, (out_h, out_w), scale = _roi_inputs("roi_pool", features, rois, output_size,
+                                              spatial_scale)
     n, c, h, w = features.shape
-    rois = _rois(owner, rois, n, features.device).to(features.dtype)
     r = rois.shape[0]
     if r == 0:
         return features.new_zeros(0, c, out_h, out_w)
@@ -181,17 +183,12 @@ def roi_align(features: torch.Tensor, rois, output_size=7, spatial_scale: float 
         >>> roi_align(f, [torch.tensor([[1., 1., 5., 5.]])], 2).shape
         torch.Size([1, 2, 2, 2])
     """
-    owner = "roi_align"
-    if not isinstance(features, torch.Tensor) or features.dim() != 4:
-        raise ShapeError(f"{owner}: expected `features` of shape (N, C, H, W), received "
-                         f"{tuple(getattr(features, 'shape', ()))}")
-    out_h, out_w = _output_size(owner, output_size)
-    scale = check_number(owner, "spatial_scale", spatial_scale, low=0.0, low_open=True)
+    rois, (out_h, out_w), scale = _roi_inputs("roi_align", features, rois, output_size,
+                                              spatial_scale)
+    s = check_int("roi_align", "sampling_ratio", sampling_ratio, low=1)
     n, c, h, w = features.shape
-    rois = _rois(owner, rois, n, features.device).to(features.dtype)
     if rois.shape[0] == 0:
         return features.new_zeros(0, c, out_h, out_w)
-    s = int(sampling_ratio)
     x1, y1, x2, y2 = (rois[:, k] * scale for k in range(1, 5))
     fy = (torch.arange(out_h * s, device=features.device, dtype=features.dtype) + 0.5) / (out_h * s)
     fx = (torch.arange(out_w * s, device=features.device, dtype=features.dtype) + 0.5) / (out_w * s)
