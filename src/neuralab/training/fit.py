@@ -40,6 +40,7 @@ def fit(
     resume_from=None,
     optimizer_kwargs: dict | None = None,
     drop_last: bool = False,
+    compile: bool = False,
 ) -> History:
     """Train any ``torch.nn.Module`` with any optimizer; return the :class:`History`.
 
@@ -103,6 +104,9 @@ def fit(
         optimizer_kwargs: extra keyword arguments for the optimizer (default None).
         drop_last: skip the last incomplete batch of each epoch (default False; a
             last batch of one sample is dropped anyway when the model has BatchNorm).
+        compile: run the module's forward and backward in the training and validation
+            steps through ``torch.compile`` (default False). The first steps pay the
+            compilation; full-batch optimizers keep the plain module.
 
     Returns:
         A :class:`History`; ``history["loss"]`` is the per-epoch mean of the batch
@@ -128,7 +132,7 @@ def fit(
                       metrics=metrics, regularizers=regularizers, lr_schedule=lr_schedule,
                       callbacks=callbacks, progress=progress, device=device, seed=seed,
                       clip_grad_norm=clip_grad_norm, clip_grad_value=clip_grad_value,
-                      optimizer_kwargs=optimizer_kwargs)
+                      optimizer_kwargs=optimizer_kwargs, compile=compile)
     return trainer.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=shuffle,
                        validation_data=validation_data, validation_split=validation_split,
                        resume_from=resume_from, drop_last=drop_last)

@@ -76,6 +76,7 @@ class Trainer:
             the model for a fully reproducible run.
         clip_grad_norm / clip_grad_value: gradient clipping (default None).
         optimizer_kwargs: extra keyword arguments for the optimizer.
+        compile: wrap the model in ``torch.compile`` for the steps (``self.model``).
 
     Attributes:
         module, model (the DDP-wrapped module under torchrun), optimizer (the default
@@ -87,7 +88,8 @@ class Trainer:
                  loss: Any = "auto", loss_weights=None, metrics=None, regularizers=None,
                  lr_schedule=None, callbacks=None, progress: bool | str = True, device: Any = "auto",
                  seed: int | None = None, clip_grad_norm: float | None = None,
-                 clip_grad_value: float | None = None, optimizer_kwargs: dict | None = None):
+                 clip_grad_value: float | None = None, optimizer_kwargs: dict | None = None,
+                 compile: bool = False):
         if not isinstance(module, nn.Module):
             raise expected("fit", "module", "a torch.nn.Module", type(module).__name__, error=DTypeError)
         if progress not in (True, False, "bar", "line", None):
@@ -95,6 +97,7 @@ class Trainer:
         if optimizer_kwargs is not None and not isinstance(optimizer_kwargs, dict):
             raise expected("fit", "optimizer_kwargs", "a dict", optimizer_kwargs)
         self.module = module
+        self.compile = check_bool("fit", "compile", compile)
         self.lr = _setup.check_lr(lr)
         self.seed = check_int("fit", "seed", seed, low=0, allow_none=True)
         self.clip_grad_norm = check_number("fit", "clip_grad_norm", clip_grad_norm, low=0.0,
@@ -205,6 +208,8 @@ class Trainer:
             self.optimizers["optimizer"] = self._make_default_optimizer()
         self.base_lrs = {name: [g.get("lr") for g in opt.param_groups] for name, opt in self.optimizers.items()}
         self.model = dist.wrap(self.module, self.device)
+        if self.compile:
+            self.model = torch.compile(self.model)
         self._step_takes_loss = self.optimizer is not None and _setup.step_takes_loss(self.optimizer)
         self._needs_closure = isinstance(self.optimizer, torch.optim.LBFGS)
         self._full_batch = self.full_batch
