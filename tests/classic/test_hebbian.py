@@ -149,3 +149,53 @@ def test_bad_input():
         HebbRule(decay_rate=2).fit(X)
     with pytest.raises(DataError, match="more than n_unconditioned=4 features"):
         Instar(n_unconditioned=4).fit(X)
+
+
+def test_oja_loss_curve_is_the_reconstruction_error():
+    rng = np.random.RandomState(0)
+    X = rng.randn(300, 4) * [3.0, 2.0, 0.3, 0.1]
+    oja = Oja(n_components=2, max_iter=30, tol=0.0, random_state=0, device="cpu")
+    with pytest.warns(Warning, match="still moved"):
+        oja.fit(X)
+    assert len(oja.loss_curve_) == oja.n_iter_ == 30
+    assert oja.loss_curve_[-1] == pytest.approx(np.sum((oja.reconstruct(X) - X) ** 2, 1).mean(),
+                                                rel=1e-9)
+    pca_error = np.sum(X.var(0) * [0, 0, 1, 1]) * 299 / 300  # the two smallest variances
+    assert oja.loss_curve_[0] > oja.loss_curve_[-1] and oja.loss_curve_[-1] < 1.5 * pca_error
+
+
+def test_kohonen_loss_curve_and_init():
+    X = np.array([[0.0, 0.0], [10.0, 10.0], [0.2, 0.0], [9.0, 10.0]])
+    W0 = np.array([[1.0, 1.0], [8.0, 8.0]])
+    km = Kohonen(n_clusters=2, learning_rate=0.5, shuffle=False, max_iter=3, init=W0,
+                 device="cpu").fit(X)
+    W = W0.copy()
+    for _ in range(3):  # the winner-take-all rule by hand, from init
+        for x in X:
+            j = np.argmin(np.linalg.norm(W - x, axis=1))
+            W[j] += 0.5 * (x - W[j])
+    np.testing.assert_allclose(km.weight_, W)
+    assert len(km.loss_curve_) == km.n_iter_ == 3
+    assert km.loss_curve_[-1] == pytest.approx(np.linalg.norm(X[:, None] - W, axis=2).min(1).mean())
+    assert km.loss_curve_[-1] < km.loss_curve_[0]
+
+
+@pytest.mark.parametrize("cls", [Instar, HebbRule, Oja])
+def test_init_array_is_the_starting_weights(cls):
+    W0 = np.array([[1.0, 0.3, 0.0], [0.5, 0.0, 0.2]])
+    if cls is Oja:
+        X = np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0]])
+        oja = Oja(n_components=2, init=W0, center=False, learning_rate=0.1, batch_size=2,
+                  max_iter=1, device="cpu").partial_fit(X)  # one update from init, by hand:
+        dW = sum(np.outer(x - W0.T @ (W0 @ x), W0 @ x) for x in X) / 2
+        np.testing.assert_allclose(oja.components_.T, W0.T + 0.1 * dW, rtol=1e-12)
+        return
+    net = cls(n_outputs=2, init=W0, learning_rate=0.5, device="cpu")
+    net.partial_fit(np.zeros((1, 3)))  # nothing fires: the weights are init (Hebb: decayed)
+    decay = 1 - net.decay_rate if cls is HebbRule else 1.0
+    np.testing.assert_allclose(net.weight_, np.c_[W0[:, :1], W0[:, 1:] * decay])
+    from neuralab.errors import ShapeError
+    with pytest.raises(ShapeError, match=rf"{cls.__name__}: expected `init` to be an array of "
+                                         r"shape \(1, 3\) \(n_outputs, n_features\), received "
+                                         r"an array of shape \(2, 3\)"):
+        cls(init=W0).fit(np.ones((2, 3)))

@@ -163,3 +163,34 @@ def test_bad_input(cls):
         with pytest.raises(ConfigError, match=r"LVQ3: expected `epsilon` to be a float in the range "
                            r"\(0\.0, 1\.0\], received 0"):
             cls(epsilon=0).fit(X0, Y0)
+
+
+def test_loss_curve_is_the_training_error_after_each_epoch():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    model = LVQ(n_subclasses=20, learning_rate=0.05, max_iter=4, weight_init="mean",
+                random_state=0, device="cpu").fit(X, y)
+    assert len(model.loss_curve_) == model.n_iter_ == 4
+    d2 = ((X[:, None, :] - model.prototypes_[None]) ** 2).sum(-1)  # NumPy nearest prototype
+    error = np.mean(model.prototype_classes_[d2.argmin(1)] != y)
+    assert model.loss_curve_[-1] == pytest.approx(error)
+    assert model.loss_curve_[-1] < 0.1 and model.loss_curve_[-1] <= model.loss_curve_[0]
+    model.partial_fit(X, y)
+    assert len(model.loss_curve_) == 5
+
+
+def test_init_array_is_the_starting_prototypes():
+    start = np.array([[1.0, 1.0], [4.0, 4.0], [6.0, 6.0]])  # class 0, then two of class 1
+    model = LVQ(prototypes_per_class=[1, 2], init=start, learning_rate=0.1, max_iter=1,
+                shuffle=False, device="cpu").fit(X0, Y0)
+    expected = start.copy()
+    for x, label in zip(X0, Y0):  # Kohonen's LVQ1 by hand, in order
+        i = np.argmin(((expected - x) ** 2).sum(1))
+        sign = 1 if [0, 1, 1][i] == label else -1
+        expected[i] += sign * 0.1 * (x - expected[i])
+    np.testing.assert_allclose(model.prototypes_, expected, rtol=1e-6)
+    from neuralab.errors import ShapeError
+    with pytest.raises(ShapeError, match=r"LVQ2: expected `init` to be an array of shape \(3, 2\) "
+                                         r"\(n_prototypes, n_features\), received an array of "
+                                         r"shape \(2, 2\)"):
+        LVQ2(prototypes_per_class=[1, 2], init=start[:2]).fit(X0, Y0)

@@ -20,18 +20,8 @@ from sklearn.utils import check_array, check_random_state
 from .. import registry
 from ..errors import DataError, TrainingError
 from ..validation import expected
-from ._base import (
-    COMMON_CONSTRAINTS,
-    NON_NEGATIVE,
-    POSITIVE,
-    Estimator,
-    StrOptions,
-    check_is_fitted,
-    integer,
-    real,
-    resolve_device,
-    validate,
-)
+from ._base import NON_NEGATIVE, POSITIVE, Estimator, StrOptions, check_init, integer
+from ._base import check_is_fitted, make_init, real, validate
 
 __all__ = ["Oja", "Kohonen", "Instar", "HebbRule"]
 
@@ -40,9 +30,50 @@ def _dtype(device):
     return torch.float64 if device.type == "cpu" else torch.float32
 
 
+class _EpochFit(Estimator):
+    """``fit``/``partial_fit`` of Oja and Kohonen: a seeded start, then epochs of the rule.
+
+    Subclasses provide ``_setup(X, rng)`` (initial weights, ``init`` checked),
+    ``_epochs(X, n, rng) -> epochs run`` (appends to ``loss_curve_``), and may
+    override ``_continue(X)`` (before a later ``partial_fit`` epoch) and
+    ``_done(X, partial)`` (after training).
+    """
+
+    _learned = "components_"
+
+    def fit(self, X, y=None):
+        """Train from a fresh start for up to ``max_iter`` epochs. Returns self."""
+        return self._fit(X, partial=False)
+
+    def partial_fit(self, X, y=None):
+        """One epoch of the rule on ``X``, continuing from the current weights. Returns self."""
+        return self._fit(X, partial=True)
+
+    def _fit(self, X, *, partial: bool):
+        self._validate_params()
+        first = not (partial and hasattr(self, self._learned))
+        X = validate(self, X, reset=first)
+        if first:
+            self.random_state_ = check_random_state(self.random_state)
+            self._setup(X, self.random_state_)
+            self.n_iter_ = 0
+            self.loss_curve_ = []
+        else:
+            self._continue(X)
+        self.n_iter_ += self._epochs(X, 1 if partial else int(self.max_iter), self.random_state_)
+        self._done(X, partial)
+        return self
+
+    def _continue(self, X) -> None:
+        """Before an epoch of ``partial_fit`` on a set-up estimator (override)."""
+
+    def _done(self, X, partial: bool) -> None:
+        """After training (override)."""
+
+
 # ---------------------------------------------------------------------------------------
 @registry.estimators.register("Oja")
-class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
+class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _EpochFit):
     """Oja's subspace rule: a linear neural network that learns the principal subspace.
 
     With ``W`` of shape (n_features, n_components), a centred input ``x`` and
@@ -73,6 +104,8 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         random_state: seed for the initial weights and the order. Default None.
         device: "auto" | "cpu" | "cuda" … Default "auto".
         n_threads: torch intra-op threads during fit/predict (None: torch's setting).
+        init: starting ``components_``, an array (n_components, n_features).
+            Default None: an orthonormal random start.
 
     Input/Output shape: ``X`` (n_samples, n_features) → ``transform`` (n_samples, n_components).
 
@@ -81,6 +114,8 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         mean_: (n_features,) the mean subtracted (zeros when ``center=False``).
         learning_rate_: the ``η`` used. n_iter_: epochs run.
         n_samples_seen_: samples used for the running mean.
+        loss_curve_: after each epoch, the mean squared reconstruction error
+            ``‖x − x̂‖²`` of that epoch's data (``x̂`` = :meth:`reconstruct`).
 
     Example:
         >>> import numpy as np
@@ -91,29 +126,11 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         True
     """
 
-    def __init__(
-        self,
-        n_components=2,
-        learning_rate="auto",
-        batch_size=None,
-        max_iter=1000,
-        tol=1e-6,
-        center=True,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        n_threads=None,
-    ):
-        self.n_components = n_components
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.tol = tol
-        self.center = center
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.n_threads = n_threads
+    __init__ = make_init({
+        "n_components": 2, "learning_rate": "auto", "batch_size": None, "max_iter": 1000,
+        "tol": 1e-6, "center": True, "shuffle": True, "random_state": None, "device": "auto",
+        "n_threads": None, "init": None,
+    }, positional=11)
 
     _parameter_constraints = {
         "n_components": [integer(1)],
@@ -124,7 +141,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         "center": ["boolean"],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
-        **COMMON_CONSTRAINTS,
+        "init": ["array-like", None],
     }
 
     @property
@@ -145,11 +162,12 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
             self.learning_rate_ = float(self.learning_rate)
         W = rng.standard_normal((n_features, self.n_components))
         W, _ = np.linalg.qr(W)  # orthonormal start
-        self.components_ = W.T.copy()
+        given = check_init(self, (self.n_components, n_features), "n_components, n_features")
+        self.components_ = W.T.copy() if given is None else given
 
     def _epochs(self, X, n_epochs, rng):
         with self._threads():
-            return self._epochs_loop(X, n_epochs, rng, resolve_device(self.device))
+            return self._epochs_loop(X, n_epochs, rng, self._device())
 
     def _epochs_loop(self, X, n_epochs, rng, device):
         dtype = _dtype(device)
@@ -157,6 +175,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
         Xc = torch.as_tensor(X - self.mean_, device=device, dtype=dtype)
         n = X.shape[0]
         eta, bs = self.learning_rate_, n if self.batch_size is None else int(self.batch_size)
+        power = float((Xc * Xc).sum(1).mean())  # mean ‖x‖², for the reconstruction error
         n_run = 0
         self._converged = False
         for _ in range(n_epochs):
@@ -174,47 +193,32 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
                 raise TrainingError(
                     f"Oja: weights became non-finite; lower learning_rate (η={eta:g})"
                 )
+            # mean ‖x − W Wᵀx‖² = mean (‖x‖² − 2‖y‖² + yᵀ(WᵀW)y), y = Wᵀx
+            Y = Xc @ W
+            self.loss_curve_.append(power + float(((Y @ (W.T @ W) - 2 * Y) * Y).sum(1).mean()))
             if float((W - W0).abs().max()) <= self.tol:
                 self._converged = True
                 break
         self.components_ = W.T.cpu().numpy().astype(np.float64)
         return n_run
 
-    def fit(self, X, y=None):
-        """Learn the principal subspace of ``X`` with up to ``max_iter`` epochs. Returns self."""
-        self._validate_params()
-        X = validate(self, X, reset=True)
-        rng = self.random_state_ = check_random_state(self.random_state)
-        self._setup(X, rng)
-        self.n_iter_ = self._epochs(X, int(self.max_iter), rng)
-        if not self._converged:
+    def _continue(self, X):
+        if self.center:  # running mean
+            total = self.n_samples_seen_ + X.shape[0]
+            self.mean_ = self.mean_ + (X.sum(0) - X.shape[0] * self.mean_) / total
+            self.n_samples_seen_ = total
+
+    def _done(self, X, partial):
+        if not partial and not self._converged:
             warnings.warn(
                 f"Oja: the weights still moved by more than tol={self.tol:g} after "
                 f"max_iter={self.max_iter} epochs; increase max_iter or learning_rate",
                 ConvergenceWarning,
             )
-        return self
-
-    def partial_fit(self, X, y=None):
-        """One epoch of the rule on ``X`` (running mean when ``center``). Returns self."""
-        self._validate_params()
-        first = not hasattr(self, "components_")
-        X = validate(self, X, reset=first)
-        if first:
-            self.random_state_ = check_random_state(self.random_state)
-            self._setup(X, self.random_state_)
-            self.n_iter_ = 0
-        elif self.center:
-            total = self.n_samples_seen_ + X.shape[0]
-            self.mean_ = self.mean_ + (X.sum(0) - X.shape[0] * self.mean_) / total
-            self.n_samples_seen_ = total
-        self.n_iter_ += self._epochs(X, 1, self.random_state_)
-        return self
 
     def transform(self, X):
         """Outputs ``y = (x − mean) W``, (n_samples, n_components)."""
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
+        X = self._fitted_data(X)
         return (X - self.mean_) @ self.components_.T
 
     def inverse_transform(self, X):
@@ -235,7 +239,7 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Estimator):
 
 # ---------------------------------------------------------------------------------------
 @registry.estimators.register("Kohonen")
-class Kohonen(ClusterMixin, Estimator):
+class Kohonen(ClusterMixin, _EpochFit):
     """Kohonen's competitive layer: winner-take-all with the Kohonen (instar) rule.
 
     For each input ``x``: the winner ``i* = argmax_i w_i·x`` (``distance="dot"``,
@@ -253,10 +257,12 @@ class Kohonen(ClusterMixin, Estimator):
         random_state: seed for the initial weights (drawn from the samples) and order.
         device: "auto" | "cpu" | "cuda" … Default "auto".
         n_threads: torch intra-op threads during fit/predict (None: torch's setting).
+        init: starting weights, an array (n_clusters, n_features). Default None.
 
     Attributes:
         weight_: (n_clusters, n_features) unit weights. labels_: winners of the
-        training samples. n_iter_: epochs run.
+        training samples. n_iter_: epochs run. loss_curve_: after each epoch,
+        the mean Euclidean distance from the epoch's samples to their winners.
 
     Example:
         >>> import numpy as np
@@ -267,25 +273,11 @@ class Kohonen(ClusterMixin, Estimator):
         np.True_
     """
 
-    def __init__(
-        self,
-        n_clusters=2,
-        learning_rate=0.1,
-        distance="euclid",
-        max_iter=20,
-        shuffle=True,
-        random_state=None,
-        device="auto",
-        n_threads=None,
-    ):
-        self.n_clusters = n_clusters
-        self.learning_rate = learning_rate
-        self.distance = distance
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.device = device
-        self.n_threads = n_threads
+    _learned = "weight_"
+    __init__ = make_init({
+        "n_clusters": 2, "learning_rate": 0.1, "distance": "euclid", "max_iter": 20,
+        "shuffle": True, "random_state": None, "device": "auto", "n_threads": None, "init": None,
+    }, positional=9)
 
     _parameter_constraints = {
         "n_clusters": [integer(1)],
@@ -294,7 +286,7 @@ class Kohonen(ClusterMixin, Estimator):
         "max_iter": [integer(1)],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
-        **COMMON_CONSTRAINTS,
+        "init": ["array-like", None],
     }
 
     def _winners(self, X, W):
@@ -304,7 +296,7 @@ class Kohonen(ClusterMixin, Estimator):
 
     def _epochs(self, X, n_epochs, rng):
         with self._threads():
-            return self._epochs_loop(X, n_epochs, rng, resolve_device(self.device))
+            return self._epochs_loop(X, n_epochs, rng, self._device())
 
     def _epochs_loop(self, X, n_epochs, rng, device):
         dtype = _dtype(device)
@@ -317,44 +309,23 @@ class Kohonen(ClusterMixin, Estimator):
                 x = Xt[i]
                 j = int(self._winners(x[None], W)[0])
                 W[j] += eta * (x - W[j])
+            distance = torch.linalg.vector_norm(Xt - W[self._winners(Xt, W)], dim=1)
+            self.loss_curve_.append(float(distance.mean()))
         self.weight_ = W.cpu().numpy().astype(np.float64)
         return n_epochs
 
-    def _init(self, X, rng):
-        if len(X) >= self.n_clusters:
-            idx = rng.choice(len(X), self.n_clusters, replace=False)
-        else:
-            idx = rng.choice(len(X), self.n_clusters, replace=True)
-        self.weight_ = X[idx].astype(np.float64).copy()
+    def _setup(self, X, rng):
+        idx = rng.choice(len(X), self.n_clusters, replace=len(X) < self.n_clusters)
+        given = check_init(self, (self.n_clusters, X.shape[1]), "n_clusters, n_features")
+        self.weight_ = X[idx].astype(np.float64) if given is None else given
 
-    def fit(self, X, y=None):
-        """Train for ``max_iter`` epochs. Returns self."""
-        self._validate_params()
-        X = validate(self, X, reset=True)
-        rng = self.random_state_ = check_random_state(self.random_state)
-        self._init(X, rng)
-        self.n_iter_ = self._epochs(X, int(self.max_iter), rng)
+    def _done(self, X, partial):
         self.labels_ = self.predict(X)
-        return self
-
-    def partial_fit(self, X, y=None):
-        """One epoch of the rule on ``X``. Returns self."""
-        self._validate_params()
-        first = not hasattr(self, "weight_")
-        X = validate(self, X, reset=first)
-        if first:
-            self.random_state_ = check_random_state(self.random_state)
-            self._init(X, self.random_state_)
-            self.n_iter_ = 0
-        self.n_iter_ += self._epochs(X, 1, self.random_state_)
-        self.labels_ = self.predict(X)
-        return self
 
     def predict(self, X):
         """Winning unit of each sample, (n_samples,)."""
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
-        device = resolve_device(self.device)
+        X = self._fitted_data(X)
+        device = self._device()
         dtype = _dtype(device)
         W = torch.as_tensor(self.weight_, device=device, dtype=dtype)
         return self._winners(torch.as_tensor(X, device=device, dtype=dtype), W).cpu().numpy()
@@ -370,25 +341,12 @@ class _StepAssociative(Estimator):
     bias ``−threshold``). Samples are presented in order, one update each.
     """
 
-    def __init__(
-        self,
-        n_outputs=1,
-        n_unconditioned=1,
-        learning_rate=0.1,
-        threshold=0.5,
-        unconditioned_weight=1.0,
-        max_iter=1,
-        device="auto",
-        n_threads=None,
-    ):
-        self.n_outputs = n_outputs
-        self.n_unconditioned = n_unconditioned
-        self.learning_rate = learning_rate
-        self.threshold = threshold
-        self.unconditioned_weight = unconditioned_weight
-        self.max_iter = max_iter
-        self.device = device
-        self.n_threads = n_threads
+    _ARGUMENTS = {
+        "n_outputs": 1, "n_unconditioned": 1, "learning_rate": 0.1, "threshold": 0.5,
+        "unconditioned_weight": 1.0, "max_iter": 1, "device": "auto", "n_threads": None,
+        "init": None,
+    }
+    __init__ = make_init(_ARGUMENTS, positional=len(_ARGUMENTS))
 
     _parameter_constraints = {
         "n_outputs": [integer(1)],
@@ -397,7 +355,7 @@ class _StepAssociative(Estimator):
         "threshold": [real()],
         "unconditioned_weight": [real()],
         "max_iter": [integer(1)],
-        **COMMON_CONSTRAINTS,
+        "init": ["array-like", None],
     }
 
     def _init(self, n_features):
@@ -407,8 +365,10 @@ class _StepAssociative(Estimator):
                 f"{self.n_unconditioned} features (the rest are conditioned inputs), "
                 f"received {n_features}"
             )
-        W = np.zeros((self.n_outputs, n_features))
-        W[:, : self.n_unconditioned] = self.unconditioned_weight
+        W = check_init(self, (self.n_outputs, n_features), "n_outputs, n_features")
+        if W is None:
+            W = np.zeros((self.n_outputs, n_features))
+            W[:, : self.n_unconditioned] = self.unconditioned_weight
         self.weight_ = W
 
     def _update(self, W, x, a):  # pragma: no cover - abstract
@@ -416,7 +376,7 @@ class _StepAssociative(Estimator):
 
     def _run(self, X, n_epochs):
         with self._threads():
-            self._run_loop(X, n_epochs, resolve_device(self.device))
+            self._run_loop(X, n_epochs, self._device())
 
     def _run_loop(self, X, n_epochs, device):
         dtype = _dtype(device)
@@ -450,8 +410,7 @@ class _StepAssociative(Estimator):
 
     def predict(self, X):
         """Binary outputs ``1[W x ≥ threshold]``, (n_samples, n_outputs)."""
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
+        X = self._fitted_data(X)
         return (X @ self.weight_.T >= self.threshold).astype(np.float64)
 
 
@@ -476,8 +435,11 @@ class Instar(_StepAssociative):
         max_iter: epochs in ``fit``. Default 1.
         device: "auto" | "cpu" | "cuda" … Default "auto".
         n_threads: torch intra-op threads during fit/predict (None: torch's setting).
+        init: starting weights, an array (n_outputs, n_features), unconditioned
+            columns included (they stay at their given values). Default None.
 
-    Attributes: weight_ (n_outputs, n_features).
+    Attributes: weight_ (n_outputs, n_features). No ``loss_curve_``: the rule
+    has no target, so no error to record.
 
     Example:
         >>> import numpy as np
@@ -517,8 +479,11 @@ class HebbRule(_StepAssociative):
         max_iter: epochs in ``fit``. Default 1.
         device: "auto" | "cpu" | "cuda" … Default "auto".
         n_threads: torch intra-op threads during fit/predict (None: torch's setting).
+        init: starting weights, an array (n_outputs, n_features), unconditioned
+            columns included (they stay at their given values). Default None.
 
-    Attributes: weight_ (n_outputs, n_features).
+    Attributes: weight_ (n_outputs, n_features). No ``loss_curve_``: the rule
+    has no target, so no error to record.
 
     Example:
         >>> import numpy as np
@@ -528,29 +493,9 @@ class HebbRule(_StepAssociative):
         [[1.0]]
     """
 
-    def __init__(
-        self,
-        n_outputs=1,
-        n_unconditioned=1,
-        learning_rate=0.1,
-        decay_rate=0.2,
-        threshold=0.5,
-        unconditioned_weight=1.0,
-        max_iter=1,
-        device="auto",
-        n_threads=None,
-    ):
-        super().__init__(
-            n_outputs=n_outputs,
-            n_unconditioned=n_unconditioned,
-            learning_rate=learning_rate,
-            threshold=threshold,
-            unconditioned_weight=unconditioned_weight,
-            max_iter=max_iter,
-            device=device,
-            n_threads=n_threads,
-        )
-        self.decay_rate = decay_rate
+    _ARGUMENTS = {**dict(list(_StepAssociative._ARGUMENTS.items())[:3]), "decay_rate": 0.2,
+                  **dict(list(_StepAssociative._ARGUMENTS.items())[3:])}
+    __init__ = make_init(_ARGUMENTS, positional=len(_ARGUMENTS))
 
     _parameter_constraints = {**_StepAssociative._parameter_constraints,
                               "decay_rate": [real(0, 1, closed="both")]}

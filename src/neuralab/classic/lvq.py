@@ -18,21 +18,8 @@ from tqdm.auto import tqdm
 from .. import registry
 from ..errors import DataError
 from ..validation import expected
-from ._base import (
-    COMMON_CONSTRAINTS,
-    NON_NEGATIVE,
-    POSITIVE,
-    Estimator,
-    StrOptions,
-    check_is_fitted,
-    check_supervised,
-    integer,
-    make_init,
-    real,
-    resolve_device,
-    to_tensor,
-    validate,
-)
+from ._base import NON_NEGATIVE, POSITIVE, Estimator, StrOptions, check_init, check_supervised
+from ._base import integer, make_init, real, to_tensor
 from ._kernels import as_numpy
 
 __all__ = ["LVQ", "LVQ2", "LVQ21", "LVQ3"]
@@ -54,6 +41,9 @@ _COMMON_ARGS_DOC = """
         min_learning_rate: the floor of the slowdown rule (NeuPy's ``minstep``). Default 1e-5.
         weight_init: ``"sample"`` (random training samples of each class) or
             ``"mean"`` (class means plus a little noise). Default ``"sample"``.
+        init: starting prototypes, an array (n_prototypes, n_features) ordered
+            like ``prototype_classes_`` (the counts above, classes in sorted
+            order); overrides ``weight_init``. Default None.
         shuffle: visit samples in a new random order each epoch. Default True.
         random_state: seed for initialisation and sample order.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
@@ -74,6 +64,8 @@ _ATTRS_DOC = """
         classes_: ``(n_classes,)`` class labels.
         prototypes_: ``(n_subclasses, d)`` prototype (codebook) vectors.
         prototype_classes_: ``(n_subclasses,)`` class label of each prototype.
+        loss_curve_: training error after each epoch (the fraction of the
+            epoch's samples whose nearest prototype has another class).
         n_iter_: epochs done; n_updates_: samples seen (drives the slowdown rule).
 """
 
@@ -85,11 +77,16 @@ def _epoch_rng(random_state, offset: int) -> np.random.RandomState:
     return check_random_state(random_state)
 
 
+def _nearest(X: torch.Tensor, P: torch.Tensor) -> torch.Tensor:
+    """(m,) index of the nearest prototype (squared Euclidean; ‖x‖² is constant per row)."""
+    return ((P * P).sum(1) - 2.0 * X @ P.T).argmin(1)
+
+
 # every LVQ's arguments, in signature order (LVQ2/2.1 add ``window``, LVQ3 also ``epsilon``)
 _ARGUMENTS = {
     "n_subclasses": None, "prototypes_per_class": None, "learning_rate": 0.1, "window": 0.3,
     "epsilon": 0.1, "max_iter": 50, "n_updates_to_stepdrop": None, "min_learning_rate": 1e-5,
-    "weight_init": "sample", "shuffle": True, "random_state": None, "device": "auto",
+    "weight_init": "sample", "init": None, "shuffle": True, "random_state": None, "device": "auto",
     "n_threads": None, "verbose": False,
 }
 _CONSTRAINTS = {
@@ -102,10 +99,10 @@ _CONSTRAINTS = {
     "n_updates_to_stepdrop": [integer(1), None],
     "min_learning_rate": [NON_NEGATIVE],
     "weight_init": [StrOptions(set(WEIGHT_INITS))],
+    "init": ["array-like", None],
     "shuffle": ["boolean"],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
-    **COMMON_CONSTRAINTS,
 }
 
 
@@ -113,7 +110,7 @@ def _lvq_class(extra: tuple[str, ...]):
     """The constructor and parameter constraints of one LVQ variant (written once here)."""
     names = [n for n in _ARGUMENTS if n not in ("window", "epsilon") or n in extra]
     return (make_init({n: _ARGUMENTS[n] for n in names}),
-            {n: _CONSTRAINTS[n] for n in names})
+            {n: _CONSTRAINTS[n] for n in names if n in _CONSTRAINTS})
 
 
 class _LVQBase(ClassifierMixin, Estimator):
@@ -165,9 +162,13 @@ class _LVQBase(ClassifierMixin, Estimator):
         counts = self._prototype_counts(len(classes))
         rng = check_random_state(self.random_state)
         self.prototypes_, self._prototype_index = self._init_prototypes(X, y_index, counts, rng)
+        given = check_init(self, self.prototypes_.shape, "n_prototypes, n_features")
+        if given is not None:
+            self.prototypes_ = given
         self.prototype_classes_ = classes[self._prototype_index]
         self.n_iter_ = 0
         self.n_updates_ = 0
+        self.loss_curve_ = []
 
     # -- training -----------------------------------------------------------
     def _step_size(self, n_updates: int) -> float:
@@ -208,10 +209,12 @@ class _LVQBase(ClassifierMixin, Estimator):
             P[i].add_(x - P[i], alpha=lr if ci else -lr)
 
     def _run_epochs(self, X, y_index, n_epochs):
-        device = resolve_device(self.device)
+        device = self._device()
         Xt = to_tensor(X, device)
         P = to_tensor(self.prototypes_, device)
         labels = self._prototype_index.tolist()
+        classes_t = torch.as_tensor(self._prototype_index, device=device)
+        y_t = torch.as_tensor(y_index, device=device)
         targets = y_index.tolist()
         threshold = 0.0
         if self._rule != "lvq1":
@@ -226,6 +229,8 @@ class _LVQBase(ClassifierMixin, Estimator):
                     self._update(P, labels, Xt[n], targets[n], lr, threshold)
                     self.n_updates_ += 1
                 self.n_iter_ += 1
+                wrong = classes_t[_nearest(Xt, P)] != y_t
+                self.loss_curve_.append(float(wrong.double().mean()))
         self.prototypes_ = as_numpy(P)
         if not np.all(np.isfinite(self.prototypes_)):
             raise DataError(
@@ -270,19 +275,13 @@ class _LVQBase(ClassifierMixin, Estimator):
         return self
 
     # -- inference ----------------------------------------------------------
-    def _nearest(self, X):
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
-        device = resolve_device(self.device)
-        Xt = to_tensor(X, device, dtype=torch.float64)
-        P = to_tensor(self.prototypes_, device, dtype=torch.float64)
-        sq = (P * P).sum(1) - 2.0 * Xt @ P.T  # (m, M); ‖x‖² is constant per row
-        return sq.argmin(1).cpu().numpy()
-
     def predict(self, X):
         """Class of the nearest prototype, ``(m,)``."""
-        nearest = self._nearest(X)
-        return self.prototype_classes_[nearest]
+        X = self._fitted_data(X)
+        device = self._device()
+        Xt = to_tensor(X, device, dtype=torch.float64)
+        P = to_tensor(self.prototypes_, device, dtype=torch.float64)
+        return self.prototype_classes_[_nearest(Xt, P).cpu().numpy()]
 
 
 @registry.estimators.register("LVQ", "LVQ1")
