@@ -188,9 +188,9 @@ class LineSearchOptimizer(FullBatchOptimizer):
         phi = self._phi(closure, x0, direction)
         d0 = float(g0 @ direction)
         if group["line_search"] == "armijo":
-            t, f, g, _ = armijo(phi, float(f0), d0, g0, t0, c1=group["c1"])
+            t, f, g, _ = armijo(phi, (float(f0), d0, g0), t0, c1=group["c1"])
         else:
-            t, f, g, _ = strong_wolfe(phi, float(f0), d0, g0, t0, c1=group["c1"],
+            t, f, g, _ = strong_wolfe(phi, (float(f0), d0, g0), t0, c1=group["c1"],
                                       c2=group["c2"])
         used, kind = direction, 0
         # no decrease (a zero step, or one so small the loss did not change) is a stall

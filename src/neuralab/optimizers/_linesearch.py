@@ -1,7 +1,8 @@
 """Line searches along a direction d from θ: strong Wolfe (cubic interpolation) and Armijo.
 
 Both take ``phi(t) -> (f, dphi, g)`` — the loss at θ + t·d, its derivative
-``gᵀd`` and the flat gradient g there — and return ``(t, f, g, evaluations)``
+``gᵀd`` and the flat gradient g there —, ``start = (f0, d0, g0)`` (the same at
+t = 0; d0 < 0) and the first trial step t0, and return ``(t, f, g, evaluations)``
 for the accepted step. A non-finite f counts as "too far".
 
 Strong Wolfe conditions (Nocedal & Wright, Algorithms 3.5/3.6):
@@ -38,18 +39,13 @@ def _cubic_min(a, fa, da, b, fb, db) -> float | None:
     return t if math.isfinite(t) else None
 
 
-def strong_wolfe(
-    phi: Phi,
-    f0: float,
-    d0: float,
-    g0: torch.Tensor,
-    t0: float = 1.0,
-    c1: float = 1e-4,
-    c2: float = 0.9,
-    max_evals: int = 30,
-    t_max: float = 1e10,
-):
+Start = "tuple[float, float, torch.Tensor]"  # (f0, d0, g0): φ(0), φ'(0), the gradient at t = 0
+
+
+def strong_wolfe(phi: Phi, start: Start, t0: float = 1.0, *, c1: float = 1e-4, c2: float = 0.9,
+                 max_evals: int = 30, t_max: float = 1e10):
     """Find t satisfying the strong Wolfe conditions (d0 = φ'(0) must be < 0)."""
+    f0, d0, g0 = start
     evals = 0
     t_prev, f_prev, d_prev, g_prev = 0.0, f0, d0, g0
     t = t0
@@ -104,17 +100,10 @@ def strong_wolfe(
     return best[0], best[1], best[2], evals
 
 
-def armijo(
-    phi: Phi,
-    f0: float,
-    d0: float,
-    g0: torch.Tensor,
-    t0: float = 1.0,
-    c1: float = 1e-4,
-    shrink: float = 0.5,
-    max_evals: int = 30,
-):
+def armijo(phi: Phi, start: Start, t0: float = 1.0, *, c1: float = 1e-4, shrink: float = 0.5,
+           max_evals: int = 30):
     """Backtracking until f(t) ≤ f(0) + c1·t·φ'(0), with safeguarded quadratic interpolation."""
+    f0, d0, g0 = start
     t = t0
     for evals in range(1, max_evals + 1):
         f, d, g = phi(t)

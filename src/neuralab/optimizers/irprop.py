@@ -149,11 +149,7 @@ class IRPropPlus(_BacktrackingRprop):
     either, no backtracking happens and the update is iRPROP−. The previous
     loss is part of :meth:`state_dict`, so checkpoint/resume is exact.
 
-    Args:
-        params: parameters or parameter groups.
-        lr: initial step Δ₀ (default 0.01, as torch's Rprop).
-        etas: (η⁻, η⁺) (default (0.5, 1.2)).
-        step_sizes: (Δ_min, Δ_max) (default (1e-6, 50)).
+    Args and ``last_info``: as :class:`RPropPlus`.
 
     Example:
         >>> import torch

@@ -193,16 +193,15 @@ class NewtonCG(LineSearchOptimizer):
         lr: initial step of the line search (default 1.0).
         damping: initial c ≥ 0 (default 1e-3).
         max_cg: CG iterations (Hessian-vector products) per step (default 20).
-        line_search: "armijo" (default) or "strong_wolfe".
-        c1, c2: line-search constants (defaults 1e-4, 0.9).
+        line_search, c1, c2: as :class:`Newton`'s (defaults "armijo", 1e-4, 0.9).
 
-    Attributes:
-        last_info: ``{"loss", "step_size", "cg_iterations", "damping", "fallback"}``.
+    After each step ``last_info`` holds ``{"loss", "step_size", "cg_iterations",
+    "damping", "fallback"}``.
 
-    Example:
+    Example (a convex quadratic: the minimiser is A⁻¹·1):
         >>> import torch
-        >>> w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
         >>> A = torch.tensor([[4.0, 1, 0], [1, 3, 1], [0, 1, 2]], dtype=torch.float64)
+        >>> w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
         >>> opt = NewtonCG([w], damping=0.0)
         >>> for _ in range(6):
         ...     loss = opt.step(lambda: 0.5 * w @ A @ w - w.sum())
