@@ -48,7 +48,11 @@ def test_fits_sine():
     xt = np.linspace(0.05, 2 * np.pi - 0.05, 300)[:, None]
     model = CMAC(40, associative_unit_size=4, random_state=0).fit(x, np.sin(x).ravel())
     assert np.mean((model.predict(xt) - np.sin(xt).ravel()) ** 2) < 1e-3
-    assert model.loss_curve_[-1] < model.loss_curve_[0]
+    assert model.loss_curve_[-1] < 0.1 * model.loss_curve_[0]
+    assert len(model.loss_curve_) == model.n_iter_ == model.max_iter
+    # the last entry is the training MSE of the final weights
+    train_mse = np.mean((model.predict(x) - np.sin(x).ravel()) ** 2)
+    assert model.loss_curve_[-1] == pytest.approx(train_mse, rel=1e-4)
 
 
 def test_multi_output_and_fixed_seed():

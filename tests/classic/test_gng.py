@@ -91,3 +91,42 @@ def test_bad_input():
         GrowingNeuralGas(n_start_nodes=3, max_nodes=2).fit(ring(20))
     with pytest.raises(ConfigError, match=r'GrowingNeuralGas: expected `max_edge_age` to be an int in the range \[1, inf\), received 0'):
         GrowingNeuralGas(max_edge_age=0).fit(ring(20))
+
+
+def four_clusters():
+    rng = np.random.RandomState(0)
+    return np.repeat(rng.rand(4, 2) * 10, 25, axis=0) + rng.randn(100, 2) * 0.01
+
+
+def _gng(**kw):
+    return GrowingNeuralGas(n_start_nodes=2, max_nodes=4, n_iter_before_neuron_added=50,
+                            neighbour_step=0.0, random_state=0, device="cpu", **kw)
+
+
+def test_loss_curve_is_the_mean_squared_distance_to_the_nearest_node():
+    X = four_clusters()
+    gng = _gng(max_iter=5).fit(X)
+    assert len(gng.loss_curve_) == gng.n_iter_ == 5
+    d2 = ((X[:, None, :] - gng.nodes_[None]) ** 2).sum(-1).min(1)  # NumPy, final nodes
+    assert gng.loss_curve_[-1] == pytest.approx(d2.mean(), rel=1e-4)
+    assert gng.loss_curve_[-1] < 0.01 * gng.loss_curve_[0]  # measured 2e-4 vs 0.27
+    gng.partial_fit(X)
+    assert len(gng.loss_curve_) == gng.n_iter_ == 6
+
+
+def test_early_stopping_when_no_node_moves_more_than_tol():
+    X = four_clusters()
+    gng = _gng(max_iter=60, tol=1e-2).fit(X)
+    k = gng.n_iter_
+    assert 2 < k < 60 and len(gng.loss_curve_) == k
+    # the same run without tol, cut after k, k − 1 and k − 2 epochs (same seed, same order)
+    at = {m: _gng(max_iter=m).fit(X) for m in (k - 2, k - 1, k)}
+    np.testing.assert_array_equal(at[k].nodes_, gng.nodes_)
+    assert at[k].n_nodes_ == at[k - 1].n_nodes_
+    assert np.linalg.norm(at[k].nodes_ - at[k - 1].nodes_, axis=1).max() <= 1e-2
+    earlier = at[k - 1].n_nodes_ != at[k - 2].n_nodes_ or (
+        np.linalg.norm(at[k - 1].nodes_ - at[k - 2].nodes_, axis=1).max() > 1e-2)
+    assert earlier  # epoch k − 1 did not meet the rule, so it did not stop there
+    with pytest.raises(ConfigError, match=r"GrowingNeuralGas: expected `tol` to be a float in the "
+                                          r"range \[0\.0, inf\) or None, received -1"):
+        _gng(tol=-1).fit(X)

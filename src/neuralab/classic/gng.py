@@ -11,16 +11,7 @@ from sklearn.utils import check_random_state
 
 from .. import registry
 from ..validation import expected
-from ._base import (
-    COMMON_CONSTRAINTS,
-    NON_NEGATIVE,
-    Estimator,
-    check_is_fitted,
-    integer,
-    real,
-    resolve_device,
-    validate,
-)
+from ._base import NON_NEGATIVE, Estimator, integer, make_init, real, validate
 
 __all__ = ["GrowingNeuralGas"]
 
@@ -64,6 +55,11 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
         max_nodes: most nodes the graph may hold. Default 100.
         min_distance_for_update: Euclidean distance below which a winner is not moved. Default 0.0.
         max_iter: epochs over the data in ``fit``. Default 10.
+        tol: early stopping: ``fit`` ends after an epoch in which no node
+            moved by more than ``tol`` (Euclidean distance between its weights at
+            the start and at the end of the epoch) and no node was added or
+            removed; ``n_iter_`` says how many epochs ran. ``None`` runs all
+            ``max_iter`` epochs. Default None.
         shuffle: shuffle the samples every epoch. Default True.
         random_state: seed for the start nodes and the sample order. Default None.
         verbose: log the node count every epoch when > 0. Default 0.
@@ -82,6 +78,8 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
         errors_: (n_nodes,) accumulated errors.
         n_nodes_: number of nodes. labels_: nearest node of each training sample.
         n_updates_: inputs presented so far (drives the λ schedule).
+        loss_curve_: after each epoch, the mean squared distance from the
+            epoch's samples to their nearest node (``-score(X)``).
         n_iter_: epochs run. n_features_in_: number of features.
 
     Example:
@@ -94,39 +92,13 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
         10
     """
 
-    def __init__(
-        self,
-        n_start_nodes=2,
-        step=0.2,
-        neighbour_step=0.006,
-        max_edge_age=50,
-        n_iter_before_neuron_added=100,
-        after_split_error_decay_rate=0.5,
-        error_decay_rate=0.995,
-        max_nodes=100,
-        min_distance_for_update=0.0,
-        max_iter=10,
-        shuffle=True,
-        random_state=None,
-        verbose=0,
-        device="auto",
-        n_threads=None,
-    ):
-        self.n_start_nodes = n_start_nodes
-        self.step = step
-        self.neighbour_step = neighbour_step
-        self.max_edge_age = max_edge_age
-        self.n_iter_before_neuron_added = n_iter_before_neuron_added
-        self.after_split_error_decay_rate = after_split_error_decay_rate
-        self.error_decay_rate = error_decay_rate
-        self.max_nodes = max_nodes
-        self.min_distance_for_update = min_distance_for_update
-        self.max_iter = max_iter
-        self.shuffle = shuffle
-        self.random_state = random_state
-        self.verbose = verbose
-        self.device = device
-        self.n_threads = n_threads
+    __init__ = make_init({
+        "n_start_nodes": 2, "step": 0.2, "neighbour_step": 0.006, "max_edge_age": 50,
+        "n_iter_before_neuron_added": 100, "after_split_error_decay_rate": 0.5,
+        "error_decay_rate": 0.995, "max_nodes": 100, "min_distance_for_update": 0.0,
+        "max_iter": 10, "tol": None, "shuffle": True, "random_state": None, "verbose": 0,
+        "device": "auto", "n_threads": None,
+    }, positional=16)
 
     _parameter_constraints = {
         "n_start_nodes": [integer(2)],
@@ -139,10 +111,10 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
         "max_nodes": [integer(1)],
         "min_distance_for_update": [NON_NEGATIVE],
         "max_iter": [integer(1)],
+        "tol": [NON_NEGATIVE, None],
         "shuffle": ["boolean"],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
-        **COMMON_CONSTRAINTS,
     }
 
     def _check_more(self):
@@ -185,7 +157,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
     # -- training -----------------------------------------------------------------
     def _train(self, X, n_epochs, rng):
         with self._threads():
-            return self._train_loop(X, n_epochs, rng, resolve_device(self.device))
+            return self._train_loop(X, n_epochs, rng, self._device())
 
     def _train_loop(self, X, n_epochs, rng, device):
         W, err, active, edges = self._load(device, X.shape[1])
@@ -199,6 +171,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
         t = int(self.n_updates_)
         n_epochs_run = 0
         for epoch in range(n_epochs):
+            start, active_at_start = W.clone(), active.copy()
             order = rng.permutation(len(X)) if self.shuffle else np.arange(len(X))
             for i in order.tolist():
                 x = Xt[i]
@@ -236,8 +209,16 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
                 # 7. decay every error
                 err *= decay
             n_epochs_run += 1
+            d2 = torch.cdist(Xt, W, compute_mode="donot_use_mm_for_euclid_dist")  # (n, cap)
+            d2.square_().add_(inactive_inf)
+            self.loss_curve_.append(float(d2.min(1).values.mean()))
             if self.verbose:
                 logger.info("[GrowingNeuralGas] epoch %d: %d nodes", epoch + 1, int(active.sum()))
+            if self.tol is not None and np.array_equal(active, active_at_start):
+                rows = torch.as_tensor(np.flatnonzero(active), device=device)
+                moved = torch.linalg.vector_norm(W[rows] - start[rows], dim=1).max()
+                if float(moved) <= self.tol:
+                    break
         self.n_updates_ = t
         self._store(W, err, active, edges)
         return n_epochs_run
@@ -282,6 +263,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
         self.edge_ages_ = np.zeros(0, dtype=np.int64)
         self.n_nodes_ = k
         self.n_updates_ = 0
+        self.loss_curve_ = []
 
     def partial_fit(self, X, y=None):
         """One epoch over ``X`` (initialising the graph from ``X`` on the first call). Returns self."""
@@ -298,7 +280,7 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
 
     # -- inference ----------------------------------------------------------------
     def _distances(self, X):
-        device = resolve_device(self.device)
+        device = self._device()
         dtype = torch.float64 if device.type == "cpu" else torch.float32
         Xt = torch.as_tensor(X, device=device, dtype=dtype)
         Wt = torch.as_tensor(self.nodes_, device=device, dtype=dtype)
@@ -306,14 +288,12 @@ class GrowingNeuralGas(ClusterMixin, TransformerMixin, Estimator):
 
     def transform(self, X):
         """Euclidean distance of each sample to each node, (n_samples, n_nodes)."""
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
+        X = self._fitted_data(X)
         return self._distances(X).cpu().numpy().astype(np.float64)
 
     def predict(self, X):
         """Index of the nearest node of each sample, (n_samples,)."""
-        check_is_fitted(self)
-        X = validate(self, X, reset=False)
+        X = self._fitted_data(X)
         return self._distances(X).argmin(1).cpu().numpy()
 
     def score(self, X, y=None):
