@@ -45,12 +45,15 @@ def test_u_matrix_figure_from_array_and_sofm(tmp_path):
 def test_component_planes(tmp_path):
     W = np.random.RandomState(0).rand(3, 4, 5)
     fig = plot.component_planes(W, feature_names=list("abcde"), path=tmp_path / "c.svg")
-    assert len(fig.axes) == 5
-    for k, ax in enumerate(fig.axes):
+    assert len(fig.axes) == 10  # five panels, then their five colour bars
+    for k, ax in enumerate(fig.axes[:5]):
         np.testing.assert_array_equal(ax.images[0].get_array(), W[:, :, k])
         assert ax.get_title() == "abcde"[k]
+        bar = fig.axes[5 + k]
+        assert bar is ax.images[0].colorbar.ax  # each panel has its own colour bar
+        assert bar.get_ylim() == pytest.approx((W[:, :, k].min(), W[:, :, k].max()))
     assert (tmp_path / "c.svg").exists()
-    assert len(plot.component_planes(W, features=[1, 3]).axes) == 2
+    assert len(plot.component_planes(W, features=[1, 3]).axes) == 4
 
 
 def test_gng_graph_segments_are_the_edges(tmp_path):
@@ -92,3 +95,35 @@ def test_bad_input():
         plot.rbm_filters(C())
     with pytest.raises(ShapeError, match=r"image_shape \(3, 3\) holds 9 pixels, expected 10"):
         plot.rbm_filters(C(), image_shape=(3, 3))
+
+
+def test_hexagonal_maps_are_drawn_as_hexagons(tmp_path):
+    from matplotlib.collections import PolyCollection
+
+    from neuralab.classic.sofm import grid_coordinates
+
+    X = np.random.RandomState(1).rand(120, 3)
+    som = SOFM((4, 5), grid_type="hexagon", max_iter=2, random_state=0, device="cpu").fit(X)
+    fig = plot.u_matrix(som, path=tmp_path / "hex.png")
+    ax, bar = fig.axes
+    (cells,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+    paths = cells.get_paths()
+    assert len(paths) == 20 and not ax.images  # one hexagon per unit, no image
+    np.testing.assert_allclose(cells.get_array(), som.distance_map().ravel())
+    assert cells.colorbar.ax is bar
+    centres = np.array([p.vertices[:6].mean(0) for p in paths])
+    for p, centre in zip(paths, centres):  # six corners 1/√3 from the centre
+        np.testing.assert_allclose(np.linalg.norm(p.vertices[:6] - centre, axis=1), 3 ** -0.5)
+    # centres are 1 apart exactly where the SOFM's own hexagonal grid has neighbours
+    d_plot = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    pos = grid_coordinates((4, 5), "hexagon")
+    d_grid = np.linalg.norm(pos[:, None] - pos[None], axis=2)
+    np.testing.assert_array_equal(np.isclose(d_plot, 1.0), np.isclose(d_grid, 1.0))
+    fig = plot.component_planes(som)
+    assert len(fig.axes) == 6  # 3 panels + 3 colour bars
+    for k, ax in enumerate(fig.axes[:3]):
+        (cells,) = ax.collections
+        np.testing.assert_allclose(cells.get_array(), som.cluster_centers_[:, k])
+        assert len(cells.get_paths()) == 20
+    with pytest.raises(DataError, match="grid_type must be 'rect' or 'hexagon'; received 'tri'"):
+        plot.u_matrix(som, grid_type="tri")

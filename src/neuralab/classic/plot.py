@@ -6,7 +6,11 @@ when ``path`` is given. Inputs are duck-typed:
 
 * a SOFM is anything with ``cluster_centers_`` (n_units, n_features) and
   ``features_grid`` (1-D or 2-D), e.g. :class:`neuralab.classic.SOFM`, or a
-  weight array shaped (rows, cols, n_features);
+  weight array shaped (rows, cols, n_features). A map with
+  ``grid_type="hexagon"`` is drawn as hexagons (one
+  :class:`~matplotlib.collections.PolyCollection` of ``rows × cols`` hexagons,
+  odd rows shifted by half a unit, as :func:`neuralab.classic.sofm.grid_coordinates`
+  places them); a rectangular one as an image;
 * a growing neural gas is anything with ``nodes_`` and ``edges_``;
 * an RBM is anything with ``components_`` (n_components, n_features), e.g.
   :class:`neuralab.classic.RBM` or scikit-learn's ``BernoulliRBM``.
@@ -25,12 +29,13 @@ import math
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import LineCollection
+from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
 from ..errors import DataError, ShapeError
 
-__all__ = ["u_matrix", "u_matrix_values", "component_planes", "gng_graph", "rbm_filters"]
+__all__ = ["u_matrix", "u_matrix_values", "component_planes", "gng_graph", "rbm_filters",
+           "hexagons"]
 
 
 def _figure(figsize) -> Figure:
@@ -68,6 +73,47 @@ def _grid_weights(som) -> np.ndarray:
     return W
 
 
+def _grid_type(som, grid_type):
+    if grid_type is None:
+        grid_type = getattr(som, "grid_type", "rect")
+    if grid_type not in ("rect", "hexagon"):
+        raise DataError(f"plot: grid_type must be 'rect' or 'hexagon'; received {grid_type!r}")
+    return grid_type
+
+
+def hexagons(rows: int, cols: int) -> np.ndarray:
+    """Vertices ``(rows·cols, 6, 2)`` of the hexagonal cells, row-major, rows top to bottom.
+
+    Unit ``(r, c)`` is centred at ``(c + (r mod 2)/2, −r·√3/2)``; pointy-top
+    hexagons of circumradius ``1/√3`` tile the plane (neighbours 1 apart).
+
+    >>> hexagons(2, 2).shape
+    (4, 6, 2)
+    """
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    centres = np.stack([c + 0.5 * (r % 2), -r * math.sqrt(3) / 2], axis=1)  # (U, 2)
+    angles = np.deg2rad(90 + 60 * np.arange(6))
+    corners = np.stack([np.cos(angles), np.sin(angles)], axis=1) / math.sqrt(3)  # (6, 2)
+    return centres[:, None, :] + corners[None, :, :]
+
+
+def _draw_map(fig, ax, values, grid_type, cmap, label=None):
+    """``values`` (rows, cols) as an image or hexagons on ``ax``, with a colour bar."""
+    if grid_type == "hexagon":
+        cells = PolyCollection(hexagons(*values.shape), array=values.ravel(), cmap=cmap,
+                               edgecolors="face")
+        ax.add_collection(cells)
+        ax.autoscale_view()
+        ax.set_aspect("equal")
+        rows = np.arange(values.shape[0])
+        ax.set_yticks(-rows * math.sqrt(3) / 2, [str(r) for r in rows])  # ticks name the rows
+        mappable = cells
+    else:
+        mappable = ax.imshow(values, cmap=cmap, origin="upper", interpolation="nearest")
+    fig.colorbar(mappable, ax=ax, label=label, fraction=0.046, pad=0.04)
+    return mappable
+
+
 def u_matrix_values(weights) -> np.ndarray:
     """U-matrix of a rectangular map: mean distance of each unit to its 8 grid neighbours.
 
@@ -96,7 +142,8 @@ def u_matrix_values(weights) -> np.ndarray:
     return np.where(count > 0, total / np.maximum(count, 1), 0.0)
 
 
-def u_matrix(som, *, path=None, cmap="bone_r", title="U-matrix", figsize=(5, 4)):
+def u_matrix(som, *, path=None, cmap="bone_r", title="U-matrix", figsize=(5, 4),
+             grid_type=None):
     """Draw the U-matrix (unified distance matrix) of a self-organising map.
 
     Dark/light cells mark large mean distances to the neighbours: cluster
@@ -109,10 +156,14 @@ def u_matrix(som, *, path=None, cmap="bone_r", title="U-matrix", figsize=(5, 4))
         cmap: matplotlib colormap name. Default "bone_r".
         title: axes title. Default "U-matrix".
         figsize: figure size in inches. Default (5, 4).
+        grid_type: "rect" | "hexagon"; None: the SOFM's own (``"rect"`` for arrays).
 
     Returns:
-        matplotlib Figure.
+        matplotlib Figure: its first axes holds the image (rect) or one
+        PolyCollection of hexagons whose array is the U-matrix, row-major;
+        the second axes is the colour bar.
     """
+    grid_type = _grid_type(som, grid_type)
     if hasattr(som, "distance_map"):
         values = np.asarray(som.distance_map(), dtype=np.float64)
         if values.ndim == 1:
@@ -123,8 +174,7 @@ def u_matrix(som, *, path=None, cmap="bone_r", title="U-matrix", figsize=(5, 4))
         values = u_matrix_values(som)
     fig = _figure(figsize)
     ax = fig.add_subplot()
-    im = ax.imshow(values, cmap=cmap, origin="upper", interpolation="nearest")
-    fig.colorbar(im, ax=ax, label="mean distance to neighbours")
+    _draw_map(fig, ax, values, grid_type, cmap, label="mean distance to neighbours")
     ax.set_title(title)
     ax.set_xlabel("column")
     ax.set_ylabel("row")
@@ -132,7 +182,7 @@ def u_matrix(som, *, path=None, cmap="bone_r", title="U-matrix", figsize=(5, 4))
 
 
 def component_planes(som, *, feature_names=None, features=None, ncols=None, path=None,
-                     cmap="viridis", figsize=None):
+                     cmap="viridis", figsize=None, grid_type=None):
     """One heat map per input feature: that feature's weight at every map unit.
 
     Args:
@@ -142,11 +192,14 @@ def component_planes(som, *, feature_names=None, features=None, ncols=None, path
         ncols: panels per row. Default ⌈√n_panels⌉.
         path: file to save to. Default None.
         cmap: colormap. Default "viridis".
-        figsize: inches; default 2.2 per panel.
+        figsize: inches; default 2.6 × 2.2 per panel.
+        grid_type: "rect" | "hexagon"; None: the SOFM's own (``"rect"`` for arrays).
 
     Returns:
-        matplotlib Figure with one axes per drawn feature.
+        matplotlib Figure: one axes per drawn feature (an image, or hexagons),
+        each followed by its colour bar's axes.
     """
+    grid_type = _grid_type(som, grid_type)
     W = _grid_weights(som)
     d = W.shape[2]
     features = list(range(d)) if features is None else [int(f) for f in features]
@@ -162,10 +215,10 @@ def component_planes(som, *, feature_names=None, features=None, ncols=None, path
     n = len(features)
     ncols = ncols or math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    fig = _figure(figsize or (2.2 * ncols, 2.2 * nrows))
-    for k, f in enumerate(features):
-        ax = fig.add_subplot(nrows, ncols, k + 1)
-        ax.imshow(W[:, :, f], cmap=cmap, interpolation="nearest")
+    fig = _figure(figsize or (2.6 * ncols, 2.2 * nrows))
+    panels = [fig.add_subplot(nrows, ncols, k + 1) for k in range(n)]
+    for ax, f in zip(panels, features):
+        _draw_map(fig, ax, W[:, :, f], grid_type, cmap)
         ax.set_title(feature_names[f] if feature_names is not None else f"feature {f}", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
