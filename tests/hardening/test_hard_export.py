@@ -28,6 +28,12 @@ SMALL = {
 }
 
 
+def test_the_suite_covers_every_registered_architecture():
+    # the registry lists the detection and landmark networks too (registered at import)
+    assert {"tiny_yolo", "landmark_net", "efficientnet_lite0", "darknet53", "lenet5",
+            "mixture_of_experts"} <= set(architectures.names())
+
+
 def _session(path):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
@@ -40,7 +46,12 @@ def _max_rel_error(session, model, x):
     return float(np.abs(got - want).max()) / max(1.0, float(np.abs(want).max()))
 
 
-@pytest.mark.parametrize("name", architectures.names())
+#: the exports that take over ~10 s on one busy CPU thread (AlexNet: 58 M parameters at 224²)
+SLOW = {"alexnet"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n
+                                  for n in architectures.names()])
 def test_every_architecture_exports_with_a_dynamic_batch(name, tmp_path):
     torch.manual_seed(0)
     model = architectures.create(name, **SMALL.get(name, {}))
@@ -64,7 +75,8 @@ def _rnn(cell):
 
 
 @pytest.mark.parametrize("exporter, cells", [("torchscript", ("LSTM", "GRU", "SimpleRNN")),
-                                             ("dynamo", ("LSTM",))])
+                                             pytest.param("dynamo", ("LSTM",),
+                                                          marks=pytest.mark.slow)])
 def test_recurrent_networks_export_with_a_dynamic_time_axis(tmp_path, exporter, cells):
     for cell in (getattr(L, c)(6) for c in cells):
         net = _rnn(cell)
@@ -96,6 +108,7 @@ class _BakedBatch(nn.Module):
         return x.reshape(2, -1)                          # only works for the example's batch of 2
 
 
+@pytest.mark.slow
 def test_auto_falls_back_to_dynamo_and_refuses_what_neither_can_export(tmp_path, capsys):
     torch.manual_seed(0)
     result = export_onnx(_Adaptive(), tmp_path / "a.onnx", (1, 5, 5))
