@@ -73,9 +73,22 @@ def test_single_process_group_uses_ddp_and_matches_plain_fit(tmp_path):
     np.testing.assert_allclose(h_ddp["loss"], h_plain["loss"], rtol=1e-6)
 
 
+class _Pairs(torch.utils.data.Dataset):
+    """A map-style Dataset read item by item (a TensorDataset would be taken in memory as arrays)."""
+
+    def __init__(self, x, y):
+        self.x, self.y = x, y
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i], self.y[i]
+
+
 def _dataset():
     x, y, _ = _blobs_mlp()
-    return torch.utils.data.TensorDataset(x, y)
+    return _Pairs(x, y)
 
 
 def _runs(root, rank=0):
@@ -92,9 +105,15 @@ def _runs(root, rank=0):
     with contextlib.redirect_stderr(err):
         h = fit(net, x, y, **dict(_KW, progress="line"))
     results["arrays"] = (net, h, err.getvalue())
-    _, _, net = _blobs_mlp()                            # a Dataset: DistributedSampler, batch 16 = 2 x 8
+    _, _, net = _blobs_mlp()                            # a Dataset in order: batch 16 = 2 x 8
     h = fit(net, _dataset(), **dict(_KW, shuffle=False))
     results["dataset"] = (net, h, "")
+    _, _, net = _blobs_mlp()                            # a shuffled Dataset: one global permutation per
+    h = fit(net, _dataset(), **dict(_KW, batch_size=12))  # epoch, split by rank (12 = 2 x 6; 96 = 8 x 12)
+    results["dataset_shuffled"] = (net, h, "")
+    _, _, net = _blobs_mlp()                            # shuffled arrays with an uneven last batch
+    h = fit(net, x[:90], y[:90], **dict(_KW, batch_size=20))  # (4 x 20 + 10: shares of 10 and 5)
+    results["arrays_uneven"] = (net, h, "")
     _, _, net = _blobs_mlp()                            # checkpoint after 2 epochs, resume to 3
     ck = os.path.join(root, f"ck-rank{rank}")
     fit(net, x, y, callbacks=[Checkpoint(ck)], **_KW)
@@ -126,8 +145,8 @@ def _worker(rank, world, port, root):
 @pytest.mark.slow
 def test_two_gloo_processes_match_one_process_on_the_global_batch(tmp_path):
     """DDP on 2 CPU processes (gloo, joined from torchrun's environment variables) gives the weights
-    of 1 process on the same global batch: arrays, a Dataset through DistributedSampler, and a
-    checkpoint resumed under DDP; only rank 0 writes."""
+    of 1 process on the same global batch: shuffled arrays, a Dataset in order and shuffled (one
+    global permutation per epoch split by rank), and a checkpoint resumed under DDP; only rank 0 writes."""
     import socket
 
     import torch.multiprocessing as mp

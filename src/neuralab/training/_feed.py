@@ -13,12 +13,12 @@ import warnings
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
 
 from . import _data
 from . import distributed as dist
 
-__all__ = ["ArrayFeed", "StreamFeed", "NoDataFeed", "full_batch", "has_batchnorm"]
+__all__ = ["ArrayFeed", "StreamFeed", "GlobalBatches", "NoDataFeed", "full_batch", "has_batchnorm"]
 
 
 def has_batchnorm(module: nn.Module) -> bool:
@@ -46,10 +46,8 @@ class ArrayFeed:
         if not drop_last and n > batch_size and n % batch_size == 1 and has_batchnorm(module):
             _warn_single_batch(n, batch_size)
             drop_last = True
-        n_steps = n // batch_size if drop_last and n >= batch_size else math.ceil(n / batch_size)
         world, self.rank = dist.world_size(), dist.rank()
-        if world > 1:  # every rank must take the same number of steps with >= 1 sample
-            n_steps = sum(1 for i in range(n_steps) if min(batch_size, n - i * batch_size) >= world)
+        n_steps = _n_steps(n, batch_size, drop_last, world)
         self.world, self.n, self.batch_size, self.n_steps = world, n, batch_size, n_steps
         self.shuffle, self.generator, self.device = shuffle, generator, device
         full = [min(batch_size, n - i * batch_size) for i in range(n_steps)]
@@ -70,34 +68,60 @@ class ArrayFeed:
             yield self.data.take(idx)
 
 
+def _n_steps(n: int, batch_size: int, drop_last: bool, world: int) -> int:
+    """Steps per epoch; under DDP only global batches that give every rank a sample count."""
+    n_steps = n // batch_size if drop_last and n >= batch_size else math.ceil(n / batch_size)
+    if world > 1:  # every rank must take the same number of steps with >= 1 sample
+        n_steps = sum(1 for i in range(n_steps) if min(batch_size, n - i * batch_size) >= world)
+    return n_steps
+
+
+class GlobalBatches(Sampler):
+    """This rank's share of every global batch of a Dataset: positions ``r, r + W, …`` of it.
+
+    The epoch's order is one permutation drawn from the run's generator exactly as a
+    single process's shuffled DataLoader draws it (a ``RandomSampler``), so one process
+    and ``W`` processes see the same global batches, shuffled or not.
+    """
+
+    def __init__(self, n: int, batch_size: int, shuffle: bool, drop_last: bool, generator: torch.Generator,
+                 rank: int = 0, world: int = 1):
+        self.n, self.batch_size, self.shuffle, self.generator = n, batch_size, shuffle, generator
+        self.rank, self.world = rank, world
+        self.n_steps = _n_steps(n, batch_size, drop_last, world)
+
+    def __len__(self) -> int:
+        return self.n_steps
+
+    def __iter__(self):
+        order = (list(RandomSampler(range(self.n), generator=self.generator)) if self.shuffle
+                 else range(self.n))
+        bs = self.batch_size
+        for i in range(self.n_steps):
+            yield list(order[i * bs:(i + 1) * bs][self.rank::self.world])
+
+
 class StreamFeed:
-    """Batches of a Dataset (our DataLoader, a DistributedSampler under torchrun) or the user's DataLoader."""
+    """Batches of a Dataset (our DataLoader over :class:`GlobalBatches`) or the user's DataLoader."""
 
     def __init__(self, data: _data.Stream, batch_size: int, shuffle: bool, drop_last: bool,
                  generator: torch.Generator, device, module: nn.Module):
         self.module, self.device = module, device
         self.dtype, self.keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
-        self.sampler = None
-        world = dist.world_size()
         if data.loader is not None:
             self.loader = data.loader
         else:
-            n = len(data)
+            n, world = len(data), dist.world_size()
             if (not drop_last and n > batch_size and n % batch_size == 1 and has_batchnorm(module)
                     and world == 1):
                 _warn_single_batch(n, batch_size)
                 drop_last = True
-            if world > 1:
-                from torch.utils.data import DistributedSampler
-
-                self.sampler = DistributedSampler(
-                    data.dataset, num_replicas=world, rank=dist.rank(), shuffle=shuffle,
-                    seed=int(torch.randint(0, 2**31, (1,), generator=generator)))
-                self.loader = DataLoader(data.dataset, batch_size=max(1, batch_size // world),
-                                         sampler=self.sampler, drop_last=drop_last)
+            if isinstance(data.dataset, IterableDataset):  # its own order: no permutation, no sharding
+                self.loader = DataLoader(data.dataset, batch_size=batch_size, generator=generator,
+                                         drop_last=drop_last)
             else:
-                self.loader = DataLoader(data.dataset, batch_size=batch_size, shuffle=shuffle,
-                                         generator=generator, drop_last=drop_last)
+                sampler = GlobalBatches(n, batch_size, shuffle, drop_last, generator, dist.rank(), world)
+                self.loader = DataLoader(data.dataset, batch_sampler=sampler, generator=generator)
         try:
             self.n_steps = len(self.loader)
         except TypeError:
@@ -108,8 +132,6 @@ class StreamFeed:
         return self.n_steps
 
     def batches(self, epoch: int):
-        if self.sampler is not None:
-            self.sampler.set_epoch(epoch)
         for batch in self.loader:
             yield _data.stream_batch(batch, self.module, self.device, self.dtype, self.keep_ints)
 

@@ -2,9 +2,10 @@
 
 When ``torch.distributed`` is initialised, ``fit`` wraps the module in
 :class:`~torch.nn.parallel.DistributedDataParallel` and gives each rank an
-equal share of every global batch: with in-memory data all ranks draw the same
-permutation and rank ``r`` of ``W`` takes samples ``r, r + W, …`` of the batch;
-with a Dataset a :class:`~torch.utils.data.DistributedSampler` does the same job.
+equal share of every global batch: all ranks draw the same permutation (from
+rank 0's shuffling seed) as a single process would, and rank ``r`` of ``W`` takes
+samples ``r, r + W, …`` of each batch, for in-memory data and Datasets alike
+(``_feed.GlobalBatches``).
 DDP averages the gradients, so one step equals a single-process step on the
 global batch when the shares are equal. Losses and metrics are averaged across
 ranks once per epoch. Only rank 0 writes checkpoints and progress.
@@ -26,7 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError
 
-__all__ = ["is_distributed", "rank", "world_size", "wrap", "all_reduce_sum", "init_from_env"]
+__all__ = ["is_distributed", "rank", "world_size", "wrap", "all_reduce_sum", "init_from_env", "rank0_value"]
 
 logger = logging.getLogger("neuralab.training")
 
@@ -97,6 +98,17 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.SUM)
     return t
+
+
+def rank0_value(value: int) -> int:
+    """Rank 0's ``value`` on every rank (identity outside a process group): one shuffling seed for all."""
+    if not is_distributed():
+        return value
+    t = torch.tensor([value], dtype=torch.int64)
+    if torch.distributed.get_backend() == "nccl":
+        t = t.cuda()
+    torch.distributed.broadcast(t, src=0)
+    return int(t.item())
 
 
 def local_device(device: torch.device) -> torch.device:

@@ -162,8 +162,8 @@ class Trainer:
         batch_size = check_int("fit", "batch_size", batch_size, low=1)
         if self.seed is not None:
             torch.manual_seed(self.seed)
-        self.generator.manual_seed(self.seed if self.seed is not None
-                                   else int(torch.randint(0, 2**62, (1,)).item()))
+        self.generator.manual_seed(dist.rank0_value(
+            self.seed if self.seed is not None else int(torch.randint(0, 2**62, (1,)).item())))
         train, val = self._prepare_data(x, y, validation_data, validation_split, steps_per_epoch)
         self._setup_run(train, val, batch_size)
         self.feed = self._make_feed(train, batch_size, shuffle, drop_last, steps_per_epoch, explicit_batch)
