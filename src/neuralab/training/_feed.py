@@ -15,10 +15,12 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, IterableDataset, RandomSampler, Sampler
 
+from ..errors import DataError
 from . import _data
 from . import distributed as dist
 
-__all__ = ["ArrayFeed", "StreamFeed", "GlobalBatches", "NoDataFeed", "full_batch", "has_batchnorm"]
+__all__ = ["ArrayFeed", "StreamFeed", "GlobalBatches", "NoDataFeed", "full_batch", "has_batchnorm",
+           "stream_batches", "loader_of", "first_batch", "eval_batches"]
 
 
 def has_batchnorm(module: nn.Module) -> bool:
@@ -107,7 +109,6 @@ class StreamFeed:
     def __init__(self, data: _data.Stream, batch_size: int, shuffle: bool, drop_last: bool,
                  generator: torch.Generator, device, module: nn.Module):
         self.module, self.device = module, device
-        self.dtype, self.keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
         if data.loader is not None:
             self.loader = data.loader
         else:
@@ -132,8 +133,7 @@ class StreamFeed:
         return self.n_steps
 
     def batches(self, epoch: int):
-        for batch in self.loader:
-            yield _data.stream_batch(batch, self.module, self.device, self.dtype, self.keep_ints)
+        return stream_batches(self.loader, self.module, self.device)
 
 
 class NoDataFeed:
@@ -151,15 +151,46 @@ class NoDataFeed:
             yield None
 
 
+def stream_batches(loader, module: nn.Module, device):
+    """Each batch of ``loader`` as ``(x, y)`` tuples of tensors on ``device`` in the module's dtype
+    (integer inputs kept for an Embedding): the one conversion of streamed batches."""
+    dtype, keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
+    for batch in loader:
+        yield _data.stream_batch(batch, module, device, dtype, keep_ints)
+
+
+def loader_of(data: _data.Stream, batch_size: int) -> DataLoader:
+    """The user's DataLoader, or the Dataset in order in batches of ``batch_size``."""
+    return data.loader or DataLoader(data.dataset, batch_size=batch_size, shuffle=False)
+
+
+def first_batch(data, module: nn.Module, batch_size: int, owner: str = "fit") -> tuple:
+    """A probe batch ``(x, y)`` on the CPU: ``y`` is the whole target tuple for in-memory data."""
+    if isinstance(data, _data.Arrays):
+        return tuple(t[:batch_size] for t in data.x), data.y
+    first = next(stream_batches(loader_of(data, batch_size), module, torch.device("cpu")), None)
+    if first is None:
+        raise DataError(f"{owner}: empty dataset: expected at least one batch, received none")
+    return first
+
+
+def eval_batches(data, module: nn.Module, batch_size: int, device):
+    """The batches of evaluation and prediction: in order, each sample once, on every rank."""
+    if isinstance(data, _data.Arrays):
+        for i in range(0, data.n, batch_size):
+            x, y = data.take(slice(i, i + batch_size))
+            yield (tuple(t.to(device, non_blocking=True) for t in x),
+                   None if y is None else tuple(t.to(device, non_blocking=True) for t in y))
+        return
+    yield from stream_batches(loader_of(data, batch_size), module, device)
+
+
 def full_batch(data, module: nn.Module, device) -> tuple:
     """The whole training set as one ``(x, y)`` batch on ``device`` (for full-batch optimizers)."""
     if isinstance(data, _data.Arrays):
         return data.to(device).take(slice(None))
-    dtype, keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
-    loader = data.loader or DataLoader(data.dataset, batch_size=1024, shuffle=False)
     xs, ys = [], []
-    for batch in loader:
-        xb, yb = _data.stream_batch(batch, module, torch.device("cpu"), dtype, keep_ints)
+    for xb, yb in stream_batches(loader_of(data, 1024), module, torch.device("cpu")):
         xs.append(xb)
         ys.append(yb)
     x = tuple(torch.cat(parts).to(device) for parts in zip(*xs))

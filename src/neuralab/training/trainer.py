@@ -195,15 +195,7 @@ class Trainer:
         """Probe the module on a first batch; resolve loss, targets, metrics and the optimizer."""
         self._adapt_targets = False
         if train is not None:
-            x0, y0 = _first_batch(train, self.module, batch_size)
-            outs0 = _probe(self.module, x0, self.device, check=self._specs["loss"] is not None)
-            if self._specs["loss"] is not None:
-                if y0 is None:
-                    raise DataError("fit: expected targets y for x, received y=None")
-                self.objective = Objective(self._specs["loss"], self.module, outs0, y0,
-                                           self._specs["loss_weights"], steps=getattr(train, "steps", False))
-                self._adapt_all(train, val, outs0, y0)
-            self.metric_fns = resolve_metrics(self._specs["metrics"], self.objective)
+            self._prepare_objective(train, batch_size, "fit", val=val)
         if "optimizer" not in self.optimizers and self._specs["optimizer"] is not None:
             self.optimizers["optimizer"] = self._make_default_optimizer()
         self.base_lrs = {name: [g.get("lr") for g in opt.param_groups] for name, opt in self.optimizers.items()}
@@ -215,19 +207,37 @@ class Trainer:
         self._full_batch = self.full_batch
         self._part_labels = self.objective.part_labels() if self.objective is not None else []
 
-    def _adapt_all(self, train, val, outs0, y0) -> None:
-        obj = self.objective
-        if isinstance(train, _data.Arrays):
-            train.y = obj.fit_targets(train.y, outs0, "y")
-        else:
-            obj.fit_targets(y0, outs0, "y")
-            self._adapt_targets = True
-        if isinstance(val, _data.Arrays):
-            if val.y is None:
-                raise DataError("validation data: expected targets y_val, received None")
-            val.y = obj.fit_targets(val.y, outs0, "y_val")
-        elif val is not None:
-            self._adapt_targets = True
+    def _prepare_objective(self, data, batch_size: int, owner: str, val=None) -> None:
+        """What fit and evaluate both need before their first step: probe the module on ``data``'s
+        first batch (building lazy layers), build the Objective from its outputs, check and adapt
+        the targets of ``data`` (and ``val``) to the losses, resolve the metrics."""
+        x0, y0 = _feed.first_batch(data, self.module, batch_size, owner)
+        wants_loss = self._specs["loss"] is not None
+        outs0 = _probe(self.module, x0, self.device, check=wants_loss)
+        self._adapt_targets = False
+        if wants_loss:
+            if y0 is None:
+                raise DataError(f"{owner}: expected targets y for x, received y=None"
+                                if isinstance(data, _data.Arrays) else
+                                f"{owner}: the dataset yields inputs only: expected (input, target) pairs")
+            self.objective = Objective(self._specs["loss"], self.module, outs0, y0, self._specs["loss_weights"],
+                                       steps=getattr(data, "steps", False))
+            self._adapt(data, outs0, y0, "y")
+            if val is not None:
+                self._adapt(val, outs0, None, "y_val")
+        self._part_labels = self.objective.part_labels() if self.objective is not None else []
+        self.metric_fns = resolve_metrics(self._specs["metrics"], self.objective)
+
+    def _adapt(self, data, outs0, y0, what: str) -> None:
+        """Fit in-memory targets to the losses once; streamed ones batch by batch (checked on ``y0``)."""
+        if isinstance(data, _data.Arrays):
+            if data.y is None:
+                raise DataError(f"validation data: expected targets {what}, received None")
+            data.y = self.objective.fit_targets(data.y, outs0, what)
+            return
+        if y0 is not None:
+            self.objective.fit_targets(y0, outs0, what)
+        self._adapt_targets = True
 
     def _make_default_optimizer(self):
         return _setup.make_optimizer(self._specs["optimizer"], self.module, self.lr,
@@ -347,7 +357,7 @@ class Trainer:
         acc = _Means()
         try:
             with torch.no_grad():
-                for batch in _eval_batches(data, self.module, batch_size, self.device):
+                for batch in _feed.eval_batches(data, self.module, batch_size, self.device):
                     acc.add(self.test_step(batch), _batch_len(batch))
         finally:
             self.module.train(was_training)
@@ -611,18 +621,7 @@ class Trainer:
         """Loss and metrics on ``(x, y)`` in eval mode: sample-weighted means."""
         batch_size = check_int("evaluate", "batch_size", batch_size, low=1)
         data = _data.prepare(x, y, self.module, "x")
-        x0, y0 = _first_batch(data, self.module, batch_size)
-        if y0 is None:
-            raise DataError("evaluate: expected targets y, received None" if isinstance(data, _data.Arrays)
-                            else "evaluate: the dataset yields inputs only: expected (input, target) pairs")
-        outs0 = _probe(self.module, x0, self.device)
-        self.objective = Objective(self._specs["loss"], self.module, outs0, y0, self._specs["loss_weights"],
-                                   steps=getattr(data, "steps", False))
-        self._part_labels = self.objective.part_labels()
-        self._adapt_targets = not isinstance(data, _data.Arrays)
-        if isinstance(data, _data.Arrays):
-            data.y = self.objective.fit_targets(data.y, outs0, "y")
-        self.metric_fns = resolve_metrics(self._specs["metrics"], self.objective)
+        self._prepare_objective(data, batch_size, "evaluate")
         self.model = self.module
         return self.evaluate_data(data, batch_size)
 
@@ -641,7 +640,7 @@ class Trainer:
         first = maps = None
         try:
             with torch.no_grad():
-                for xb, _ in _eval_batches(data, self.module, batch_size, self.device):
+                for xb, _ in _feed.eval_batches(data, self.module, batch_size, self.device):
                     out = self.module(*xb)
                     first = out if first is None else first
                     outs = as_outputs(out)
@@ -694,20 +693,6 @@ def _prepare_validation(validation_data, module):
                     f"received {type(validation_data).__name__}")
 
 
-def _first_batch(data, module, batch_size: int):
-    """A probe batch ``(x, y)`` on the CPU: ``y`` is the whole target tuple for in-memory data."""
-    if isinstance(data, _data.Arrays):
-        return tuple(t[:batch_size] for t in data.x), data.y
-    from torch.utils.data import DataLoader
-
-    loader = data.loader or DataLoader(data.dataset, batch_size=batch_size, shuffle=False)
-    first = next(iter(loader), None)
-    if first is None:
-        raise DataError("fit: empty dataset: expected at least one batch, received none")
-    return _data.stream_batch(first, module, torch.device("cpu"), _data.module_dtype(module),
-                              _data.wants_int_inputs(module))
-
-
 def _probe(module: nn.Module, x: tuple, device, check: bool = True):
     """One eval-mode, no-grad forward: builds lazy parameters and shows the output shapes.
 
@@ -738,21 +723,6 @@ def _probe(module: nn.Module, x: tuple, device, check: bool = True):
             raise DataError(f"fit: expected the module output to keep the batch axis ({x[0].shape[0]} "
                             f"samples), received output of shape {format_shape(tuple(o.shape))}")
     return outs
-
-
-def _eval_batches(data, module, batch_size: int, device):
-    if isinstance(data, _data.Arrays):
-        for i in range(0, data.n, batch_size):
-            x, y = data.take(slice(i, i + batch_size))
-            yield (tuple(t.to(device, non_blocking=True) for t in x),
-                   None if y is None else tuple(t.to(device, non_blocking=True) for t in y))
-        return
-    from torch.utils.data import DataLoader
-
-    loader = data.loader or DataLoader(data.dataset, batch_size=batch_size, shuffle=False)
-    dtype, keep_ints = _data.module_dtype(module), _data.wants_int_inputs(module)
-    for batch in loader:
-        yield _data.stream_batch(batch, module, device, dtype, keep_ints)
 
 
 def _batch_len(batch) -> int:
