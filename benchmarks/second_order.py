@@ -33,15 +33,26 @@ attempts); --huge-full runs the whole epoch instead.
 LeNet-5 case (--lenet): LeNet-5 (61,706 parameters) on the digits resized to
 32×32 (1,437 training images, float32), one epoch of each method, each in a
 fresh subprocess so that its peak resident memory (ru_maxrss) is its own: Adam
-(mini-batches of 64), torch.optim.LBFGS (one full-batch step of max_iter=20,
-strong Wolfe; neuralab's "lbfgs"), "newton_cg" (one full-batch truncated-Newton
-step, at most 20 Hessian-vector products, softmax cross-entropy), and "lm" and
-"bfgs", which the memory preflight refuses with a ConfigError before
-allocating (the message is reported).
+(mini-batches of 64), "lbfgs" (neuralab's name for torch.optim.LBFGS: one
+full-batch step of max_iter=20, strong Wolfe), "newton_cg" (one full-batch
+truncated-Newton step, at most 20 Hessian-vector products, softmax
+cross-entropy), "lm" (one full-batch Levenberg–Marquardt step on the one-hot
+residuals of the logits: 14,370 residuals, so the automatic choice is the
+matrix-free solver: J would be 3.5 GB, JᵀJ 15 GB) and "bfgs" (built by name:
+its 15 GB inverse Hessian does not fit, so it is mapped to lbfgs with a warning,
+and run like lbfgs).
+
+Overfit case (--overfit): NeuPy's assertCanNetworkOverfit problem (NeuPy's
+tests/base.py): 10 points x ∈ [-1, 1]², targets y ∈ [0, 1] uniform, a
+2-20-1 network Relu(20) (XavierNormal gain 4, zero bias) → Sigmoid(1)
+(XavierNormal gain 2), mse, full batch, float64. Per method the final loss after
+--overfit-epochs epochs (default 50; NeuPy's own tests allow 200 for CG
+Fletcher–Reeves and Dai–Yuan, 500 Hestenes–Stiefel, 1200 Polak–Ribière and
+Liu–Storey, 350 Newton, 250 SR1 at 2e-3) on seeds 0–9, and how many are < 1e-3.
 
 Run:  .venv/bin/python benchmarks/second_order.py [--repeats 3] [--seeds 3]
           [--large-repeats 1] [--skip-small] [--skip-large] [--huge [--huge-full]]
-          [--lenet]
+          [--lenet] [--overfit [--overfit-epochs 50]]
 Prints JSON. The small case runs with one torch thread (tiny tensors: thread
 spin-up costs more than it gains on a shared machine); the others with the default.
 """
@@ -324,6 +335,8 @@ LENET_METHODS = ("adam", "lbfgs", "newton_cg", "lm", "bfgs")
 
 def lenet_one(method: str) -> dict:
     """One epoch of ``method`` on LeNet-5 / digits; run in its own process."""
+    import warnings
+
     from neuralab import registry
     from neuralab.datasets import load_digits
     from neuralab.errors import ConfigError
@@ -340,6 +353,7 @@ def lenet_one(method: str) -> dict:
             return torch.nn.functional.nll_loss(torch.log(p.clamp_min(1e-12)), t)
     params = list(net.parameters())
     start_loss = float(loss_fn(net(x), y).detach())
+    info: dict = {}
     t0 = time.perf_counter()
     try:
         if method == "adam":
@@ -348,41 +362,98 @@ def lenet_one(method: str) -> dict:
                 opt.zero_grad()
                 loss_fn(net(x[i:i + 64]), y[i:i + 64]).backward()
                 opt.step()
-        elif method == "lbfgs":
-            opt = nopt.create("lbfgs", params, max_iter=20)
-
-            def closure():
-                opt.zero_grad()
-                loss = loss_fn(net(x), y)
-                loss.backward()
-                return loss
-
-            opt.step(closure)
         else:
-            opt = nopt.create(method, params)
-            if method == "lm":
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                opt = nopt.create(method, params, **({"max_iter": 20} if method == "lbfgs" else {}))
+            if caught:
+                info["warning"] = str(caught[0].message)
+            info["optimizer"] = type(opt).__name__
+            if isinstance(opt, torch.optim.LBFGS):
+                def closure():
+                    opt.zero_grad()
+                    loss = loss_fn(net(x), y)
+                    loss.backward()
+                    return loss
+            elif method == "lm":
                 closure = nopt.ResidualClosure(net, x, y)
             else:
                 closure = nopt.LossClosure(net, x, y, loss_fn)
             opt.step(closure)
+            if method == "lm":
+                info["solver"] = opt.solver_used
+                info.update({k: opt.last_info[k] for k in ("cg_iterations", "attempts", "mu")})
     except ConfigError as exc:
         return {"refused": str(exc), "seconds": round(time.perf_counter() - t0, 3),
                 "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}
     seconds = time.perf_counter() - t0
     return {"seconds": round(seconds, 2), "loss_before": round(start_loss, 4),
             "loss_after": round(float(loss_fn(net(x), y).detach()), 4),
-            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3)}
+            "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),
+            **info}
 
 
-def lenet_case() -> dict:
+def lenet_case(threads: int) -> dict:
     import subprocess
     import sys
 
-    out = {"parameters": 61_706, "threads": torch.get_num_threads()}
+    out = {"parameters": 61_706, "threads": threads}
     for method in LENET_METHODS:
-        proc = subprocess.run([sys.executable, __file__, "--lenet-method", method],
+        proc = subprocess.run([sys.executable, __file__, "--lenet-method", method,
+                               "--threads", str(threads)],
                               capture_output=True, text=True, check=True)
         out[method] = json.loads(proc.stdout)
+    adam = out["adam"]["seconds"]
+    out["seconds_ratio_vs_adam"] = {m: round(out[m]["seconds"] / adam, 2)
+                                    for m in LENET_METHODS if "seconds" in out[m]}
+    return out
+
+
+def neupy_overfit_problem(seed: int, dtype=torch.float64):
+    """NeuPy's assertCanNetworkOverfit: 10 points, Relu(20) → Sigmoid(1), its initialisation."""
+    g = torch.Generator().manual_seed(seed)
+    x = 2 * torch.rand(10, 2, generator=g, dtype=dtype) - 1
+    y = torch.rand(10, 1, generator=g, dtype=dtype)
+    hidden, out = torch.nn.Linear(2, 20), torch.nn.Linear(20, 1)
+    with torch.no_grad():  # XavierNormal(gain): std = gain·sqrt(2 / (fan_in + fan_out))
+        hidden.weight.copy_(torch.randn(20, 2, generator=g) * 4 * math.sqrt(2 / 22))
+        out.weight.copy_(torch.randn(1, 20, generator=g) * 2 * math.sqrt(2 / 21))
+        hidden.bias.zero_()
+        out.bias.zero_()
+    return torch.nn.Sequential(hidden, torch.nn.ReLU(), out, torch.nn.Sigmoid()).to(dtype), x, y
+
+
+OVERFIT_METHODS = {
+    "cg_fletcher_reeves": ("cg", {"update": "fletcher_reeves"}),
+    "cg_polak_ribiere": ("cg", {"update": "polak_ribiere"}),
+    "cg_hestenes_stiefel": ("cg", {"update": "hestenes_stiefel"}),
+    "cg_dai_yuan": ("cg", {"update": "dai_yuan"}),
+    "cg_liu_storey": ("cg", {"update": "liu_storey"}),
+    "newton": ("newton", {}), "sr1": ("sr1", {}), "bfgs": ("bfgs", {}), "dfp": ("dfp", {}),
+    "newton_cg": ("newton_cg", {}), "hessian_diagonal": ("hessian_diagonal", {}), "lm": ("lm", {}),
+}
+
+
+def overfit_case(epochs: int, seeds: int = 10) -> dict:
+    import warnings
+
+    torch.set_num_threads(1)
+    out = {"epochs": epochs, "threshold": 1e-3}
+    for label, (name, options) in OVERFIT_METHODS.items():
+        losses = []
+        for seed in range(seeds):
+            net, x, y = neupy_overfit_problem(seed)
+            opt = nopt.create(name, net.parameters(), **options)
+            closure = (nopt.ResidualClosure(net, x, y) if name == "lm"
+                       else nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the kink fallbacks warn once per run
+                for _ in range(epochs):
+                    opt.step(closure)
+            losses.append(mse(net, x, y))
+        out[label] = {"below_1e-3": f"{sum(v < 1e-3 for v in losses)}/{seeds}",
+                      "median_loss": float(f"{statistics.median(losses):.3g}"),
+                      "losses": [float(f"{v:.3g}") for v in losses]}
     return out
 
 
@@ -398,9 +469,16 @@ def main():
     parser.add_argument("--huge-full", action="store_true",
                         help="run the whole huge epoch (several minutes) instead of one chunk")
     parser.add_argument("--lenet", action="store_true",
-                        help="LeNet-5 on digits: one epoch of adam, lbfgs, newton_cg; lm/bfgs preflight")
+                        help="LeNet-5 on digits: one epoch of adam, lbfgs, newton_cg, lm, bfgs")
     parser.add_argument("--lenet-method", choices=LENET_METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--overfit", action="store_true",
+                        help="NeuPy's overfit check on 10 seeds (a few minutes)")
+    parser.add_argument("--overfit-epochs", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads of the large, huge and LeNet cases (default: torch's)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.lenet_method:
         print(json.dumps(lenet_one(args.lenet_method)))
         return
@@ -413,7 +491,9 @@ def main():
     if args.huge or args.huge_full:
         report["huge_mlp_16_128_60_1"] = huge_case(default_threads, full=args.huge_full)
     if args.lenet:
-        report["lenet5_digits_one_epoch"] = lenet_case()
+        report["lenet5_digits_one_epoch"] = lenet_case(default_threads)
+    if args.overfit:
+        report["neupy_overfit"] = overfit_case(args.overfit_epochs)
     np.set_printoptions(precision=4)
     print(json.dumps(report, indent=2))
 

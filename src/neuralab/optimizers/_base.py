@@ -210,6 +210,8 @@ class LineSearchOptimizer(FullBatchOptimizer):
     def _fallback(self, closure, x0, f0, g0, direction, t0):
         gnorm = float(g0.norm())
         x_norm = float(x0.norm())
+        if not 0.0 < float(direction.norm()) < math.inf:  # an underflowed (or broken) direction
+            direction = -g0
         # start where the failed search first tried to go, but never below 1% of ‖θ‖: after
         # a kink the previous (tiny) step is a poor guess
         step_length = max(t0 * float(direction.norm()), 1e-2 * (1.0 + x_norm))

@@ -236,10 +236,13 @@ class LevenbergMarquardt(FullBatchOptimizer):
         group = self.param_groups[0]
         m = self._n_residuals(closure)
         solver = group["solver"]
-        if solver == "auto":
-            solver = choose_solver(m, self.n_params, self._params[0].element_size(),
-                                   group["memory_budget"], group["memory_limit"], group["max_cg"])
-        return self._plan(m, solver)
+        planned = self.__dict__.setdefault("_planned", {})  # plan once per residual count
+        if (m, solver) not in planned:
+            pick = solver if solver != "auto" else choose_solver(
+                m, self.n_params, self._params[0].element_size(), group["memory_budget"],
+                group["memory_limit"], group["max_cg"])
+            planned[(m, solver)] = self._plan(m, pick)
+        return planned[(m, solver)]
 
     # each system returns (loss0, solve(mu) -> δ with (JᵀJ + mu·D) δ = Jᵀr, chunks, solver state)
     def _normal_system(self, closure, group):
