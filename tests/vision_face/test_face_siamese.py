@@ -194,3 +194,55 @@ def test_triplet_trainer_needs_labels():
 
     with pytest.raises(DataError, match="identity labels y"):
         TripletTrainer(_small_siamese()).fit(torch.zeros(8, 1, 8, 8), epochs=1)
+
+
+def test_info_nce_with_two_views_is_simclrs_cross_entropy():
+    """SimCLR's NT-Xent: cross-entropy over each sample's similarities, its other view the target."""
+    from neuralab.vision.face import info_nce_loss
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(10, 4, generator=g, dtype=torch.float64)
+    labels = torch.arange(5).repeat(2)  # sample i and i + 5 are two views of one image
+    zn = torch.nn.functional.normalize(z, dim=1)
+    logits = (zn @ zn.T / 0.5).fill_diagonal_(float("-inf"))
+    partner = (torch.arange(10) + 5) % 10
+    ref = torch.nn.functional.cross_entropy(logits, partner)
+    assert float(info_nce_loss(z, labels, temperature=0.5)) == pytest.approx(float(ref), rel=1e-12)
+
+
+def test_info_nce_with_many_positives_averages_over_them_by_hand():
+    from neuralab.vision.face import info_nce_loss
+
+    z = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.0, 1.0], [-1.0, 0.0]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1])  # sample 3 has no positive: left out
+    s = z @ z.T  # rows are unit vectors, τ = 1
+    per = []
+    for i in range(3):
+        denom = sum(torch.exp(s[i, k]) for k in range(4) if k != i)
+        per.append(-sum(torch.log(torch.exp(s[i, p]) / denom) for p in range(3) if p != i) / 2)
+    assert float(info_nce_loss(z, labels, temperature=1.0)) == pytest.approx(float(sum(per) / 3))
+    none = info_nce_loss(z, labels, temperature=1.0, reduction="none")
+    assert none[3] == 0 and none[:3].tolist() == pytest.approx([float(p) for p in per])
+    with pytest.raises(ConfigError, match="expected `temperature` to be a finite number > 0"):
+        info_nce_loss(z, labels, temperature=0.0)
+    with pytest.raises(ShapeError, match=r"expected `labels` of shape \(4,\), received \(3,\)"):
+        info_nce_loss(z, labels[:3])
+
+
+def test_triplet_trainer_info_nce_with_instance_views_learns():
+    from neuralab.vision.face import TripletTrainer, info_nce_loss
+
+    x, y = _digits_012()
+    model = _small_siamese()
+    probe = torch.arange(0, len(x), 6)
+    before = info_nce_loss(model(x[probe]), y[probe]).item()
+    gen = torch.Generator().manual_seed(0)
+    h = TripletTrainer(model, identity_loss="info-nce", instance_weight=1.0, lr=1e-2,
+                       augment=lambda b: b + 0.05 * torch.randn(b.shape, generator=gen)
+                       ).fit(x, y, epochs=6, batch_size=48)
+    after = info_nce_loss(model(x[probe]), y[probe]).item()
+    assert after < 0.75 * before and len(h["loss"]) == 6
+    with pytest.raises(ConfigError, match="expected `augment` to be a callable when instance_weight > 0"):
+        TripletTrainer(model, instance_weight=1.0)
+    with pytest.raises(ConfigError, match="one of 'triplet', 'info-nce'"):
+        TripletTrainer(model, identity_loss="softmax")

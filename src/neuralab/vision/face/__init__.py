@@ -27,14 +27,15 @@ from ._boost import AdaBoostStumps
 from ._cascade import HaarCascade, group_rectangles
 from ._data import augment_windows, background_images, load_lfw_windows, sample_images
 from ._haar import FEATURE_TYPES, HaarFeatures, haar_feature_rects, integral_image
-from ._siamese import Siamese, TripletMiner, contrastive_loss, pairwise_distances, triplet_loss
+from ._siamese import (Siamese, TripletMiner, contrastive_loss, info_nce_loss, pairwise_distances,
+                       triplet_loss)
 from ._train import BalancedBatchSampler, TripletTrainer, balanced_batches, train_triplet
 from ._verify import FaceDatabase, FaceVerifier, equal_error_rate, roc_curve
 
 __all__ = [
     "HaarCascade", "group_rectangles", "AdaBoostStumps", "HaarFeatures", "haar_feature_rects",
     "integral_image", "FEATURE_TYPES",
-    "Siamese", "triplet_loss", "contrastive_loss", "pairwise_distances", "TripletMiner",
+    "Siamese", "triplet_loss", "contrastive_loss", "info_nce_loss", "pairwise_distances", "TripletMiner",
     "train_triplet", "TripletTrainer", "balanced_batches", "BalancedBatchSampler",
     "FaceVerifier", "FaceDatabase", "roc_curve", "equal_error_rate",
     "load_lfw_windows", "background_images", "sample_images", "augment_windows",

@@ -31,7 +31,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from ...errors import DataError, NotFittedError, ShapeError, format_shape
 from ...validation import check_choice, check_int, expected
 
-__all__ = ["StumpSearch", "AdaBoostStumps", "stump_predict", "viola_jones_weights"]
+__all__ = ["StumpSearch", "AdaBoostStumps", "stump_predict", "viola_jones_weights",
+           "two_class_labels"]
 
 _CHUNK = 1 << 22  # elements per chunk of the (F, N) search
 
@@ -97,6 +98,24 @@ class StumpSearch:
         else:
             polarity, error = 1.0, 1 - err_above  # positive when x < θ
         return f, theta, polarity, max(error, 0.0)
+
+
+def two_class_labels(owner: str, name: str, labels, n: int, what: str = "two classes"):
+    """``(classes, positive)``: the two sorted labels and a bool tensor ``labels == classes[1]``.
+
+    Raises:
+        ShapeError: labels that are not ``(n,)``.
+        DataError: labels with other than two classes.
+    """
+    y = np.asarray(labels)
+    if y.shape != (n,):
+        raise ShapeError(f"{owner}: expected `{name}` of shape ({n},), received "
+                         f"{format_shape(y.shape)}")
+    classes = np.unique(y)
+    if len(classes) != 2:
+        raise DataError(f"{owner}: expected `{name}` with {what}, received {len(classes)} "
+                        f"class(es): {classes.tolist()[:5]}")
+    return classes, torch.as_tensor(y == classes[1])
 
 
 class AdaBoostStumps(ClassifierMixin, BaseEstimator):
@@ -183,17 +202,9 @@ class AdaBoostStumps(ClassifierMixin, BaseEstimator):
                 raise ShapeError(f"X has {X.shape[1]} features, but AdaBoostStumps is expecting "
                                  f"{self.n_features_in_} features as input")
             return X
-        y = np.asarray(y)
-        if y.shape != (len(X),):
-            raise ShapeError(f"AdaBoostStumps: expected `y` of shape ({len(X)},), received "
-                             f"{format_shape(y.shape)}")
-        classes = np.unique(y)
-        if len(classes) != 2:
-            raise DataError(f"AdaBoostStumps: expected `y` with two classes, received "
-                            f"{len(classes)} ({classes.tolist()[:5]})")
-        self.classes_ = classes
+        self.classes_, positive = two_class_labels("AdaBoostStumps", "y", y, len(X))
         self.n_features_in_ = X.shape[1]
-        return X, torch.as_tensor(y == classes[1])
+        return X, positive
 
     def decision_function(self, X) -> np.ndarray:
         """``Σ α_t h_t(x) − ½ Σ α_t`` per sample (positive → ``classes_[1]``)."""

@@ -29,7 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 from ...errors import ConfigError, DataError, NotFittedError, ShapeError, StorageError, format_shape
 from ...validation import check_int, check_number, expected
-from ._boost import StumpSearch, stump_predict, viola_jones_weights
+from ._boost import StumpSearch, stump_predict, two_class_labels, viola_jones_weights
 from ._haar import HaarFeatures, as_grey_images, integral_image
 
 __all__ = ["HaarCascade", "group_rectangles"]
@@ -384,18 +384,10 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         for attr in ("stages_", "window_size_"):
             self.__dict__.pop(attr, None)
         x = self._windows(windows)
-        y = np.asarray(labels)
-        if y.shape != (len(x),):
-            raise ShapeError(f"HaarCascade: expected `labels` of shape ({len(x)},), received "
-                             f"{format_shape(y.shape)}")
-        classes = np.unique(y)
-        if len(classes) != 2:
-            raise DataError(f"HaarCascade: expected labels with two classes (faces and non-faces), "
-                            f"received {len(classes)} class(es): {classes.tolist()[:5]}")
-        self.classes_ = classes
+        self.classes_, is_face = two_class_labels("HaarCascade", "labels", labels, len(x),
+                                                  "two classes (faces and non-faces)")
         self.window_size_ = (int(x.shape[1]), int(x.shape[2]))
         h, w = self.window_size_
-        is_face = torch.as_tensor(y == classes[1])
         pos, neg = x[is_face], x[~is_face]
         groups = np.arange(len(pos))  # which original face each positive comes from
         if self.augment:
@@ -503,18 +495,26 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
 
     @staticmethod
     def _stage_gather(st, ii: torch.Tensor, stride: int, base, mu, sigma) -> torch.Tensor:
-        """Stage scores ``Σ α h`` of windows at flat offsets ``base`` (by gathering corners)."""
+        """Stage scores ``Σ α h`` of windows at flat offsets ``base`` (by gathering corners).
+
+        Works in the dtype of ``ii`` (float32 when scanning images, float64 in the tests).
+        """
         corners = torch.as_tensor(st["dy"] * stride + st["dx"])  # (T, 9)
-        raw = (torch.take(ii, base[:, None, None] + corners[None]) * st["coef"]).sum(-1)  # (M, T)
-        norm = (raw - mu[:, None] * st["weight_sums"][None]) / sigma[:, None]
-        return stump_predict(norm, st["thresholds"], st["polarities"]) @ st["alphas"]
+        coef = st["coef"].to(ii.dtype)
+        raw = mu[:, None] * (-st["weight_sums"].to(ii.dtype))[None]  # (M, T)
+        for j in range(corners.shape[1]):  # one corner slot at a time: (M, T), not (M, T, 9)
+            raw.add_(torch.take(ii, base[:, None] + corners[None, :, j]).mul_(coef[None, :, j]))
+        pol = st["polarities"].to(ii.dtype)
+        # p·(raw/σ) < p·θ  ⇔  p·raw < p·θ·σ  (σ > 0)
+        hit = (raw * pol) < sigma[:, None] * (pol * st["thresholds"].to(ii.dtype))[None]
+        return hit.to(torch.float64) @ st["alphas"]
 
     @staticmethod
     def _stage_dense(st, ii2d: torch.Tensor, grid, mu, sigma) -> torch.Tensor:
         """Stage scores on a whole grid of windows (strided slices of the integral image)."""
         (y0, x0, step, ny, nx) = grid
         score = torch.zeros((ny, nx), dtype=torch.float64)
-        raw = torch.empty((ny, nx), dtype=torch.float64)
+        raw = torch.empty((ny, nx), dtype=ii2d.dtype)
         dys, dxs, coefs = st["dy"].tolist(), st["dx"].tolist(), st["coef"].tolist()
         for t in range(len(dys)):
             # raw = −μ·Σ sign·area + Σ_k c_k ii[corner_k]: the numerator of the normalised feature
@@ -538,7 +538,8 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         or with ``all_stages`` the number of stages passed and the last score margin.
         """
         h, w = self.window_size_
-        mu, sigma = _window_stats(ii, ii2, base, stride, h, w)
+        mu, sigma = (t.float() for t in _window_stats(ii, ii2, base, stride, h, w))
+        ii = ii.float()
         alive = torch.arange(len(base))
         passed = torch.zeros(len(base), dtype=torch.int64)
         margin = torch.zeros(len(base), dtype=torch.float64)
@@ -555,6 +556,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
 
     def _evaluate_windows(self, x: torch.Tensor, all_stages: bool = False):
         h, w = self.window_size_
+        x = x - x.mean((1, 2), keepdim=True)  # exact for normalised features, precise in float32
         ii = integral_image(x).reshape(-1)
         ii2 = integral_image(x * x).reshape(-1)
         base = torch.arange(len(x)) * ((h + 1) * (w + 1))
@@ -564,6 +566,9 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         """A level's integral images, window grid and window statistics (dense)."""
         h, w = self.window_size_
         H, W = level.shape
+        # features of variance-normalised windows do not change when a constant is subtracted
+        # from the image; centred, the float32 integral image keeps its precision
+        level = level - level.mean()
         ii2d = integral_image(level)
         sq2d = integral_image(level * level)
         y0, x0 = offset
@@ -571,7 +576,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         nx = max(0, (W - w - x0) // step + 1)
         grid = (y0, x0, step, ny, nx)
         if ny == 0 or nx == 0:
-            return ii2d, grid, None, None
+            return ii2d.float(), grid, None, None
 
         def box(t):
             def sl(dy, dx):
@@ -583,7 +588,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         mu = box(ii2d) / area
         var = box(sq2d) / area - mu * mu
         sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
-        return ii2d, grid, mu, sigma
+        return ii2d.float(), grid, mu.float(), sigma.float()
 
     def _scan(self, level: torch.Tensor, step: int, offset=(0, 0)):
         """Top-left corners ``(ys, xs)`` of the windows of one pyramid level that pass the cascade."""

@@ -25,7 +25,8 @@ __all__ = ["load_lfw_windows", "background_images", "augment_windows", "sample_i
 # scikit-image pictures without a human face (camera, astronaut … are left out)
 BACKGROUND_NAMES = ("coffee", "rocket", "brick", "grass", "gravel", "coins", "moon", "page",
                     "text", "horse", "hubble_deep_field", "immunohistochemistry", "colorwheel",
-                    "cell", "clock", "chelsea", "retina", "microaneurysms")
+                    "cell", "clock", "chelsea", "retina", "microaneurysms", "logo",
+                    "stereo_motorcycle")
 
 
 def _require_skimage(what: str):
@@ -76,7 +77,10 @@ def background_images(max_side: int | None = 400) -> list[np.ndarray]:
     images = []
     for name in BACKGROUND_NAMES:
         try:
-            images.append(_grey(getattr(data, name)()))
+            image = getattr(data, name)()
+            if isinstance(image, tuple):  # stereo_motorcycle: (left, right, disparity)
+                image = image[0]
+            images.append(_grey(image))
         except (AttributeError, ModuleNotFoundError, OSError, ValueError):  # not in this version
             continue
     try:

@@ -19,7 +19,8 @@ from torch import nn
 from ...errors import DTypeError, ShapeError, format_shape
 from ...validation import check_bool, check_choice, check_number, expected
 
-__all__ = ["Siamese", "triplet_loss", "contrastive_loss", "pairwise_distances", "TripletMiner"]
+__all__ = ["Siamese", "triplet_loss", "contrastive_loss", "info_nce_loss", "pairwise_distances",
+           "TripletMiner"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -111,6 +112,50 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, same, margin: float = 1.0
     d = d2.clamp_min(1e-12).sqrt()
     loss = y * d2 + (1 - y) * (margin - d).clamp_min(0).pow(2)
     return _reduce(loss, reduction, "contrastive_loss")
+
+
+def info_nce_loss(embeddings: torch.Tensor, labels, temperature: float = 0.1, *,
+                  reduction: str = "mean") -> torch.Tensor:
+    """The multi-positive InfoNCE loss (SimCLR's NT-Xent; SupCon, Khosla et al. 2020).
+
+    With cosine similarities ``s_ij = z_i·z_j / (‖z_i‖‖z_j‖ τ)``, each sample ``i``
+    that has positives ``P(i)`` (same label, ``j ≠ i``) scores
+
+        ℓ_i = −1/|P(i)| Σ_{p ∈ P(i)} log( exp s_ip / Σ_{k ≠ i} exp s_ik )
+
+    Labels that are identities give the supervised loss; labels that name the
+    source image of two augmented views give SimCLR's self-supervised loss.
+    Samples without a positive are left out.
+
+    Args:
+        embeddings: ``(N, D)``.
+        labels: ``(N,)``.
+        temperature: τ > 0 (default 0.1).
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"`` (``(N,)``, 0 without positives).
+
+    Example:
+        >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+        >>> round(float(info_nce_loss(z, torch.tensor([0, 0, 1, 1]), temperature=1.0)), 4)
+        0.5978
+    """
+    (embeddings,) = _embeddings("info_nce_loss", embeddings=embeddings)
+    temperature = check_number("info_nce_loss", "temperature", temperature, low=0.0, low_open=True)
+    labels = torch.as_tensor(labels, device=embeddings.device)
+    if labels.shape != (len(embeddings),):
+        raise ShapeError(f"info_nce_loss: expected `labels` of shape ({len(embeddings)},), "
+                         f"received {format_shape(labels.shape)}")
+    z = nn.functional.normalize(embeddings, dim=1)
+    eye = torch.eye(len(z), dtype=torch.bool, device=z.device)
+    sim = (z @ z.T / temperature).masked_fill(eye, float("-inf"))
+    log_p = sim.log_softmax(1).masked_fill(eye, 0.0)
+    pos = (labels[:, None] == labels[None]) & ~eye
+    count = pos.sum(1)
+    per = -(log_p * pos).sum(1) / count.clamp_min(1)
+    reduction = check_choice("info_nce_loss", "reduction", reduction, _REDUCTIONS)
+    if reduction == "none":
+        return per
+    per = per[count > 0]
+    return _reduce(per, reduction, "info_nce_loss")
 
 
 def pairwise_distances(x: torch.Tensor, y: torch.Tensor | None = None, *,

@@ -19,8 +19,8 @@ from torch import nn
 
 from ...errors import DataError, ShapeError, format_shape
 from ...training import Trainer
-from ...validation import check_int, check_number, expected
-from ._siamese import TripletMiner
+from ...validation import check_choice, check_int, check_number, expected
+from ._siamese import TripletMiner, info_nce_loss
 
 __all__ = ["balanced_batches", "BalancedBatchSampler", "train_triplet", "TripletTrainer"]
 
@@ -155,10 +155,23 @@ class TripletTrainer(Trainer):
     callbacks, checkpoints/resume, the NaN guard, devices and seeds are the
     Trainer's. Logs ``loss`` and ``triplets`` (mined per batch).
 
+    Two options make embeddings that carry over to identities never seen in
+    training (few training identities otherwise collapse to a few points):
+
+    - ``identity_loss="info-nce"``: the identity term is :func:`info_nce_loss`
+      over the batch (every same-identity pair a positive) instead of mined triplets;
+    - ``instance_weight > 0``: every image is augmented twice and the two views
+      of one image are one more identity (SimCLR's self-supervised term,
+      :func:`info_nce_loss` with image labels), weighted by ``instance_weight``.
+      Needs ``augment``.
+
     Args:
         module: the embedding model (e.g. :class:`Siamese`).
         miner: the mining strategy and margin (default ``TripletMiner("semi-hard", 0.2)``).
         augment: optional ``callable(x) -> x`` applied to each training batch.
+        identity_loss: ``"triplet"`` (default) or ``"info-nce"``.
+        temperature: τ of the InfoNCE terms (default 0.1).
+        instance_weight: weight of the two-view instance term (default 0: none).
         optimizer, lr, progress, seed, **kwargs: as for ``Trainer``.
 
     Example:
@@ -172,9 +185,12 @@ class TripletTrainer(Trainer):
         (3, True)
     """
 
+    IDENTITY_LOSSES = ("triplet", "info-nce")
+
     def __init__(self, module: nn.Module, *, miner: TripletMiner | None = None, augment=None,
-                 optimizer="adam", lr: float = 1e-3, progress=False, seed: int | None = 0,
-                 **kwargs):
+                 identity_loss: str = "triplet", temperature: float = 0.1,
+                 instance_weight: float = 0.0, optimizer="adam", lr: float = 1e-3,
+                 progress=False, seed: int | None = 0, **kwargs):
         super().__init__(module, optimizer=optimizer, lr=lr, loss=None, progress=progress,
                          seed=seed, **kwargs)
         if miner is not None and not isinstance(miner, TripletMiner):
@@ -183,6 +199,15 @@ class TripletTrainer(Trainer):
             raise expected("TripletTrainer", "augment", "a callable or None", type(augment).__name__)
         self.miner = miner or TripletMiner("semi-hard", 0.2)
         self.augment = augment
+        self.identity_loss = check_choice("TripletTrainer", "identity_loss", identity_loss,
+                                         self.IDENTITY_LOSSES)
+        self.temperature = check_number("TripletTrainer", "temperature", temperature, low=0.0,
+                                        low_open=True)
+        self.instance_weight = check_number("TripletTrainer", "instance_weight", instance_weight,
+                                            low=0.0)
+        if self.instance_weight and augment is None:
+            raise expected("TripletTrainer", "augment", "a callable when instance_weight > 0 (the "
+                           "two views of an image are two augmentations)", None)
 
     def train_step(self, batch) -> dict:
         xs, ys = batch
@@ -191,14 +216,27 @@ class TripletTrainer(Trainer):
         if y is None:
             raise DataError("TripletTrainer: expected identity labels y with the images, "
                             "received y=None")
-        if self.augment is not None:
-            x = self.augment(x)
-        emb = self.module(x)
-        a, p, q = self.miner(emb, y)
-        if len(a) == 0:
+        if self.instance_weight:
+            views = torch.cat([self.augment(x), self.augment(x)])
+            ids = torch.arange(len(x), device=views.device).repeat(2)
+            y = torch.cat([y, y])
+        else:
+            views = self.augment(x) if self.augment is not None else x
+        emb = self.module(views)
+        loss, n_triplets = None, 0.0
+        if self.identity_loss == "triplet":
+            a, p, q = self.miner(emb, y)
+            n_triplets = float(len(a))
+            if len(a):
+                loss = _triplet_batch_loss(self.miner, emb, a, p, q)
+        else:
+            loss = info_nce_loss(emb, y, self.temperature)
+        if self.instance_weight:
+            term = self.instance_weight * info_nce_loss(emb, ids, self.temperature)
+            loss = term if loss is None else loss + term
+        if loss is None:  # no triplet in this batch: no step
             return {"loss": 0.0, "triplets": 0.0}
-        loss = _triplet_batch_loss(self.miner, emb, a, p, q)
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
-        return {"loss": loss.detach(), "triplets": float(len(a))}
+        return {"loss": loss.detach(), "triplets": n_triplets}
