@@ -13,7 +13,7 @@ real and fake):
   loops; FID on the features of the digits classifier (1,000 samples against the test
   split) beside the floor FID(test, train).
 
-Run: ``.venv/bin/python benchmarks/gan.py [--repeats 5] [--epochs 30]`` prints JSON.
+Run: ``.venv/bin/python benchmarks/gan.py [--repeats 5] [--epochs 30] [--threads 1]`` prints JSON.
 """
 
 from __future__ import annotations
@@ -129,8 +129,8 @@ def fid_equal_budget(epochs: int, seed: int = 0) -> dict:
             "neuralab_seconds": round(t_ours, 1), "torch_seconds": round(t_torch, 1)}
 
 
-def run(repeats: int = 5, steps: int = 40, epochs: int = 30) -> dict:
-    torch.set_num_threads(1)
+def run(repeats: int = 5, steps: int = 40, epochs: int = 30, threads: int = 1) -> dict:
+    torch.set_num_threads(threads)
     warnings.simplefilter("ignore")
     return {"step": {s: time_steps(s, repeats, steps) for s in ("digits8", "rgb32")},
             "fid": fid_equal_budget(epochs)}
@@ -141,6 +141,9 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     args = parser.parse_args()
     np.random.seed(0)
-    print(json.dumps(run(args.repeats, args.steps, args.epochs), indent=2))
+    result = run(args.repeats, args.steps, args.epochs, args.threads)
+    result["threads"] = args.threads
+    print(json.dumps(result, indent=2))

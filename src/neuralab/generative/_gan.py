@@ -59,6 +59,14 @@ def output_range_of(module: nn.Module) -> tuple[float, float] | None:
     return None
 
 
+def _probe(module: nn.Module, x: torch.Tensor, what: str):
+    """``module(x)``, with a failure inside it reported as a ShapeError that says ``what``."""
+    try:
+        return module(x)
+    except (RuntimeError, ValueError) as exc:
+        raise ShapeError(f"GAN: {what}: {exc}") from None
+
+
 def _one_hot(labels: torch.Tensor, k: int, dtype) -> torch.Tensor:
     return torch.nn.functional.one_hot(labels, k).to(dtype)
 
@@ -224,12 +232,9 @@ class GAN(nn.Module):
             with torch.no_grad():
                 m = self.pack
                 z = torch.zeros(2 * m, self.latent_dim + self._k, device=self._device_of(g))
-                try:
-                    fake = g(z)
-                except (RuntimeError, ValueError) as exc:
-                    raise ShapeError(f"GAN: the generator {_name(g)} does not accept noise of shape "
-                                     f"{format_shape(tuple(z.shape[1:]))} (latent_dim "
-                                     f"{self.latent_dim} + {self._k} classes): {exc}") from None
+                fake = _probe(g, z, f"the generator {_name(g)} does not accept noise of shape "
+                                    f"{format_shape(tuple(z.shape[1:]))} (latent_dim "
+                                    f"{self.latent_dim} + {self._k} classes)")
                 if not isinstance(fake, torch.Tensor) or fake.dim() < 2:
                     raise ShapeError(f"GAN: expected the generator {_name(g)} to return a batch of "
                                      f"samples (N, ...), received "
@@ -251,12 +256,9 @@ class GAN(nn.Module):
                                       self._k, fake.dtype)
                     d_input = _condition(fake, onehot)
                 d_input = _pack(d_input, m)
-                try:
-                    scores = d(d_input)
-                except (RuntimeError, ValueError) as exc:
-                    raise ShapeError(f"GAN: the discriminator {_name(d)} does not accept the "
-                                     f"generator {_name(g)}'s samples of shape "
-                                     f"{format_shape(sample_shape)}: {exc}") from None
+                scores = _probe(d, d_input, f"the discriminator {_name(d)} does not accept the "
+                                            f"generator {_name(g)}'s samples of shape "
+                                            f"{format_shape(sample_shape)}")
                 if not isinstance(scores, torch.Tensor) or scores.shape[0] != 2 or scores[0].numel() != 1:
                     raise ShapeError(f"GAN: expected the discriminator {_name(d)} to return one score "
                                      f"per sample, shape (1,), received "
