@@ -381,14 +381,10 @@ def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True
     path = os.fspath(path)
     read_metadata(path)
     _, stored = _read_header(path)
-    own = module.state_dict()
-    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
-
-    wrong = [f"{k}: expected {tuple(t.shape)}, the file stores {stored[k][0]}" for k, t in own.items()
-             if k in stored and not isinstance(t, (UninitializedParameter, UninitializedBuffer))
-             and tuple(t.shape) != stored[k][0]]
-    missing = sorted(set(own) - set(stored)) if strict else []
-    extra = sorted(set(stored) - set(own)) if strict else []
+    wrong, missing, extra = _differences(module.state_dict(), stored)
+    wrong = [f"{k}: expected {tuple(t.shape)}, the file stores {stored[k][0]}" for k, t in wrong]
+    if not strict:
+        missing, extra = [], []
     if wrong or missing or extra:  # refused before anything is read or copied into the module
         parts = (["mis-shaped " + "; ".join(wrong[:5])] if wrong else []) + \
             ([f"missing {_listing(missing)}"] if missing else []) + \
@@ -457,10 +453,8 @@ def _on_register(module, name, value):
     budget = getattr(_BUILD, "budget", None)
     if budget is None or value is None or not isinstance(value, torch.Tensor):
         return None
-    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
-
     budget["tensors"] += 1
-    if not isinstance(value, (UninitializedParameter, UninitializedBuffer)):
+    if not _is_lazy(value):
         budget["bytes"] += _nbytes(value)
     if budget["tensors"] > budget["max_tensors"] or budget["bytes"] > budget["max_bytes"]:
         raise StorageError(
@@ -473,9 +467,7 @@ def _on_register(module, name, value):
 
 
 def _shape_of(value: torch.Tensor) -> str:
-    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
-
-    if isinstance(value, (UninitializedParameter, UninitializedBuffer)):
+    if _is_lazy(value):
         return "(lazy)"
     return str(tuple(value.shape))
 
@@ -565,17 +557,9 @@ class _SkipMetaInit(TorchFunctionMode):
 
 def _check_against_header(path: str, cls: str, skeleton: nn.Module, stored: dict) -> None:
     """Every tensor the config implies must be one the file stores, with the stored shape."""
-    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
-
-    own = skeleton.state_dict()
-    missing = sorted(set(own) - set(stored))
-    extra = sorted(set(stored) - set(own))
-    wrong = []
-    for key, t in own.items():
-        if key in stored and not isinstance(t, (UninitializedParameter, UninitializedBuffer)):
-            if tuple(t.shape) != stored[key][0]:
-                wrong.append(f"{key!r}: expected the stored shape {tuple(stored[key][0])}, the config "
-                             f"implies {tuple(t.shape)} ({_size(_nbytes(t))})")
+    wrong, missing, extra = _differences(skeleton.state_dict(), stored)
+    wrong = [f"{key!r}: expected the stored shape {tuple(stored[key][0])}, the config implies "
+             f"{tuple(t.shape)} ({_size(_nbytes(t))})" for key, t in wrong]
     if not (missing or extra or wrong):
         return
     parts = []
@@ -589,6 +573,21 @@ def _check_against_header(path: str, cls: str, skeleton: nn.Module, stored: dict
                        f"crafted file; nothing was allocated): " + "; ".join(parts))
 
 
+def _is_lazy(t: torch.Tensor) -> bool:
+    """A parameter or buffer of a lazy layer that has not seen its input yet (no shape)."""
+    from torch.nn.parameter import UninitializedBuffer, UninitializedParameter
+
+    return isinstance(t, (UninitializedParameter, UninitializedBuffer))
+
+
+def _differences(own: dict, stored: dict) -> tuple[list, list[str], list[str]]:
+    """A state dict against a header's ``{key: (shape, dtype)}``: the mis-shaped
+    ``(key, tensor)`` pairs (lazy tensors fit any shape), the missing and the unexpected keys."""
+    wrong = [(k, t) for k, t in own.items()
+             if k in stored and not _is_lazy(t) and tuple(t.shape) != stored[k][0]]
+    return wrong, sorted(set(own) - set(stored)), sorted(set(stored) - set(own))
+
+
 def _listing(keys, limit: int = 8) -> str:
     """The first ``limit`` of the sorted ``keys``, quoted, and how many there are in all."""
     keys = sorted(keys)
@@ -598,8 +597,6 @@ def _listing(keys, limit: int = 8) -> str:
 
 def _materialise(module: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Give lazily-built parameters their saved shapes so a strict load succeeds."""
-    from torch.nn.parameter import UninitializedParameter, UninitializedBuffer
-
     for name, p in list(module.named_parameters()) + list(module.named_buffers()):
-        if isinstance(p, (UninitializedParameter, UninitializedBuffer)) and name in tensors:
+        if _is_lazy(p) and name in tensors:
             p.materialize(tensors[name].shape, dtype=tensors[name].dtype)

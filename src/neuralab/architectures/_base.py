@@ -220,8 +220,10 @@ class Model(Network):
         return self
 
     # -- configs ------------------------------------------------------------------------------
-    def _arguments(self) -> dict:  # pragma: no cover - every subclass overrides it
-        raise NotImplementedError
+    def _arguments(self) -> dict:
+        """The constructor's arguments besides ``num_classes`` and ``name``: a subclass keeps
+        them in ``self._args`` (or overrides this)."""
+        return dict(self._args)
 
     def get_config(self) -> dict:
         """The constructor's arguments (JSON-serialisable): ``type(self)(**config)`` rebuilds it."""

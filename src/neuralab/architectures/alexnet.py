@@ -84,6 +84,3 @@ class AlexNet(Model):
         graph = build_model("AlexNet", build, self.minimum_input_size, input_shape)
         super().__init__(graph, name=name, feature_layer="pool5", classifier_layer="fc8",
                          num_classes=num_classes)
-
-    def _arguments(self):
-        return dict(self._args)

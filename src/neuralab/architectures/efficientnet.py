@@ -180,9 +180,6 @@ class EfficientNetLite0(Model):
         self.reference_names = names
         self.block_outputs = outputs
 
-    def _arguments(self):
-        return dict(self._args)
-
 
 # -- pretrained weights ------------------------------------------------------------------------
 _PARAM_NAMES = {"weight": "weight", "bias": "bias", "gamma": "weight", "beta": "bias",

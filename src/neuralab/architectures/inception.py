@@ -106,6 +106,3 @@ class GoogLeNet(Model):
         graph = build_model("GoogLeNet", build, self.minimum_input_size, input_shape)
         super().__init__(graph, name=name, feature_layer="inception5b_concat",
                          classifier_layer="fc", num_classes=num_classes)
-
-    def _arguments(self):
-        return dict(self._args)

@@ -72,6 +72,3 @@ class LeNet5(Model):
         graph = build_model("LeNet5", build, self.minimum_input_size, input_shape)
         super().__init__(graph, name=name, feature_layer="pool2", classifier_layer="output",
                          num_classes=num_classes)
-
-    def _arguments(self):
-        return dict(self._args)

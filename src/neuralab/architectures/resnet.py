@@ -141,6 +141,3 @@ class ResNet(Model):
         graph = build_model("ResNet", build, self.minimum_input_size, input_shape)
         super().__init__(graph, name=name, feature_layer=last, classifier_layer="fc",
                          num_classes=num_classes)
-
-    def _arguments(self):
-        return dict(self._args)

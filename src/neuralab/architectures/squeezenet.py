@@ -103,6 +103,3 @@ class SqueezeNet(Model):
         graph = build_model("SqueezeNet", build, self.minimum_input_size, input_shape)
         super().__init__(graph, name=name, feature_layer="fire9_concat",
                          classifier_layer="classifier_conv", num_classes=num_classes)
-
-    def _arguments(self):
-        return dict(self._args)

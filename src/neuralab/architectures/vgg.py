@@ -122,6 +122,3 @@ class VGG(Model):
         feature_layer = last_pool or graph.predecessors("avgpool")[0].name
         super().__init__(graph, name=name, feature_layer=feature_layer,
                          classifier_layer="fc8", num_classes=num_classes)
-
-    def _arguments(self):
-        return dict(self._args)

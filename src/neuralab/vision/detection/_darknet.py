@@ -74,9 +74,6 @@ class Darknet53(Model):
         super().__init__(graph, name=name, feature_layer=feature, classifier_layer="classifier",
                          num_classes=num_classes)
 
-    def _arguments(self):
-        return dict(self._args)
-
 
 @registry.architectures.register("darknet53")
 def darknet53(num_classes: int = 1000, input_shape=(3, 256, 256), **kwargs) -> Darknet53:

@@ -118,9 +118,6 @@ class LandmarkNet(Model):
         points = output.reshape(output.shape[0], -1, 2)
         return (points + 0.5) * torch.tensor([w, h], dtype=output.dtype, device=output.device)
 
-    def _arguments(self):
-        return dict(self._args)
-
 
 @registry.architectures.register("landmark_net")
 def landmark_net(num_keypoints: int = 3, input_shape=(3, 32, 32), **kwargs) -> LandmarkNet:

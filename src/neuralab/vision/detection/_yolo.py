@@ -353,9 +353,6 @@ class TinyYolo(Model):
         self.num_classes = num_classes
         return self
 
-    def _arguments(self):
-        return dict(self._args)
-
 
 @registry.architectures.register("tiny_yolo")
 def tiny_yolo(num_classes: int = 3, input_shape=(3, 64, 64), grid_size: int = 8,
