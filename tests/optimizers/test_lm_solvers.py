@@ -123,3 +123,15 @@ def test_auto_switches_to_matrix_free_under_a_small_limit_and_still_descends():
         loss = opt.step(closure)
     assert opt.solver_used == "matrix_free" and 1 <= opt.last_info["cg_iterations"] <= 19
     assert float(loss) < 0.5 * start
+
+
+def test_a_state_saved_before_the_solver_options_existed_still_steps():
+    net, x, y, _ = problems()["xor-2-3-1"]
+    opt = nopt.LevenbergMarquardt(net.parameters())
+    state = opt.state_dict()
+    for key in ("solver", "max_cg", "cg_tol"):
+        del state["param_groups"][0][key]
+    opt = nopt.LevenbergMarquardt(net.parameters())
+    opt.load_state_dict(state)
+    opt.step(nopt.ResidualClosure(net, x, y))
+    assert opt.solver_used == "dual" and opt.param_groups[0]["solver"] == "auto"

@@ -297,6 +297,8 @@ class LevenbergMarquardt(FullBatchOptimizer):
     def _step(self, closure):
         """One LM step (see the class docstring); returns the loss mean(r²) after it."""
         group = self.param_groups[0]
+        for key, value in self.defaults.items():  # state saved before an option existed
+            group.setdefault(key, value)
         ref = self._params[0]
         x0 = self._flat()
         if not all_finite(x0):
