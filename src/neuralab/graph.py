@@ -30,12 +30,15 @@ from torch import nn
 
 from . import arithmetic
 from . import registry
-from .errors import ConfigError, DTypeError, ShapeError, format_shape
+from .errors import ConfigError, DTypeError, NeuralabError, ShapeError, format_shape
 from .layers.base import Algebra, Layer, base_name, shapes_match
 from .validation import expected
 
 __all__ = ["Network", "join", "parallel", "repeat"]
 
+
+
+_module_call = nn.Module.__call__
 
 
 def _as_network(item) -> "Network":
@@ -370,7 +373,9 @@ class Network(Algebra, nn.Module):
 
         plan = []
         for i, (layer, srcs) in enumerate(zip(self._order, srcs_of)):
-            call = layer
+            # nn.Module's own call: the network explains a failure itself (see forward), so the
+            # layer's explaining __call__ is skipped for speed
+            call = types.MethodType(_module_call, layer)
             inplace = getattr(layer, "forward_inplace", None)
             if inplace is not None and layer.built and srcs:
                 target = next((k for k, s in enumerate(srcs) if owned(s)), None)
@@ -517,25 +522,42 @@ class Network(Algebra, nn.Module):
         xs = self._check_inputs(xs)
         if not self.built:
             self._lazy_build(xs)
+        i = 0
         if self._is_chain:
             x = xs[0]
-            for call, _ in self._exec:
-                x = call(x)
+            try:
+                for i, (call, _) in enumerate(self._exec):
+                    x = call(x)
+            except (RuntimeError, ValueError) as exc:
+                self._explain(exc, i, (x,))
             return x
         values: list = [None] * len(self._exec)
         entry = self._entry_index
-        for i, (call, srcs) in enumerate(self._exec):
-            if not srcs:
-                values[i] = call(xs[entry[call]])
-            elif len(srcs) == 1:
-                values[i] = call(values[srcs[0]])
-            else:
-                values[i] = call(*[values[s] for s in srcs])
-            for s in self._free_after[i]:
-                values[s] = None
+        try:
+            for i, (call, srcs) in enumerate(self._exec):
+                if not srcs:
+                    values[i] = call(xs[entry[self._order[i]]])
+                elif len(srcs) == 1:
+                    values[i] = call(values[srcs[0]])
+                else:
+                    values[i] = call(*[values[s] for s in srcs])
+                for s in self._free_after[i]:
+                    values[s] = None
+        except (RuntimeError, ValueError) as exc:
+            srcs = self._exec[i][1]
+            self._explain(exc, i, [xs[entry[self._order[i]]]] if not srcs else [values[s] for s in srcs])
         if len(self._out_idx) == 1:
             return values[self._out_idx[0]]
         return tuple(values[i] for i in self._out_idx)
+
+    def _explain(self, exc, i: int, inputs) -> None:
+        """Re-raise the failure of step ``i`` as the layer explains it (dtype, shape), or as it is."""
+        if isinstance(exc, NeuralabError):
+            raise exc
+        problem = self._order[i].explain_failure(inputs)
+        if problem is None:
+            raise exc
+        raise problem from exc
 
     # -- training (delegated to neuralab.training, imported on first use to keep floors) -------
     fit = _Delegated("fit", "Train the network: :func:`neuralab.training.fit` with ``module=self``.")

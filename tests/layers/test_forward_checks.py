@@ -144,3 +144,20 @@ def test_reserved_names_cover_every_attribute_a_network_sets():
     assert set(vars(net)) <= nl.Network.reserved_names()
     ok = L.Input(3) >> L.Relu(4, name="hidden") >> L.Linear(2, name="output")
     assert [layer.name for layer in ok.layers][1:] == ["hidden", "output"]
+
+
+def test_branching_network_explains_the_failing_layer_too():
+    nl.set_seed(0)
+    net = L.Input(3) >> (L.Relu(3, name="branch") | L.Identity()) >> L.Elementwise("add") >> L.Linear(2)
+    assert not net._is_chain
+    with pytest.raises(DataError, match=r"layer 'branch' \(Relu\): expected an input of dtype torch.float32"):
+        net(torch.randn(2, 3, dtype=torch.float64))
+
+    class Broken(L.Identity):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    for graph in (L.Input(3) >> Broken() >> L.Linear(2),
+                  L.Input(3) >> (Broken() | L.Identity()) >> L.Elementwise("add")):
+        with pytest.raises(RuntimeError, match="^boom$"):
+            graph(torch.randn(2, 3))
