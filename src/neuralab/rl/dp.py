@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..validation import check_choice, check_int, check_number, check_type
-from .mdp import MDP
+from .mdp import MDP, can_reach
 
 __all__ = ["DPResult", "policy_evaluation", "policy_iteration", "value_iteration", "greedy_policy"]
 
@@ -83,15 +83,8 @@ def _check_mdp(owner: str, mdp) -> MDP:
 
 def _check_proper(owner: str, mdp: MDP, P_pi: np.ndarray) -> None:
     """With γ = 1 the policy must reach a terminal state from every state with probability 1."""
-    reach = mdp.terminal.copy()
-    edges = P_pi > 0
     rows_leak = P_pi.sum(axis=1) < 1.0 - 1e-12  # mass flowing into terminal states
-    reach |= rows_leak & ~mdp.terminal
-    while True:
-        grown = reach | edges[:, reach].any(axis=1)
-        if (grown == reach).all():
-            break
-        reach = grown
+    reach = can_reach(mdp.terminal | rows_leak, P_pi > 0)
     if not reach.all():
         s = int(np.flatnonzero(~reach)[0])
         raise ConfigError(f"{owner}: expected a policy that reaches a terminal state from every "

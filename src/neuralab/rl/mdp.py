@@ -151,13 +151,8 @@ action a, received a sum of 0.5 at s=0, a=0
             raise expected("MDP", "gamma", "< 1 for an MDP without terminal states (γ = 1 only "
                            "for episodic MDPs)", self.gamma)
         ends = (self.P * self.terminating).sum(axis=2).max(axis=1) > 0  # can end from s
-        reach = self.terminal | ends
         edges = self.P_continue.max(axis=1) > 0  # (S, S): s -> s' possible under some action
-        while True:
-            grown = reach | (edges[:, reach].any(axis=1))
-            if (grown == reach).all():
-                break
-            reach = grown
+        reach = can_reach(self.terminal | ends, edges)
         if not reach.all():
             s = int(np.flatnonzero(~reach)[0])
             raise expected("MDP", "gamma", f"< 1 when state {s} cannot reach a terminal state "
@@ -274,3 +269,19 @@ def _discrete_size(owner: str, name: str, space) -> int:
     if int(getattr(space, "start", 0)) != 0:
         raise expected(owner, name, "a Discrete space starting at 0", space, error=DTypeError)
     return int(n)
+
+
+def can_reach(targets: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The states from which some path along ``edges[s, s']`` (an (S, S) boolean matrix)
+    leads into ``targets`` (an (S,) boolean mask, its states included).
+
+    >>> can_reach(np.array([False, False, True]),
+    ...           np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], bool)).tolist()
+    [True, True, True]
+    """
+    reach = targets.copy()
+    while True:
+        grown = reach | edges[:, reach].any(axis=1)
+        if (grown == reach).all():
+            return reach
+        reach = grown
