@@ -54,19 +54,14 @@ def validate_padding(owner: str, padding):
                 f"{owner}: unknown padding mode {padding!r}; expected one of: {allowed}"
             )
         return padding.lower()
-    if isinstance(padding, numbers.Integral) and not isinstance(padding, bool) and padding >= 0:
+    if _pad_int(padding):
         return int(padding)
     if isinstance(padding, (tuple, list)) and padding:
         out = []
         for p in padding:
-            if isinstance(p, numbers.Integral) and not isinstance(p, bool) and p >= 0:
+            if _pad_int(p):
                 out.append(int(p))
-            elif (
-                isinstance(p, (tuple, list))
-                and len(p) == 2
-                and all(isinstance(q, numbers.Integral) and not isinstance(q, bool) and q >= 0
-                        for q in p)
-            ):
+            elif isinstance(p, (tuple, list)) and len(p) == 2 and all(map(_pad_int, p)):
                 out.append((int(p[0]), int(p[1])))
             else:
                 raise ConfigError(f"{owner}: invalid padding {padding!r}; expected {allowed}")
@@ -74,16 +69,19 @@ def validate_padding(owner: str, padding):
     raise ConfigError(f"{owner}: invalid padding {padding!r}; expected {allowed}")
 
 
+def _pad_int(value) -> bool:
+    """A non-negative integer padding (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+
 def axis_paddings(padding, n: int, owner: str):
     """Per-axis padding specs (a mode string, an int or a pair) for ``n`` axes."""
-    if isinstance(padding, tuple):
-        if len(padding) != n:
-            raise ShapeError(
-                f"{owner}: padding {padding} gives {len(padding)} axes but the input has "
-                f"{n} spatial axes"
-            )
+    if not isinstance(padding, tuple):
+        return [padding] * n
+    if len(padding) == n:
         return list(padding)
-    return [padding] * n
+    raise ShapeError(f"{owner}: padding {padding} gives {len(padding)} axes but the input has {n} "
+                     "spatial axes")
 
 
 def fpad_tuple(pairs) -> tuple:

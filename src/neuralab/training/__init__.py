@@ -38,21 +38,8 @@ from .fit import evaluate, fit, predict, resolve_device
 from .trainer import Trainer
 
 __all__ = [
-    "fit",
-    "predict",
-    "evaluate",
-    "History",
-    "Callback",
-    "Trainer",
-    "EarlyStopping",
-    "Checkpoint",
-    "CSVLogger",
-    "JSONLogger",
-    "LambdaCallback",
-    "TensorBoard",
-    "callbacks",
-    "metrics",
-    "save_checkpoint",
-    "load_checkpoint",
-    "resolve_device",
+    "fit", "predict", "evaluate", "History", "Trainer",
+    # the callbacks
+    "Callback", "EarlyStopping", "Checkpoint", "CSVLogger", "JSONLogger", "LambdaCallback", "TensorBoard",
+    "callbacks", "metrics", "save_checkpoint", "load_checkpoint", "resolve_device",
 ]
