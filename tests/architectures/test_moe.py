@@ -53,7 +53,7 @@ def test_default_experts_and_backward():
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda: mixture_of_experts(experts(1)), ConfigError, r"`experts` must be a list of at least 2"),
+    (lambda: mixture_of_experts(experts(1)), ConfigError, r"mixture_of_experts: expected `experts` to be a list of at least 2 networks"),
     (lambda: mixture_of_experts(1), ConfigError, r"needs at least 2 experts, received 1"),
     (lambda: mixture_of_experts([experts(1)[0], L.Input(5) >> L.Linear(4)]), ShapeError,
      r"experts need the same input shape; expert 2 expects \(5,\) but the mixture's input is \(6,\)"),
@@ -65,7 +65,7 @@ def test_default_experts_and_backward():
      r"the gating network expects input \(5,\) but the experts take \(6,\)"),
     (lambda: mixture_of_experts([L.Linear(3), L.Linear(3)]), ShapeError, r"cannot tell the input shape"),
     (lambda: mixture_of_experts(experts(2), num_classes=3), ShapeError, r"num_classes=3 but the experts output \(4,\)"),
-    (lambda: mixture_of_experts(["relu", "tanh"]), DTypeError, r"expert 1 must be a neuralab layer or network, received str"),
+    (lambda: mixture_of_experts(["relu", "tanh"]), DTypeError, r"expert 1: expected a neuralab layer or network, received str"),
     (lambda: mixture_of_experts([L.Input(3), L.Input(3)]), ConfigError, r"expert 1 is a bare Input layer"),
 ])
 def test_bad_experts(call, error, match):

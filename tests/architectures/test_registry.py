@@ -105,21 +105,21 @@ def test_minimum_input_size_is_admitted(name):
 
 
 @pytest.mark.parametrize("call,error,match", [
-    (lambda: A.resnet18(num_classes=0), ConfigError, r"`num_classes` must be a positive integer, received 0"),
-    (lambda: A.lenet5(num_classes=2.5), ConfigError, r"`num_classes` must be a positive integer"),
+    (lambda: A.resnet18(num_classes=0), ConfigError, r"ResNet: expected `num_classes` to be an integer >= 1, received 0"),
+    (lambda: A.lenet5(num_classes=2.5), ConfigError, r"expected `num_classes` to be an integer >= 1, received 2.5"),
     (lambda: A.resnet18(input_shape=(3, 224)), ShapeError, r"image shape \(C, H, W\).*received \(3, 224\)"),
     (lambda: A.lenet5(input_shape=(1, 0, 32)), ShapeError, r"image shape \(C, H, W\)"),
-    (lambda: A.ResNet(block="wide"), ConfigError, r"unknown block 'wide'; expected one of: 'basic', 'bottleneck'"),
-    (lambda: A.ResNet(layers=[2, 2, 2]), ConfigError, r"`layers` must be 4 positive block counts"),
+    (lambda: A.ResNet(block="wide"), ConfigError, r"expected `block` to be one of 'basic', 'bottleneck', received 'wide'"),
+    (lambda: A.ResNet(layers=[2, 2, 2]), ConfigError, r"expected `layers` to be 4 positive block counts, e.g. \[2, 2, 2, 2\], received \[2, 2, 2\]"),
     (lambda: A.resnet18(groups=2), ConfigError, r"basic blocks support only groups=1"),
-    (lambda: A.resnet50(width_per_group=0), ConfigError, r"`width_per_group` must be a positive integer"),
-    (lambda: A.VGG(layers=["M", 64]), ConfigError, r"`layers` must be a list of positive filter counts and 'M'"),
-    (lambda: A.VGG(layers=[8, "M"], hidden_units=0, input_shape=(3, 8, 8)), ConfigError, r"`hidden_units` must be a positive integer"),
-    (lambda: A.VGG(layers=[8, "M"], pool_size=0, input_shape=(3, 8, 8)), ConfigError, r"`pool_size` must be a positive integer"),
-    (lambda: A.SqueezeNet("2_0"), ConfigError, r"unknown version '2_0'; expected one of: '1_0', '1_1'"),
-    (lambda: A.LeNet5(activation="sigmoid"), ConfigError, r"unknown activation 'sigmoid'; expected one of: 'relu', 'tanh'"),
-    (lambda: A.LeNet5(pooling="min"), ConfigError, r"unknown pooling 'min'; expected one of: 'max', 'average'"),
-    (lambda: A.googlenet(dropout=1.0), ConfigError, r"`dropout` must be a probability in \[0, 1\), received 1.0"),
+    (lambda: A.resnet50(width_per_group=0), ConfigError, r"ResNet: expected `width_per_group` to be an integer >= 1, received 0"),
+    (lambda: A.VGG(layers=["M", 64]), ConfigError, r"VGG: expected `layers` to be a list of positive filter counts and 'M'.*received \['M', 64\]"),
+    (lambda: A.VGG(layers=[8, "M"], hidden_units=0, input_shape=(3, 8, 8)), ConfigError, r"VGG: expected `hidden_units` to be an integer >= 1, received 0"),
+    (lambda: A.VGG(layers=[8, "M"], pool_size=0, input_shape=(3, 8, 8)), ConfigError, r"VGG: expected `pool_size` to be an integer >= 1, received 0"),
+    (lambda: A.SqueezeNet("2_0"), ConfigError, r"SqueezeNet: expected `version` to be one of '1_0', '1_1', received '2_0'"),
+    (lambda: A.LeNet5(activation="sigmoid"), ConfigError, r"LeNet5: expected `activation` to be one of 'relu', 'tanh', received 'sigmoid'"),
+    (lambda: A.LeNet5(pooling="min"), ConfigError, r"LeNet5: expected `pooling` to be one of 'max', 'average', received 'min'"),
+    (lambda: A.googlenet(dropout=1.0), ConfigError, r"GoogLeNet: expected `dropout` to be a finite number >= 0 and < 1, received 1.0"),
     (lambda: A.AdaptiveAveragePooling(0), ConfigError, r"`output_size` must be a positive int"),
 ])
 def test_bad_arguments(call, error, match):
@@ -129,7 +129,7 @@ def test_bad_arguments(call, error, match):
 
 def test_reset_classifier_rejects_bad_sizes():
     net = A.lenet5()
-    with pytest.raises(ConfigError, match=r"LeNet5: `num_classes` must be a positive integer, received -1"):
+    with pytest.raises(ConfigError, match=r"LeNet5: expected `num_classes` to be an integer >= 1, received -1"):
         net.reset_classifier(-1)
     assert net.output_shape == (10,)
     assert torch.isfinite(net(torch.zeros(1, 1, 32, 32))).all()

@@ -210,7 +210,7 @@ def test_missing_weights_package_says_how_to_install(monkeypatch):
 
 
 def test_bad_arguments():
-    with pytest.raises(ShapeError, match=r"`input_shape` must be an image shape.*\(3, 224\)"):
+    with pytest.raises(ShapeError, match=r"EfficientNetLite0: expected `input_shape` to be an image shape.*received \(3, 224\)"):
         EfficientNetLite0(input_shape=(3, 224))
     with pytest.raises(ConfigError, match="expected `pretrained` to be True or False"):
         A.create("efficientnet_lite0", pretrained="yes")

@@ -21,6 +21,8 @@ import torch
 
 from .. import layers as L
 from ..errors import ConfigError, ShapeError, format_shape
+from ..validation import check_int, expected
+from ..validation import check_probability as _check_probability
 from ..graph import Network
 from ..layers.pooling import AdaptiveAveragePooling
 
@@ -30,20 +32,12 @@ __all__ = ["Model", "AdaptiveAveragePooling", "ceil_max_pooling", "check_num_cla
 
 def check_num_classes(owner: str, num_classes) -> int:
     """Validate ``num_classes`` (a positive int)."""
-    if (isinstance(num_classes, bool) or not isinstance(num_classes, numbers.Integral)
-            or num_classes < 1):
-        raise ConfigError(f"{owner}: `num_classes` must be a positive integer, "
-                          f"received {num_classes!r}")
-    return int(num_classes)
+    return check_int(owner, "num_classes", num_classes, low=1)
 
 
 def check_probability(owner: str, name: str, value) -> float:
     """Validate a dropout probability in [0, 1)."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not 0 <= value < 1):
-        raise ConfigError(f"{owner}: `{name}` must be a probability in [0, 1), "
-                          f"received {value!r}")
-    return float(value)
+    return _check_probability(owner, name, value, open_high=True)
 
 
 def check_image_shape(owner: str, input_shape, channels: int | None = None) -> tuple:
@@ -52,10 +46,8 @@ def check_image_shape(owner: str, input_shape, channels: int | None = None) -> t
           and all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
                   for s in input_shape))
     if not ok:
-        raise ShapeError(
-            f"{owner}: `input_shape` must be an image shape (C, H, W) of positive integers "
-            f"(channels first, no batch axis), received {input_shape!r}"
-        )
+        raise expected(owner, "input_shape", "an image shape (C, H, W) of positive integers "
+                       "(channels first, no batch axis)", input_shape, error=ShapeError)
     shape = tuple(int(s) for s in input_shape)
     if channels is not None and shape[0] != channels:
         raise ShapeError(f"{owner}: expected {channels} input channels, received "

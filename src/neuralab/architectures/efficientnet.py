@@ -35,7 +35,7 @@ from .. import layers as L
 from .. import registry
 from ..errors import ConfigError, DTypeError, ShapeError, format_shape
 from ..layers.activations import Activation
-from ..validation import check_probability
+from ..validation import check_probability, expected
 from ._base import Model, build_model, check_num_classes
 from ._torchvision import _load_mapped, _read
 
@@ -88,9 +88,9 @@ def _check_shape(input_shape) -> tuple:
           and all(s is None or (isinstance(s, int) and not isinstance(s, bool) and s > 0)
                   for s in input_shape[1:]))
     if not ok:
-        raise ShapeError("EfficientNetLite0: `input_shape` must be an image shape (C, H, W) "
-                         "(channels first, no batch axis; H and W positive or None for any "
-                         f"size), received {input_shape!r}")
+        raise expected("EfficientNetLite0", "input_shape", "an image shape (C, H, W) (channels "
+                       "first, no batch axis; H and W positive or None for any size)",
+                       input_shape, error=ShapeError)
     return tuple(input_shape)
 
 

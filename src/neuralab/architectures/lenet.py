@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from .. import layers as L
 from .. import registry
-from ..errors import ConfigError
+from ..validation import check_choice
 from ._base import Model, build_model, check_image_shape, check_num_classes
 
 __all__ = ["LeNet5"]
@@ -49,12 +49,9 @@ class LeNet5(Model):
                  pooling: str = "max", *, name: str = "lenet5"):
         num_classes = check_num_classes("LeNet5", num_classes)
         input_shape = check_image_shape("LeNet5", input_shape)
-        if activation not in _ACTIVATIONS:
-            raise ConfigError(f"LeNet5: unknown activation {activation!r}; expected one of: "
-                              f"{', '.join(map(repr, _ACTIVATIONS))}")
-        if pooling not in _POOLINGS:
-            raise ConfigError(f"LeNet5: unknown pooling {pooling!r}; expected one of: "
-                              f"{', '.join(map(repr, _POOLINGS))}")
+        activation = check_choice("LeNet5", "activation", activation, tuple(_ACTIVATIONS),
+                                  normalize=False)
+        pooling = check_choice("LeNet5", "pooling", pooling, tuple(_POOLINGS), normalize=False)
         act, pool = _ACTIVATIONS[activation], _POOLINGS[pooling]
         self._args = {"input_shape": list(input_shape), "activation": activation,
                       "pooling": pooling}

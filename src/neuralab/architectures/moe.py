@@ -18,6 +18,7 @@ from .. import registry
 from ..errors import ConfigError, DTypeError, ShapeError, format_shape
 from ..graph import Network, parallel
 from ..layers.base import Layer
+from ..validation import expected
 from ._base import Model, _upstream_view, check_num_classes
 
 __all__ = ["MixtureOfExperts", "mixture_of_experts"]
@@ -92,7 +93,7 @@ def _strip_input(owner: str, item):
     if isinstance(item, Layer):
         return item, None
     if not isinstance(item, Network):
-        raise DTypeError(f"{owner} must be a neuralab layer or network, received "
+        raise DTypeError(f"{owner}: expected a neuralab layer or network, received "
                          f"{type(item).__name__}")
     entries = [l for l in item.input_layers if isinstance(l, L.Input)]
     if not entries:
@@ -149,10 +150,8 @@ def mixture_of_experts(experts=4, gating=None, *, num_classes: int | None = None
         if input_shape is None:
             input_shape = (1, 32, 32)
     if not isinstance(experts, (list, tuple)) or len(experts) < 2:
-        raise ConfigError(
-            "mixture_of_experts: `experts` must be a list of at least 2 networks or a number "
-            f"of default experts, received {experts!r:.100}"
-        )
+        raise expected("mixture_of_experts", "experts", "a list of at least 2 networks or a "
+                       "number of default experts", experts)
     bodies, shapes = [], []
     for i, expert in enumerate(experts, start=1):
         body, shape = _strip_input(f"mixture_of_experts: expert {i}", expert)

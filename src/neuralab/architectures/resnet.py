@@ -18,6 +18,7 @@ import numbers
 from .. import layers as L
 from .. import registry
 from ..errors import ConfigError
+from ..validation import check_choice, check_int, expected
 from ._base import Model, build_model, check_image_shape, check_num_classes
 
 __all__ = ["ResNet", "RESNET_LAYERS"]
@@ -71,15 +72,10 @@ class ResNet(Model):
         if (not isinstance(layers, (list, tuple)) or len(layers) != 4 or not all(
                 isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0
                 for n in layers)):
-            raise ConfigError(f"ResNet: `layers` must be 4 positive block counts, e.g. "
-                              f"[2, 2, 2, 2]; received {layers!r}")
-        if block not in _EXPANSION:
-            raise ConfigError(f"ResNet: unknown block {block!r}; expected one of: "
-                              "'basic', 'bottleneck'")
-        for key, value in (("width_per_group", width_per_group), ("groups", groups)):
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise ConfigError(f"ResNet: `{key}` must be a positive integer, "
-                                  f"received {value!r}")
+            raise expected("ResNet", "layers", "4 positive block counts, e.g. [2, 2, 2, 2]", layers)
+        block = check_choice("ResNet", "block", block, tuple(_EXPANSION), normalize=False)
+        width_per_group = check_int("ResNet", "width_per_group", width_per_group, low=1)
+        groups = check_int("ResNet", "groups", groups, low=1)
         if block == "basic" and (groups != 1 or width_per_group != 64):
             raise ConfigError(f"ResNet: basic blocks support only groups=1 and "
                               f"width_per_group=64, received groups={groups}, "

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from .. import layers as L
 from .. import registry
-from ..errors import ConfigError
+from ..validation import check_choice
 from ._base import (Model, build_model, ceil_max_pooling, check_image_shape, check_num_classes,
                     check_probability)
 
@@ -66,10 +66,8 @@ class SqueezeNet(Model):
 
     def __init__(self, version: str = "1_0", num_classes: int = 1000,
                  input_shape=(3, 224, 224), dropout: float = 0.5, *, name: str = "squeezenet"):
-        version = str(version).replace(".", "_")
-        if version not in _PLANS:
-            raise ConfigError(f"SqueezeNet: unknown version {version!r}; expected one of: "
-                              "'1_0', '1_1'")
+        version = check_choice("SqueezeNet", "version", str(version).replace(".", "_"),
+                               tuple(_PLANS), normalize=False)
         num_classes = check_num_classes("SqueezeNet", num_classes)
         input_shape = check_image_shape("SqueezeNet", input_shape)
         dropout = check_probability("SqueezeNet", "dropout", dropout)

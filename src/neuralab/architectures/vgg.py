@@ -13,8 +13,8 @@ import numbers
 
 from .. import layers as L
 from .. import registry
-from ..errors import ConfigError
 from ..graph import join
+from ..validation import check_int, expected
 from ._base import (AdaptiveAveragePooling, Model, build_model, check_image_shape,
                     check_num_classes, check_probability)
 
@@ -35,10 +35,8 @@ def _check_layers(layers) -> list:
         v == "M" or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0)
         for v in layers)
     if not ok or layers[0] == "M":
-        raise ConfigError(
-            "VGG: `layers` must be a list of positive filter counts and 'M' (max pooling), "
-            f"starting with a convolution, e.g. {VGG_LAYERS[11]}; received {layers!r}"
-        )
+        raise expected("VGG", "layers", "a list of positive filter counts and 'M' (max "
+                       f"pooling) starting with a convolution, e.g. {VGG_LAYERS[11]}", layers)
     return [v if v == "M" else int(v) for v in layers]
 
 
@@ -73,13 +71,9 @@ class VGG(Model):
         layers = _check_layers(VGG_LAYERS[16] if layers is None else layers)
         num_classes = check_num_classes("VGG", num_classes)
         input_shape = check_image_shape("VGG", input_shape)
-        if isinstance(hidden_units, bool) or not isinstance(hidden_units, int) or hidden_units < 1:
-            raise ConfigError(f"VGG: `hidden_units` must be a positive integer, "
-                              f"received {hidden_units!r}")
+        hidden_units = check_int("VGG", "hidden_units", hidden_units, low=1)
         dropout = check_probability("VGG", "dropout", dropout)
-        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-            raise ConfigError(f"VGG: `pool_size` must be a positive integer, received "
-                              f"{pool_size!r}")
+        pool_size = check_int("VGG", "pool_size", pool_size, low=1)
         batch_norm = bool(batch_norm)
         self._args = {"layers": layers, "input_shape": list(input_shape),
                       "batch_norm": batch_norm, "hidden_units": hidden_units,
