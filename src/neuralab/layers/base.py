@@ -4,6 +4,22 @@ Every neuralab layer is a ``torch.nn.Module``. A layer knows the shape of one
 sample (no batch axis) it receives and produces; it allocates its parameters
 in :meth:`Layer.build` once the input shape is known — when the layer is
 connected to a graph that starts at an ``Input``, or at its first call.
+
+When torch refuses a call, the layer says why in neuralab's terms instead of
+torch's: a batch of another dtype than its weights (float64 into float32,
+integers into a dense layer) is a DataError naming both dtypes, a built layer
+called with another width a ShapeError naming both shapes. The explanation is
+computed only after torch has failed, so a call that works pays for no check::
+
+    >>> import torch
+    >>> from neuralab import layers as L
+    >>> dense = L.Relu(4)
+    >>> dense(torch.zeros(2, 3)).shape
+    torch.Size([2, 4])
+    >>> dense(torch.zeros(2, 5))
+    Traceback (most recent call last):
+    ...
+    neuralab.errors.ShapeError: layer 'relu-...' (Relu) was built for input shape (3,) but received (5,) ...
 """
 
 from __future__ import annotations
