@@ -51,24 +51,60 @@ def test_preflight_uses_half_the_available_memory_by_default(name, monkeypatch):
     nopt.create(name, torch.nn.Linear(30, 10).parameters(), strict=True)
 
 
-@pytest.mark.parametrize("name,estimate,replacement,cls", [
-    ("bfgs", "15.2 GB", "lbfgs", torch.optim.LBFGS), ("dfp", "15.2 GB", "lbfgs", torch.optim.LBFGS),
-    ("sr1", "15.2 GB", "lbfgs", torch.optim.LBFGS), ("psb", "30.5 GB", "lbfgs", torch.optim.LBFGS),
-    ("newton", "45.7 GB", "newton_cg", nopt.NewtonCG),
-])
-def test_dense_methods_by_name_are_mapped_to_the_method_that_fits(name, estimate, replacement, cls):
-    option = {"penalty_const": 2.0} if name == "newton" else {"c1": 1e-3}
+@pytest.mark.parametrize("name,estimate", [
+    ("bfgs", "15.2 GB"), ("dfp", "15.2 GB"), ("sr1", "15.2 GB"), ("psb", "30.5 GB"),
+    ("newton", "45.7 GB")])
+def test_dense_methods_by_name_are_mapped_to_the_method_that_fits(name, estimate):
+    replacement = "matrix-free truncated Newton" if name == "newton" else (
+        r"limited-memory BFGS: QuasiNewton\(update='bfgs', history=10\)")
+    option = {"penalty_const": 2.0} if name == "newton" else {"foo_unused": None}
+    if name != "newton":
+        option = {"c1": 1e-3}  # L-BFGS takes it: kept, not dropped
+    dropped = r"; options it does not take were dropped: penalty_const" if name == "newton" else ""
     with pytest.warns(RuntimeWarning, match=rf"optimizer '{name}' would need about {estimate} for "
-                      rf"61,706 parameters .*more than the 4.0 GB allowed; using '{replacement}'"
-                      rf".*options it does not take were dropped: {next(iter(option))}\. "
-                      r"Pass strict=True"):
+                      rf"61,706 parameters .*more than the 4.0 GB allowed; using {replacement}"
+                      rf".*{dropped}\. Pass strict=True"):
         opt = nopt.create(name, lenet_sized(), lr=0.5, memory_limit=4e9, **option)
-    assert type(opt) is cls and opt.param_groups[0]["lr"] == 0.5
-    assert sum(p.numel() for p in opt.param_groups[0]["params"]) == LENET_P
+    assert type(opt) is (nopt.NewtonCG if name == "newton" else nopt.QuasiNewton)
+    assert opt.param_groups[0]["lr"] == 0.5
+    if name != "newton":
+        group = opt.param_groups[0]
+        assert (group["update"], group["history"], group["c1"]) == ("bfgs", 10, 1e-3)
     with warnings.catch_warnings():  # what fits is built as asked, silently
         warnings.simplefilter("error")
         small = nopt.create(name, torch.nn.Linear(30, 10).parameters(), memory_limit=4e9)
     assert type(small) is (nopt.Newton if name == "newton" else nopt.QuasiNewton)
+    assert small.param_groups[0].get("history") is None
+
+
+def test_limited_memory_bfgs_direction_is_the_bfgs_formula_on_its_pairs():
+    """The two-loop recursion against the dense BFGS update applied to H₀ = γI, pair by pair."""
+    from neuralab.optimizers.quasi_newton import _update_inverse
+
+    g = torch.Generator().manual_seed(0)
+    Q = torch.randn(8, 8, generator=g, dtype=torch.float64)
+    A, b = Q @ Q.T + torch.eye(8, dtype=torch.float64), torch.randn(8, generator=g, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(8, dtype=torch.float64))
+    opt = nopt.QuasiNewton([w], history=3)
+    for _ in range(5):
+        opt.step(lambda: 0.5 * w @ A @ w - b @ w + 0.05 * (w ** 4).sum())
+    state = opt.state[w]
+    S, Y = state["s_history"], state["y_history"]
+    assert S.shape == (3, 8)
+    H = torch.eye(8, dtype=torch.float64) * float(S[-1] @ Y[-1] / (Y[-1] @ Y[-1]))
+    for s, y in zip(S, Y):
+        _update_inverse(H, s, y, "bfgs")
+    v = torch.randn(8, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(opt._direction(state, v, "bfgs"), -H @ v, rtol=1e-12, atol=1e-14)
+    w.data.zero_()
+    opt = nopt.QuasiNewton([w], history=8)
+    for _ in range(25):
+        opt.step(lambda: 0.5 * w @ A @ w - b @ w + 0.05 * (w ** 4).sum())
+    grad = A @ w.detach() - b + 0.2 * w.detach() ** 3
+    assert float(grad.norm()) < 1e-6
+    nopt.QuasiNewton(lenet_sized(), history=10, memory_limit=1e7)  # 2·10·P numbers, no preflight
+    with pytest.raises(ConfigError, match=r"expected `history` to be None"):
+        nopt.QuasiNewton(lenet_sized(), update="sr1", history=10)
 
 
 def test_lm_plans_with_half_the_available_memory_by_default(monkeypatch):

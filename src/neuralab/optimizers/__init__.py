@@ -52,8 +52,9 @@ Interface contract (what ``neuralab.training.fit`` and plain PyTorch loops rely 
    they exceed ``memory_limit`` (default: half of the available memory).
    Built by name (``create``, hence ``fit`` and the CLI), such a method is
    mapped to the one that fits instead (bfgs, dfp, psb, sr1, quasi_newton →
-   lbfgs; newton → newton_cg) with a RuntimeWarning naming the estimate and
-   the replacement; ``strict=True`` keeps the ConfigError. LM plans its own
+   the limited-memory BFGS ``QuasiNewton(update="bfgs", history=10)``, full
+   batch like them; newton → newton_cg) with a RuntimeWarning naming the
+   estimate and the replacement; ``strict=True`` keeps the ConfigError. LM plans its own
    solver (P×P, N×N or matrix-free) and refuses only when none fits.
 9. Line searches never stall silently: at a zero step they fall back (−g, the
    other side of a kink, the smallest subgradient) and warn once.
@@ -170,21 +171,25 @@ def _register_ours(name, *aliases, cls, **fixed):
     _register(name, *aliases, factory=partial(_class_factory, name, cls, fixed))
 
 
-#: what a dense (P×P) method built by name becomes when its matrices do not fit
+#: what a dense (P×P) method built by name becomes when its matrices do not fit:
+#: (registered name, fixed options, description)
+_LBFGS = ("quasi_newton", {"update": "bfgs", "history": 10},
+          "limited-memory BFGS: QuasiNewton(update='bfgs', history=10), O(20·P) memory")
 MAPPED = {
-    "newton": ("newton_cg", "matrix-free truncated Newton, O(P) memory"),
-    "quasi_newton": ("lbfgs", "limited-memory BFGS, O(mP) memory"),
-    **{update: ("lbfgs", "limited-memory BFGS, O(mP) memory") for update in QN_UPDATES},
+    "newton": ("newton_cg", {}, "matrix-free truncated Newton, O(P) memory"),
+    "quasi_newton": _LBFGS,
+    **{update: _LBFGS for update in QN_UPDATES},
 }
 
 
-def _replacement_options(name: str, kwargs: dict) -> tuple[dict, list]:
+def _replacement_options(name: str, kwargs: dict, fixed: dict) -> tuple[dict, list]:
     """The keyword options the replacement ``name`` takes, and the ones it does not."""
     target = registry.optimizers.lookup(name).optimizer_class
     accepted = set(inspect.signature(target.__init__).parameters) - {"self", "params", "lr"}
     planning = {"memory_limit", "memory_budget"}  # the dense plan's own options
-    return ({k: v for k, v in kwargs.items() if k in accepted},
-            sorted(k for k in kwargs if k not in accepted | planning))
+    kept = {k: v for k, v in kwargs.items() if k in accepted and k not in fixed}
+    return ({**kept, **fixed},
+            sorted(k for k in kwargs if k not in accepted | planning | set(fixed)))
 
 
 def _mapped_factory(name, cls, fixed, params=None, lr=None, strict=False, **kwargs):
@@ -198,15 +203,16 @@ def _mapped_factory(name, cls, fixed, params=None, lr=None, strict=False, **kwar
     except MemoryPlanError as exc:
         if strict:
             raise
-        replacement, what = MAPPED[name]
-        kept, dropped = _replacement_options(replacement, kwargs)
+        replacement, replacement_fixed, what = MAPPED[name]
+        kept, dropped = _replacement_options(replacement, kwargs, replacement_fixed)
         note = f"; options it does not take were dropped: {', '.join(dropped)}" if dropped else ""
         warnings.warn(
             f"optimizer {name!r} would need about {format_bytes(exc.estimate)} for "
             f"{exc.n_params:,} parameters (dense P×P matrices), more than the "
-            f"{format_bytes(exc.allowed)} allowed; using {replacement!r} ({what}) instead"
+            f"{format_bytes(exc.allowed)} allowed; using {what} instead"
             f"{note}. Pass strict=True to get the error instead.", RuntimeWarning, stacklevel=3)
-        return registry.optimizers.lookup(replacement)(params, lr=lr, **kept)
+        target = registry.optimizers.lookup(replacement).optimizer_class
+        return target(params, lr=lr, **kept)
 
 
 def _register_mapped(name, *aliases, cls, **fixed):

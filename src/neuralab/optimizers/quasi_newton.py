@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..validation import check_choice
+from ..validation import check_choice, check_int, expected
 from ._base import LineSearchOptimizer, check_line_search, check_lr, check_memory_limit, check_wolfe
 
 __all__ = ["QuasiNewton", "QN_UPDATES"]
@@ -51,6 +51,40 @@ def _update_psb(B: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> bool:
     return True
 
 
+def _two_loop(S: torch.Tensor | None, Y: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
+    """d = −H g for the L-BFGS inverse Hessian of the pairs (Nocedal & Wright, Algorithm 7.4).
+
+    ``S``, ``Y`` (k, P) hold s_i, y_i oldest first. H is what the BFGS update
+    applied to H₀ = γI, γ = sᵀy/yᵀy of the newest pair, gives from the pairs in
+    order (−g without pairs).
+    """
+    q = g.clone()
+    if S is None or not len(S):
+        return -q
+    rhos = [1.0 / float(s @ y) for s, y in zip(S, Y)]
+    alphas = []
+    for s, y, rho in zip(reversed(S), reversed(Y), reversed(rhos)):
+        a = rho * float(s @ q)
+        q.sub_(y, alpha=a)
+        alphas.append(a)
+    q.mul_(float(S[-1] @ Y[-1]) / float(Y[-1] @ Y[-1]))  # H₀ = γI
+    for s, y, rho, a in zip(S, Y, rhos, reversed(alphas)):
+        q.add_(s, alpha=a - rho * float(y @ q))
+    return -q
+
+
+def _remember(state: dict, s: torch.Tensor, y: torch.Tensor, history: int) -> bool:
+    """Append (s, y) to ``state``'s pairs when the curvature sᵀy is positive; keep ``history``."""
+    if not float(s @ y) > 1e-10 * float(s.norm() * y.norm()):
+        return False
+    for key, v in (("s_history", s), ("y_history", y)):
+        old = state.get(key)
+        state[key] = v.unsqueeze(0) if old is None else torch.cat([old[-(history - 1):]
+                                                                   if history > 1 else old[:0],
+                                                                   v.unsqueeze(0)])
+    return True
+
+
 class QuasiNewton(LineSearchOptimizer):
     r"""Quasi-Newton method with a strong-Wolfe line search.
 
@@ -83,6 +117,12 @@ class QuasiNewton(LineSearchOptimizer):
         c1, c2: line-search constants (defaults 1e-4, 0.9).
         memory_limit: bytes the method may hold (default None: half of the memory
             available at construction).
+        history: None (default: the dense P×P approximation) or m, the limited-memory
+            BFGS (L-BFGS) of the last m pairs (s, y): d = −H g by the two-loop
+            recursion (Nocedal & Wright, Algorithm 7.4) with H₀ = (sᵀy/yᵀy)·I of the
+            newest pair; memory 2·m·P numbers, no preflight. "bfgs" only. This is
+            what ``create("bfgs", ...)`` (and dfp, psb, sr1) becomes when the dense
+            matrix does not fit.
 
     Attributes:
         last_info: ``{"loss", "step_size", "updated", "fallback"}``.
@@ -99,14 +139,21 @@ class QuasiNewton(LineSearchOptimizer):
     """
 
     def __init__(self, params, lr=None, update: str = "bfgs", line_search: str = "strong_wolfe",
-                 c1: float = 1e-4, c2: float = 0.9, memory_limit: float | None = None):
+                 c1: float = 1e-4, c2: float = 0.9, memory_limit: float | None = None,
+                 history: int | None = None):
         owner = f"QuasiNewton(update={update!r})" if isinstance(update, str) else "QuasiNewton"
         update = check_choice("QuasiNewton", "update", update, QN_UPDATES)
         lr = check_lr(owner, lr)
         check_line_search(line_search, owner)
         c1, c2 = check_wolfe(owner, c1, c2)
+        history = check_int(owner, "history", history, low=1, allow_none=True)
+        if history is not None and update != "bfgs":
+            raise expected(owner, "history", "None (the limited-memory form is BFGS's)", history)
         super().__init__(params, dict(lr=lr, update=update, line_search=line_search, c1=c1, c2=c2,
-                                      memory_limit=check_memory_limit(owner, memory_limit)))
+                                      memory_limit=check_memory_limit(owner, memory_limit),
+                                      history=history))
+        if history is not None:  # L-BFGS: 2·history vectors, no P×P matrix
+            return
         if update == "psb":
             self._preflight([("Hessian approximation and its LU factor", 2)])
         else:
@@ -121,6 +168,8 @@ class QuasiNewton(LineSearchOptimizer):
                          self.param_groups[0]["memory_limit"])
 
     def _direction(self, state, g: torch.Tensor, update: str) -> torch.Tensor:
+        if self.param_groups[0].get("history") is not None:
+            return _two_loop(state.get("s_history"), state.get("y_history"), g)
         M = state.get("matrix")
         if M is None:
             return -g
@@ -144,12 +193,17 @@ class QuasiNewton(LineSearchOptimizer):
             return self._finish(x0, f0, "loss")
         d = self._direction(state, g0, update)
         t0 = group["lr"]
-        if "matrix" not in state:
+        if "matrix" not in state and "s_history" not in state:
             t0 *= min(1.0, 1.0 / float(g0.abs().sum()))
         t, f, g, _ = self._search(closure, x0, f0, g0, d, t0)
         x = self._flat()
         updated = False
-        if t > 0:
+        if group.get("history") is not None:
+            updated = _remember(state, x - x0, g - g0, group["history"]) if t > 0 else False
+            if not t > 0 or self._fallback_kind != 0:  # restart from steepest descent
+                state.pop("s_history", None)
+                state.pop("y_history", None)
+        elif t > 0:
             s, y = x - x0, g - g0
             M = state.get("matrix")
             if M is None:
