@@ -12,6 +12,7 @@ from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError
 from neuralab.sequences import (
     IGNORE_INDEX,
     MaskedLoss,
+    SequenceDataset,
     lengths_to_mask,
     masked_accuracy,
     pad_collate,
@@ -139,3 +140,23 @@ def test_fit_trains_on_ragged_lists_through_the_padding_loader():
     assert h["loss"][-1] < 0.3
     x, y = next(iter(sequence_loader(xs, ys, batch_size=96, shuffle=False)))
     assert float(masked_accuracy(net(x), y)) > 0.9
+
+
+@pytest.mark.parametrize("make", [pad_sequences, SequenceDataset])
+def test_dataset_and_padding_check_sequences_alike(make):
+    """One check serves both: same messages, and a 2-D array is a list of N sequences."""
+    with pytest.raises(ShapeError, match=rf"{make.__name__}: expected every sequence to have "
+                                         r"features of shape \(3,\) like sequence 0, received "
+                                         r"sequence 1 of shape \(2, 4\)"):
+        make([np.zeros((2, 3)), np.zeros((2, 4))])
+    with pytest.raises(DataError, match=rf"{make.__name__}: expected sequences of length >= 1, "
+                                        r"received sequence 1 of length 0"):
+        make([[1], []])
+    with pytest.raises(DataError, match=rf"{make.__name__}: expected a non-empty list of "
+                                        r"sequences, received \(\)"):
+        make(())
+    grid = np.arange(12.0).reshape(3, 4)
+    out = make(grid)
+    rows = out if isinstance(out, torch.Tensor) else [out[i] for i in range(len(out))]
+    assert [r.tolist() for r in rows] == grid.tolist()
+
