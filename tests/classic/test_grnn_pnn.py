@@ -167,3 +167,43 @@ def test_bad_input(cls):
         cls().fit(bad, y)
     with pytest.raises(ValueError, match="requires y to be passed"):
         cls().fit(X, None)
+
+
+def test_many_tiles_and_class_ranges_match_the_references(monkeypatch):
+    """Tiles of 48 centers, chunks of 7 queries: every boundary case of the tiling."""
+    import neuralab.classic._kernels as kernels
+
+    monkeypatch.setattr(kernels, "TILE_COLUMNS", 48)
+    rng = np.random.default_rng(3)
+    X, Xq = rng.normal(size=(301, 4)), rng.normal(size=(30, 4))
+    Y = rng.normal(size=(301, 2))
+    y = np.repeat([0, 1, 2], [50, 200, 51])
+    pred = GRNN(std=0.9, batch_size=7).fit(X, Y).predict(Xq)
+    np.testing.assert_allclose(pred, nadaraya_watson(Xq, X, Y, 0.9), rtol=1e-4, atol=1e-5)
+    proba = PNN(std=0.9, batch_size=7).fit(X, y).predict_proba(Xq)
+    np.testing.assert_allclose(proba, parzen_classes(Xq, X, y, 0.9), rtol=2e-4, atol=1e-6)
+
+
+def test_std_changed_after_fit_is_used():
+    rng = np.random.default_rng(4)
+    X, y, Xq = rng.normal(size=(60, 2)), rng.normal(size=60), rng.normal(size=(5, 2))
+    model = GRNN(std=0.5).fit(X, y)
+    model.set_params(std=1.3)  # predict must not reuse the kernel matrix made for σ = 0.5
+    np.testing.assert_allclose(model.predict(Xq), nadaraya_watson(Xq, X, y[:, None], 1.3).ravel(),
+                               rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", [GRNN, PNN])
+def test_tiny_std_gives_config_error_or_finite_predictions(cls):
+    X, y = np.array([[0.0, 0.0], [1.0, 0.0], [3.0, 1.0]]), np.array([0, 1, 1])
+    with pytest.raises(ConfigError, match=rf"{cls.__name__}: expected `std` to be at least .* "
+                                          r"overflow float32\), received 1e-200"):
+        cls(std=1e-200).fit(X, y)  # 1/σ² overflows even float64
+    with pytest.raises(ConfigError, match=r"received 1e-18"):
+        cls(std=1e-18).fit(X, y).predict(X)  # ‖x‖²/σ² overflows float32
+    # σ = 1e-6: every kernel weight underflows to 0, yet predictions stay finite and
+    # equal the nearest training point's target (the limit σ → 0)
+    query = np.array([[0.1, 0.0], [2.9, 1.2], [0.8, 0.1]])
+    out = cls(std=1e-6).fit(X, y).predict(query)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out, [0, 1, 1])

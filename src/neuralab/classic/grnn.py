@@ -24,11 +24,10 @@ from ._base import (
     StrOptions,
     check_is_fitted,
     check_supervised,
-    resolve_device,
     to_tensor,
     validate,
 )
-from ._kernels import as_numpy, class_kernel_shares, gaussian_smoother
+from ._kernels import as_numpy, augmented_centers, class_kernel_shares, gaussian_smoother
 
 __all__ = ["GRNN", "PNN"]
 
@@ -69,7 +68,22 @@ class _KernelNetwork(Estimator):
         self._validate_params()
         X = validate(self, X, reset=False)
         self._check_std(X)
-        return X, resolve_device(self.device)
+        return X, self._device()
+
+    def _prepared(self, device, *, store=False):
+        """The training points as the kernels' augmented matrix (made by ``fit``, kept for predictions).
+
+        Made again, and not kept (``predict`` leaves the estimator unchanged),
+        when σ or the device changed since ``fit``.
+        """
+        key = (float(self.std), str(device))
+        cached = getattr(self, "_prepared_centers", None)
+        if not store and cached is not None and cached[0] == key:
+            return cached[1]
+        centers = augmented_centers(to_tensor(self.X_fit_, device), self.std)
+        if store:
+            self._prepared_centers = (key, centers)
+        return centers
 
 
 @registry.estimators.register("GRNN")
@@ -92,9 +106,9 @@ class GRNN(RegressorMixin, _KernelNetwork):
 
     Args:
         std: kernel width σ > 0 (in input units). Default 0.1.
-        batch_size: query rows per distance chunk (scratch memory is about
-            ``2 × batch_size × n_train × 4`` bytes), or ``"auto"`` (keeps it near
-            320 MB whatever the training size). Default ``"auto"``.
+        batch_size: query rows per chunk (the kernel is computed in tiles of
+            ``batch_size × 256`` training points, a few MB), or ``"auto"``
+            (1,024 rows). Default ``"auto"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
         n_threads: torch intra-op threads while predicting (None: torch's setting).
 
@@ -128,6 +142,8 @@ class GRNN(RegressorMixin, _KernelNetwork):
         X, y = check_supervised(self, X, y, reset=True, multi_output=True, y_numeric=True)
         self._y_is_1d = y.ndim == 1
         self.X_fit_ = X
+        self._check_std(X)
+        self._prepared(self._device(), store=True)
         self.y_fit_ = y.reshape(len(y), -1).astype(np.float64)
         return self
 
@@ -137,10 +153,11 @@ class GRNN(RegressorMixin, _KernelNetwork):
         with self._threads(), torch.no_grad():
             out = gaussian_smoother(
                 to_tensor(X, device),
-                to_tensor(self.X_fit_, device),
+                self.X_fit_,
                 to_tensor(self.y_fit_, device),
                 self.std,
                 batch_size=self.batch_size,
+                prepared=self._prepared(device),
             )
         out = as_numpy(out)
         return out.ravel() if self._y_is_1d else out
@@ -166,9 +183,8 @@ class PNN(ClassifierMixin, _KernelNetwork):
 
     Args:
         std: kernel width σ > 0. Default 0.1.
-        batch_size: query rows per distance chunk (scratch memory is about
-            ``2 × batch_size × n_train × 4`` bytes), or ``"auto"`` (about 320 MB).
-            Default ``"auto"``.
+        batch_size: query rows per chunk (tiles of ``batch_size × 256``
+            training points), or ``"auto"`` (1,024 rows). Default ``"auto"``.
         device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``…
         n_threads: torch intra-op threads while predicting (None: torch's setting).
 
@@ -198,6 +214,8 @@ class PNN(ClassifierMixin, _KernelNetwork):
         self.classes_, y_index = np.unique(y, return_inverse=True)
         order = np.argsort(y_index, kind="stable")  # group the points by class
         self.X_fit_ = X[order]
+        self._check_std(X)
+        self._prepared(self._device(), store=True)
         self.y_fit_ = y_index[order]
         self.class_count_ = np.bincount(y_index, minlength=len(self.classes_))
         return self
@@ -210,10 +228,11 @@ class PNN(ClassifierMixin, _KernelNetwork):
         with self._threads(), torch.no_grad():
             shares = class_kernel_shares(
                 to_tensor(X, device),
-                to_tensor(self.X_fit_, device),
+                self.X_fit_,
                 self.class_count_,
                 self.std,
                 batch_size=self.batch_size,
+                prepared=self._prepared(device),
             )
         density = as_numpy(shares) / self.class_count_  # f_k up to a per-row factor
         return density / density.sum(axis=1, keepdims=True)
