@@ -39,8 +39,8 @@ truncated-Newton step, at most 20 Hessian-vector products, softmax
 cross-entropy), "lm" (one full-batch Levenberg–Marquardt step on the one-hot
 residuals of the logits: 14,370 residuals, so the automatic choice is the
 matrix-free solver: J would be 3.5 GB, JᵀJ 15 GB) and "bfgs" (built by name:
-its 15 GB inverse Hessian does not fit, so it is mapped to lbfgs with a warning,
-and run like lbfgs).
+its 15 GB inverse Hessian does not fit, so it is mapped, with a warning, to the
+limited-memory QuasiNewton(update="bfgs", history=10): one full-batch step).
 
 Overfit case (--overfit): NeuPy's assertCanNetworkOverfit problem (NeuPy's
 tests/base.py): 10 points x ∈ [-1, 1]², targets y ∈ [0, 1] uniform, a
