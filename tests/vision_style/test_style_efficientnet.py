@@ -133,6 +133,22 @@ def test_equals_replica_on_random_weights(size):
         torch.testing.assert_close(net(x), rep(x), rtol=1e-4, atol=1e-4)
 
 
+def test_weights_from_files_and_wrapped_state_dicts(tmp_path):
+    """The loader reads what torchvision's does: .pth, .safetensors, DDP's "module." prefix."""
+    from safetensors.torch import save_file
+
+    state = randomised_replica().state_dict()
+    want = EfficientNetLite0(input_shape=(3, 32, 32))
+    load_efficientnet_lite0_weights(want, state)
+    torch.save(state, tmp_path / "w.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "w.safetensors"))
+    wrapped = {f"module.{k}": v for k, v in state.items()}
+    for source in (tmp_path / "w.pth", tmp_path / "w.safetensors", wrapped):
+        got = load_efficientnet_lite0_weights(EfficientNetLite0(input_shape=(3, 32, 32)), source)
+        for (key, a), b in zip(want.state_dict().items(), got.state_dict().values()):
+            assert torch.equal(a, b), key
+
+
 def test_any_size_network_and_reduced_classes():
     net = EfficientNetLite0(num_classes=7, input_shape=(3, None, None))
     assert net(torch.randn(1, 3, 19, 33)).shape == (1, 7)
