@@ -414,23 +414,13 @@ class _StepAssociative(Estimator):
         return (X @ self.weight_.T >= self.threshold).astype(np.float64)
 
 
-@registry.estimators.register("Instar")
-class Instar(_StepAssociative):
-    """Instar (Grossberg; Hagan et al., ch. 15): the winning output's weights move to the input.
-
-    Output ``a = 1[W x ≥ threshold]``. When some output fires, the winner
-    ``i* = argmax_i (W x)_i`` among the firing outputs learns::
-
-        w_{i*, c} += η (x_c − w_{i*, c})        (conditioned columns c only)
-
-    and no other row changes. NeuPy computed the winner's change and added it
-    to every output's weights.
-
-    Args:
+# the arguments shared by Instar's and HebbRule's docstrings
+_ARGS_HEAD = """    Args:
         n_outputs: outputs. Default 1.
         n_unconditioned: leading inputs with fixed weights. Default 1.
         learning_rate: ``η``. Default 0.1.
-        threshold: firing threshold (bias ``−threshold``). Default 0.5.
+"""
+_ARGS_TAIL = """        threshold: firing threshold (bias ``−threshold``). Default 0.5.
         unconditioned_weight: fixed weight of the unconditioned inputs. Default 1.0.
         max_iter: epochs in ``fit``. Default 1.
         device: "auto" | "cpu" | "cuda" … Default "auto".
@@ -440,7 +430,22 @@ class Instar(_StepAssociative):
 
     Attributes: weight_ (n_outputs, n_features). No ``loss_curve_``: the rule
     has no target, so no error to record.
+"""
 
+
+@registry.estimators.register("Instar")
+class Instar(_StepAssociative):
+    __doc__ = """Instar (Grossberg; Hagan et al., ch. 15): the winning output's weights move to the input.
+
+    Output ``a = 1[W x ≥ threshold]``. When some output fires, the winner
+    ``i* = argmax_i (W x)_i`` among the firing outputs learns::
+
+        w_{i*, c} += η (x_c − w_{i*, c})        (conditioned columns c only)
+
+    and no other row changes. NeuPy computed the winner's change and added it
+    to every output's weights.
+
+""" + _ARGS_HEAD + _ARGS_TAIL + """
     Example:
         >>> import numpy as np
         >>> from neuralab.classic import Instar
@@ -459,7 +464,7 @@ class Instar(_StepAssociative):
 
 @registry.estimators.register("HebbRule", "hebb")
 class HebbRule(_StepAssociative):
-    """Unsupervised Hebb rule with weight decay (Hagan et al., ch. 13).
+    __doc__ = """Unsupervised Hebb rule with weight decay (Hagan et al., ch. 13).
 
     Output ``a = 1[W x ≥ threshold]``; after every input the conditioned
     weights learn::
@@ -469,22 +474,8 @@ class HebbRule(_StepAssociative):
     where ``γ = decay_rate`` keeps the weights bounded (at most ``η/γ`` for
     binary inputs) and lets unused associations fade.
 
-    Args:
-        n_outputs: outputs. Default 1.
-        n_unconditioned: leading inputs with fixed weights. Default 1.
-        learning_rate: ``η``. Default 0.1.
-        decay_rate: ``γ`` in [0, 1]. Default 0.2.
-        threshold: firing threshold (bias ``−threshold``). Default 0.5.
-        unconditioned_weight: fixed weight of the unconditioned inputs. Default 1.0.
-        max_iter: epochs in ``fit``. Default 1.
-        device: "auto" | "cpu" | "cuda" … Default "auto".
-        n_threads: torch intra-op threads during fit/predict (None: torch's setting).
-        init: starting weights, an array (n_outputs, n_features), unconditioned
-            columns included (they stay at their given values). Default None.
-
-    Attributes: weight_ (n_outputs, n_features). No ``loss_curve_``: the rule
-    has no target, so no error to record.
-
+""" + _ARGS_HEAD + """        decay_rate: ``γ`` in [0, 1]. Default 0.2.
+""" + _ARGS_TAIL + """
     Example:
         >>> import numpy as np
         >>> from neuralab.classic import HebbRule
