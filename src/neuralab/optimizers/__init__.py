@@ -89,7 +89,7 @@ from ._derivatives import (
 from ._memory import MemoryPlanError, available_memory, format_bytes
 from .conjugate_gradient import CG_UPDATES, ConjugateGradient, cg_beta
 from .irprop import IRPropPlus, RPropPlus
-from .levenberg_marquardt import LevenbergMarquardt, check_least_squares_loss
+from .levenberg_marquardt import LM_SOLVERS, LevenbergMarquardt, check_least_squares_loss, choose_solver
 from .newton import HessianDiagonal, Newton, NewtonCG
 from .quasi_newton import QN_UPDATES, QuasiNewton
 
@@ -109,6 +109,8 @@ __all__ = [
     "ResidualClosure",
     "LossClosure",
     "check_least_squares_loss",
+    "choose_solver",
+    "LM_SOLVERS",
     "label_residual",
     "cg_beta",
     "available_memory",
