@@ -161,3 +161,18 @@ def test_branching_network_explains_the_failing_layer_too():
                   L.Input(3) >> (Broken() | L.Identity()) >> L.Elementwise("add")):
         with pytest.raises(RuntimeError, match="^boom$"):
             graph(torch.randn(2, 3))
+
+
+def test_batch_norm_with_one_value_per_channel_in_training_mode():
+    net = L.Input(4) >> L.Relu(8) >> L.BatchNorm() >> L.Linear(2)
+    with pytest.raises(ValueError):                    # torch's own refusal, for reference
+        torch.nn.functional.batch_norm(torch.zeros(1, 8), None, None, training=True)
+    with pytest.raises(DataError, match=r"BatchNorm\): expected more than one value per channel .*"
+                                        r"received a batch of shape \(1, 8\).*net.eval\(\)"):
+        net(torch.zeros(1, 4))
+    conv_bn = L.BatchNorm()
+    with pytest.raises(DataError, match=r"\(1, 3, 1, 1\)"):
+        conv_bn(torch.zeros(1, 3, 1, 1))
+    assert conv_bn(torch.zeros(1, 3, 2, 2)).shape == (1, 3, 2, 2)   # 4 values per channel: fine
+    net.eval()
+    assert net(torch.zeros(1, 4)).shape == (1, 2)                   # running statistics

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import registry
-from ..errors import ConfigError, ShapeError, format_shape
+from ..errors import ConfigError, DataError, ShapeError, format_shape
 from .base import Layer, positive_int
 
 __all__ = ["BatchNorm", "GroupNorm", "LocalResponseNorm"]
@@ -86,6 +86,16 @@ class BatchNorm(Layer):
     def forward(self, x):
         return F.batch_norm(x, self.running_mean, self.running_var, self.gamma, self.beta,
                             self.training, self.momentum, self.epsilon)
+
+    def explain_failure(self, args):
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        if self.training and x is not None and x.dim() >= 2 and x.numel() == x.shape[1]:
+            return DataError(
+                f"layer '{self.name}' (BatchNorm): expected more than one value per channel to "
+                f"compute batch statistics in training mode, received a batch of shape "
+                f"{tuple(x.shape)}; use a batch of at least 2 samples, or call net.eval() to "
+                "normalise with the running statistics")
+        return super().explain_failure(args)
 
 
 @registry.layers.register("GroupNorm")
