@@ -540,13 +540,18 @@ def cmd_train(args) -> int:
                                   seed=args.seed), None)
     else:
         train_data = (split.x_train, split.y_train)
+    callbacks = []
+    if args.tensorboard:
+        from .training.callbacks import TensorBoard
+
+        callbacks.append(TensorBoard(args.tensorboard))
     lr = args.lr
     if lr is None and isinstance(args.optimizer, str) and args.optimizer.lower() == "adam":
         lr = 0.002
     history = fit(model, *train_data, optimizer=args.optimizer, lr=lr, loss=args.loss,
                   epochs=args.epochs, batch_size=args.batch_size, metrics=["accuracy"],
                   validation_split=args.validation_split, progress=not args.no_progress,
-                  device=args.device, seed=args.seed, lr_schedule=schedule)
+                  device=args.device, seed=args.seed, lr_schedule=schedule, callbacks=callbacks)
     seconds = time.perf_counter() - start
     scores = evaluate(model, split.x_test, split.y_test, loss=args.loss, metrics=["accuracy"])
     probs = predict(model, split.x_test)
@@ -851,6 +856,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto",
                    help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
     threads_arg(t, None, "torch's own; 1 is fastest for small models on a busy machine")
+    t.add_argument("--tensorboard", metavar="DIR", default=None,
+                   help="also write TensorBoard event files (scalars per epoch) to DIR "
+                        "(pip install 'neuralab[tensorboard]')")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
 
     e = command("evaluate", cmd_evaluate, help="evaluate a saved model on a data set's test split",

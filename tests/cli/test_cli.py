@@ -151,3 +151,14 @@ def test_number_flags_say_what_they_expected(capsys):
         err = capsys.readouterr().err
         assert err == (f"neuralab train: argument {flag}: expected {expected}, received {value!r} "
                        "(see neuralab train --help)\n"), err
+
+
+def test_train_writes_tensorboard_events(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    assert main(["train", "lenet5", "--epochs", "2", "--no-progress", "--out", str(tmp_path / "run"),
+                 "--tensorboard", str(tmp_path / "tb")]) == 0
+    history = json.loads((tmp_path / "run" / "metrics.json").read_text())["history"]
+    events = EventAccumulator(str(tmp_path / "tb"))
+    events.Reload()
+    assert [round(e.value, 5) for e in events.Scalars("loss")] == [round(v, 5) for v in history["loss"]]
