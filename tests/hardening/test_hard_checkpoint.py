@@ -108,12 +108,20 @@ ADAM_CASES = {
                                                      r"to have the keys"),
     "best": (lambda m, o, meta: meta["callbacks"][0]["state"].__setitem__("best", "low"),
              r"EarlyStopping state\['best'\] to be a number or None, received str 'low'"),
+    "no state key": (lambda m, optim, meta: optim.pop("state"),   # found by test_hard_fuzz
+                     r"to be \{'state': \{...\}, 'param_groups': \[...\]\}"),
     "optimizer list": (lambda m, optim, meta: optim.__setitem__("param_groups", "x"),
                        r"to be \{'state': \{...\}, 'param_groups': \[...\]\}"),
 }
 
 
-@pytest.mark.parametrize("case", list(ADAM_CASES))
+# cases that reach torch today (a KeyError inside Optimizer.load_state_dict): check_optimizer_state
+# in training/checkpoint.py accepts a state dict without 'state'; strict, so the fix shows here
+_OPEN = {"no state key": "check_optimizer_state lets a state dict without 'state' through"}
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason=_OPEN[c], strict=True))
+                                  if c in _OPEN else c for c in ADAM_CASES])
 def test_crafted_training_state_is_refused(written, tmp_path, case):
     edit, message = ADAM_CASES[case]
     path = _craft(written, "adam", tmp_path, edit)
