@@ -11,7 +11,8 @@ real and fake):
   see the same machine load; ``ratio = neuralab / torch`` (target ≤ 1.05).
 * ``fid``: the demo's DCGAN trained for the same number of epochs on the digits by both
   loops; FID on the features of the digits classifier (1,000 samples against the test
-  split) beside the floor FID(test, train).
+  split) beside the floor FID(test, train); ``demo_recipe`` is the same budget in epochs
+  with the demo's settings (batch, generator EMA, schedule).
 
 Run: ``.venv/bin/python benchmarks/gan.py [--repeats 5] [--epochs 30] [--threads 1]`` prints JSON.
 """
@@ -124,9 +125,28 @@ def fid_equal_budget(epochs: int, seed: int = 0) -> dict:
     with torch.no_grad():
         fake = G(torch.randn(1000, latent, generator=torch.Generator().manual_seed(seed)))
     theirs = fid(f_test, features(clf, fake))
+    recipe = _demo_recipe(x_train, epochs, seed)
+    recipe["fid"] = round(fid(f_test, features(clf, recipe.pop("samples"))), 3)
     return {"epochs": epochs, "neuralab_fid": round(ours, 3), "torch_fid": round(theirs, 3),
             "fid_floor": round(fid(f_test, features(clf, x_train)), 3),
-            "neuralab_seconds": round(t_ours, 1), "torch_seconds": round(t_torch, 1)}
+            "neuralab_seconds": round(t_ours, 1), "torch_seconds": round(t_torch, 1),
+            "demo_recipe": recipe}
+
+
+def _demo_recipe(x_train, epochs: int, seed: int) -> dict:
+    """The demo's DCGAN settings (its batch, learning rate, schedule and generator EMA) for
+    the same number of epochs: what the recipe buys over the pytorch/examples defaults."""
+    from neuralab.generative import _demo
+    from neuralab.schedules import polynomial_decay
+
+    cfg = _demo.FULL
+    gan = _demo._digits_gan(seed, None, cfg["g_width"], cfg["d_width"], ema=_demo.EMA, lr=cfg["dcgan_lr"])
+    t0 = time.perf_counter()
+    gan.fit(x_train, epochs=epochs, batch_size=cfg["dcgan_batch"], seed=seed,
+            lr_schedule=polynomial_decay(epochs) if cfg["dcgan_decay"] else None)
+    return {"seconds": round(time.perf_counter() - t0, 1), "batch_size": cfg["dcgan_batch"],
+            "lr": cfg["dcgan_lr"], "ema": _demo.EMA, "lr_decay": cfg["dcgan_decay"],
+            "samples": gan.sample(1000, seed=seed)}
 
 
 def run(repeats: int = 5, steps: int = 40, epochs: int = 30, threads: int = 1) -> dict:

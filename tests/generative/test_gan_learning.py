@@ -8,7 +8,9 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from neuralab import layers as L
 from neuralab.datasets import load_digits
-from neuralab.generative import GAN, GANWarning, dcgan_discriminator, dcgan_generator, fid
+from neuralab.generative import (GAN, GANWarning, dcgan_discriminator, dcgan_generator, fid,
+                                 make_gaussian_ring, mode_coverage)
+from neuralab.schedules import polynomial_decay
 
 
 def test_conditional_dcgan_draws_the_requested_digit():
@@ -46,3 +48,30 @@ def test_gan_matches_a_gaussian_fid_drops():
         gan.fit(x, epochs=12, batch_size=128, seed=0)
     end = fid(x[:1000], gan.sample(1000, seed=1).numpy())
     assert start > 3.0 and end < start / 10, (start, end)     # 3.29 → 0.12 measured
+
+
+def _torch_default(fan_in):
+    """torch.nn.Linear's U(±1/√fan_in), as the demo's ring GAN uses."""
+    from neuralab import init
+
+    b = fan_in ** -0.5
+    return {"weight": init.Uniform(-b, b), "bias": init.Uniform(-b, b)}
+
+
+def test_ring_gan_spreads_over_the_modes():
+    # The demo's ring recipe (non-saturating, Adam β1 0.5, lr decaying linearly to 0) at a
+    # short budget: 1,600 steps, width 64, modes of std 0.05. Measured: 0 modes / 0 % within
+    # 3σ before, 7 of 8 modes / 58 % after (the demo: 8000+ steps, std 0.02, ≥ 90 %).
+    x, modes = make_gaussian_ring(2048, std=0.05, seed=0)
+    torch.manual_seed(0)
+    w = 64
+    g = (L.Input((8,)) >> L.Relu(w, **_torch_default(8)) >> L.Relu(w, **_torch_default(w))
+         >> L.Linear(2, **_torch_default(w)))
+    d = (L.Input((2,)) >> L.LeakyRelu(w, alpha=0.2, **_torch_default(2))
+         >> L.LeakyRelu(w, alpha=0.2, **_torch_default(w)) >> L.Linear(1, **_torch_default(w)))
+    gan = GAN(g, d, g_lr=2e-3, d_lr=2e-3, warn=False)
+    before = mode_coverage(gan.sample(1000, seed=1).numpy(), modes, 0.05)
+    gan.fit(x, epochs=100, batch_size=128, seed=0, lr_schedule=polynomial_decay(100))
+    after = mode_coverage(gan.sample(1000, seed=1).numpy(), modes, 0.05)
+    assert before["modes_covered"] == 0 and before["high_quality_fraction"] < 0.05
+    assert after["modes_covered"] >= 6 and after["high_quality_fraction"] >= 0.45, after
