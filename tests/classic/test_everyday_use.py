@@ -116,9 +116,11 @@ def test_errors_are_caught_by_neuralab_and_sklearn_except_clauses(make):
 def test_kernel_networks_refuse_a_std_that_overflows_instead_of_predicting_nan(cls):
     X = np.random.RandomState(0).rand(20, 4) * 10
     y = np.arange(20) % 2
-    model = cls(std=1e-19, device="cpu").fit(X, y)
     with pytest.raises(ConfigError, match=rf"{cls.__name__}: expected `std` to be at least 1\.\d+e-17 "
                        r"for this data .*overflow float32\), received 1e-19"):
+        cls(std=1e-19, device="cpu").fit(X, y)  # refused at fit, before any kernel is made
+    model = cls(device="cpu").fit(X, y).set_params(std=1e-19)
+    with pytest.raises(ConfigError, match=r"received 1e-19"):
         model.predict(X)
     with pytest.raises(ConfigError, match="received 1e-200"):
         cls(std=1e-200, device="cpu").fit(X, y).predict(X)
