@@ -115,9 +115,8 @@ ADAM_CASES = {
 }
 
 
-# cases that reach torch today (a KeyError inside Optimizer.load_state_dict): check_optimizer_state
-# in training/checkpoint.py accepts a state dict without 'state'; strict, so the fix shows here
-_OPEN = {"no state key": "check_optimizer_state lets a state dict without 'state' through"}
+# cases known to reach torch (strict xfail, so a fix shows here); none today
+_OPEN: dict[str, str] = {}
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.xfail(reason=_OPEN[c], strict=True))

@@ -339,7 +339,7 @@ def check_optimizer_state(path: str, name: str, optimizer: torch.optim.Optimizer
     """
     where = f"the state of optimizer {name!r} ({type(optimizer).__name__})"
     if not isinstance(saved, dict) or not isinstance(saved.get("param_groups"), list) \
-            or not isinstance(saved.get("state", {}), dict):
+            or not isinstance(saved.get("state"), dict):
         raise _bad(path, where, "{'state': {...}, 'param_groups': [...]}", saved)
     live_groups = optimizer.param_groups
     if len(saved["param_groups"]) != len(live_groups):

@@ -257,6 +257,13 @@ class Trainer:
             return _feed.NoDataFeed(check_int("fit", "steps_per_epoch", steps_per_epoch, low=1))
         if self.full_batch:
             batch = _feed.full_batch(train, self.module, self.device)
+            if self._adapt_targets and batch[1] is not None:   # a Dataset's labels, once
+                was_training = self.module.training
+                with torch.no_grad():
+                    outs = as_outputs(self.module.eval()(*(t[:1] for t in batch[0])))
+                self.module.train(was_training)
+                batch = (batch[0], self.objective.fit_targets(batch[1], outs, "y"))
+                self._adapt_targets = False
             n = int(batch[0][0].shape[0])
             if explicit_batch and batch_size < n:
                 warnings.warn(f"fit: {type(self.optimizer).__name__} is a full-batch optimizer: it uses "
@@ -463,7 +470,9 @@ class Trainer:
             optimizers.check_least_squares_loss(self.objective.name or "a custom loss", owner=f"fit: {name}")
 
         X, Y = x[0], y[0]
-        self._closure = (optimizers.ResidualClosure(self.module, X, Y, residual_fn=_residual)
+        # class labels (e.g. from a Dataset, which the Objective does not one-hot) become
+        # one-hot rows inside the closure, checked against the output's width
+        self._closure = (optimizers.ResidualClosure(self.module, X, Y)
                          if objective == "residuals"
                          else optimizers.LossClosure(self.module, X, Y, self.objective.terms[0].fn))
 
@@ -662,10 +671,6 @@ class _DefaultInt(int):
 
 
 DEFAULT_BATCH = _DefaultInt(32)
-
-
-def _residual(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return pred - target.reshape(pred.shape)
 
 
 def _is_built(module: nn.Module) -> bool:
