@@ -132,3 +132,16 @@ def test_a_truncated_cascade_accepts_a_superset(cascade, data):
     np.testing.assert_array_equal(part, (cascade.stages_passed(data[2]) >= 2).astype(int))
     with pytest.raises(ConfigError, match=r"expected `n_stages` to be an integer >= 1 and <= 4"):
         cascade.truncated(5)
+
+
+def test_threshold_slack_lowers_each_stage_threshold_below_the_faces(data):
+    x, y = data[0], data[1]
+    slack = 0.1
+    one = HaarCascade(n_stages=1, features_per_stage=300, max_stumps_per_stage=10,
+                      min_detection_rate=1.0, threshold_slack=slack, negative_images=None).fit(x, y)
+    stage = one.stages_[0]
+    _, margin = one._evaluate_windows(torch.as_tensor(x[y == 1]), all_stages=True)
+    # Θ = (lowest training-face score) − slack · Σα, so the lowest face clears Θ by slack · Σα
+    assert float(margin.min()) == pytest.approx(slack * stage["alphas"].sum(), abs=1e-6)
+    with pytest.raises(ConfigError, match=r"expected `threshold_slack` to be a finite number >= 0 and <= 1"):
+        HaarCascade(threshold_slack=1.5).fit(x, y)

@@ -7,6 +7,7 @@
   ``detect_multiscale(image)`` returns face boxes ``(k, 4)`` in xyxy.
 - :class:`Siamese` (one shared encoder), :func:`triplet_loss` (CS230's
   ``max(‖f(A) − f(P)‖² − ‖f(A) − f(N)‖² + α, 0)``), :func:`contrastive_loss`,
+  :func:`info_nce_loss` (SimCLR/SupCon),
   :class:`TripletMiner` (``"all"``, ``"hard"``, ``"semi-hard"``),
   :func:`train_triplet` / :class:`TripletTrainer`.
 - :class:`FaceVerifier` (τ from a validation ROC: EER or a target FAR,

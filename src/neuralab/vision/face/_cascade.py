@@ -273,6 +273,11 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             held out of each stage's boosting, at random per stage, to set its
             threshold Θ on faces the stage has not fitted (default 0: Θ is set on
             the boosted faces).
+        threshold_slack: each stage's threshold Θ is lowered by this fraction of
+            its Σα below the score that ``min_detection_rate`` of the faces reach
+            (default 0). A stage fits its training faces better than faces it has
+            never seen; the slack keeps a margin for those, and the stage adds
+            stumps until it meets ``max_false_positive_rate`` at the lowered Θ.
         random_state: seed of the feature draws and the mining (default 0).
 
     Input shape: windows ``(N, h, w)`` grey (values in [0, 1] or 8-bit).
@@ -299,7 +304,8 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
                  max_false_positive_rate: float = 0.5, max_stumps_per_stage: int = 50,
                  features_per_stage: int | None = 6000, feature_types=None,
                  n_negatives: int = 1000, negative_images="builtin", mining_step: int = 2,
-                 augment: int = 0, validation_fraction: float = 0.0, random_state: int = 0):
+                 augment: int = 0, validation_fraction: float = 0.0,
+                 threshold_slack: float = 0.0, random_state: int = 0):
         self.n_stages = n_stages
         self.min_detection_rate = min_detection_rate
         self.max_false_positive_rate = max_false_positive_rate
@@ -311,6 +317,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         self.mining_step = mining_step
         self.augment = augment
         self.validation_fraction = validation_fraction
+        self.threshold_slack = threshold_slack
         self.random_state = random_state
 
     # ------------------------------------------------------------------ checks
@@ -328,6 +335,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         check_int(name, "augment", self.augment, low=0)
         check_number(name, "validation_fraction", self.validation_fraction, low=0.0, high=1.0,
                      high_open=True)
+        check_number(name, "threshold_slack", self.threshold_slack, low=0.0, high=1.0)
         check_int(name, "random_state", self.random_state, low=0)
 
     def _check_fitted(self):
@@ -468,7 +476,8 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             score += alpha * h
             for store, value in ((feats, f), (thetas, theta), (pols, pol), (alphas, alpha)):
                 store.append(value)
-            threshold = float(score[faces].sort().values[k]) - 1e-9
+            threshold = (float(score[faces].sort().values[k]) - 1e-9
+                         - self.threshold_slack * sum(alphas))
             fp = float((score[n_pos:n] >= threshold).double().mean())
             if fp <= self.max_false_positive_rate:
                 break
