@@ -828,9 +828,11 @@ def build_parser() -> argparse.ArgumentParser:
     data_args(t)
     t.add_argument("--epochs", type=_int_at_least(1), default=20, help="training epochs (default: 20)")
     t.add_argument("--optimizer", default="adam",
-                   help="optimizer name: sgd, momentum, nesterov, adam, adamax, rmsprop, "
-                        "adadelta, adagrad, rprop, irprop+, lm, newton, cg, bfgs … "
-                        "(default: adam)")
+                   help="optimizer name: sgd, momentum, nesterov, adam, adamw, adamax, rmsprop, "
+                        "adadelta, adagrad, rprop, rprop+, irprop+, or second order: lm, newton, "
+                        "newton_cg, hessian_diagonal, cg, bfgs, dfp, psb, sr1, lbfgs; dense "
+                        "second-order methods that do not fit in memory are replaced by one "
+                        "that does, with a warning (default: adam)")
     t.add_argument("--loss", default="auto",
                    help="loss name: auto (default: chosen from the model's output and the labels), "
                         "softmax_crossentropy, categorical_crossentropy, mse (class labels become "

@@ -90,13 +90,15 @@ def test_train_rejects_bad_shapes_and_threads(capsys, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_train_with_a_second_order_optimizer_too_big_for_memory(capsys, tmp_path):
-    code = main(["train", "lenet5", "--optimizer", "lm", "--loss", "mse", "--epochs", "1",
-                 "--out", str(tmp_path), "--no-progress"])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert "ConfigError: LevenbergMarquardt: needs about" in err and "'lbfgs'" in err
-    assert not (tmp_path / "model.safetensors").exists()
+def test_train_with_a_dense_second_order_optimizer_too_big_for_memory(capsys, tmp_path):
+    """bfgs on LeNet-5 (61,706 parameters: 15 GB of P×P matrices) runs as limited-memory BFGS."""
+    with pytest.warns(RuntimeWarning, match=r"'bfgs' would need about 15\.2 GB for 61,706 parameters.*"
+                                            r"limited-memory BFGS"):
+        code = main(["train", "lenet5", "--optimizer", "bfgs", "--epochs", "1", "--out", str(tmp_path),
+                     "--no-progress"])
+    assert code == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["optimizer"] == "bfgs" and metrics["epochs"] == 1
 
 
 def test_demo_lists_the_chapters_and_rejects_unknown_ones(capsys):
