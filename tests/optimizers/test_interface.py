@@ -232,3 +232,22 @@ def test_closure_parameter_not_in_module():
     opt = nopt.LevenbergMarquardt([*net.parameters(), stranger])
     with pytest.raises(ConfigError, match=r"not in the closure's module \(shape \(1,\)\)"):
         opt.step(closure)
+
+
+@pytest.mark.parametrize("name", ["bfgs", "cg", "newton", "newton_cg", "hessian_diagonal", "lm"])
+def test_a_closure_that_calls_backward_is_a_clear_error(name):
+    """torch.optim.LBFGS's closures call backward(); ours must not, and say so."""
+    model = torch.nn.Linear(2, 1).double()
+    opt = nopt.create(name, model.parameters())
+    x, y = torch.randn(8, 2, dtype=torch.float64), torch.randn(8, 1, dtype=torch.float64)
+
+    def closure():
+        opt.zero_grad()
+        r = (model(x) - y).reshape(-1)
+        loss = r.pow(2).mean()
+        loss.backward()
+        return r if name == "lm" else loss
+
+    with pytest.raises(ConfigError, match=r"\.step: expected a closure that returns the .* without "
+                                          r"calling backward\(\) .*received one that calls backward"):
+        opt.step(closure)

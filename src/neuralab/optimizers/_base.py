@@ -110,7 +110,20 @@ class FullBatchOptimizer(Optimizer):
             x = self._flat()
             if all_finite(x):
                 self._last_good = x
-        return self._step(closure)
+        try:
+            return self._step(closure)
+        except RuntimeError as exc:
+            # a closure that calls backward(): its graph is gone when we differentiate, or
+            # it ran under our no_grad evaluation, where backward() has nothing to follow
+            if not any(m in str(exc) for m in ("backward through the graph a second time",
+                                               "does not require grad and does not have a grad_fn")):
+                raise
+            raise ConfigError(
+                f"{type(self).__name__}.step: expected a closure that returns the "
+                f"{'residual vector' if self.objective == 'residuals' else 'loss'} without calling "
+                "backward() (this optimizer differentiates it itself, unlike torch.optim.LBFGS); "
+                "received one that calls backward()"
+            ) from None
 
     def _step(self, closure):  # pragma: no cover - abstract
         raise NotImplementedError
