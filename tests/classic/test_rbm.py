@@ -58,18 +58,18 @@ def test_cd_step_matches_sklearn_update_exactly(monkeypatch):
 
 @pytest.mark.slow
 def test_pseudo_likelihood_at_least_sklearn(binary_digits):
-    """Same settings (256 hidden, batch 10, 10 epochs), seeds 0–3 each: mean exact PL.
+    """Same settings (256 hidden, batch 10, 10 epochs), seeds 0–2 each: mean exact PL.
 
     Tolerance 0.75 nats/sample (≈ 4.5 %): the CD updates are identical to
     scikit-learn's (test_cd_step_matches_sklearn_update_exactly), but PCD's final
     parameters fluctuate from seed to seed. Over 40 seeds we measured
     −16.51 ± 0.48 (scikit-learn) and −16.65 ± 0.69 (ours), equal within noise;
-    with four seeds the standard error of the difference is ≈ 0.4.
+    with three seeds the standard error of the difference is ≈ 0.5.
     """
     X = binary_digits
-    E = X[::3]  # exact pseudo-likelihood on every third sample (600 of 1797) for speed
-    ours = [exact_pseudo_likelihood(RBM(random_state=s, device="cpu").fit(X), E) for s in range(4)]
-    ref = [exact_pseudo_likelihood(BernoulliRBM(random_state=s).fit(X), E) for s in range(4)]
+    E = X[::6]  # exact pseudo-likelihood on every sixth sample (300 of 1797) for speed
+    ours = [exact_pseudo_likelihood(RBM(random_state=s, device="cpu").fit(X), E) for s in range(3)]
+    ref = [exact_pseudo_likelihood(BernoulliRBM(random_state=s).fit(X), E) for s in range(3)]
     assert np.mean(ours) >= np.mean(ref) - 0.75, (ours, ref)
     untrained = RBM(n_iter=0, random_state=0, device="cpu").fit(X)
     assert np.mean(ours) > exact_pseudo_likelihood(untrained, E) + 20  # untrained ≈ −44

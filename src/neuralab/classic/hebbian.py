@@ -175,7 +175,6 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _EpochFit):
         Xc = torch.as_tensor(X - self.mean_, device=device, dtype=dtype)
         n = X.shape[0]
         eta, bs = self.learning_rate_, n if self.batch_size is None else int(self.batch_size)
-        power = float((Xc * Xc).sum(1).mean())  # mean ‖x‖², for the reconstruction error
         n_run = 0
         self._converged = False
         for _ in range(n_epochs):
@@ -193,9 +192,8 @@ class Oja(ClassNamePrefixFeaturesOutMixin, TransformerMixin, _EpochFit):
                 raise TrainingError(
                     f"Oja: weights became non-finite; lower learning_rate (η={eta:g})"
                 )
-            # mean ‖x − W Wᵀx‖² = mean (‖x‖² − 2‖y‖² + yᵀ(WᵀW)y), y = Wᵀx
-            Y = Xc @ W
-            self.loss_curve_.append(power + float(((Y @ (W.T @ W) - 2 * Y) * Y).sum(1).mean()))
+            residual = torch.addmm(Xc, Xc @ W, W.T, alpha=-1.0)  # x − W Wᵀx per row
+            self.loss_curve_.append(float(torch.linalg.vector_norm(residual)) ** 2 / n)
             if float((W - W0).abs().max()) <= self.tol:
                 self._converged = True
                 break
