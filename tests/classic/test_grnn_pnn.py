@@ -182,6 +182,11 @@ def test_many_tiles_and_class_ranges_match_the_references(monkeypatch):
     np.testing.assert_allclose(pred, nadaraya_watson(Xq, X, Y, 0.9), rtol=1e-4, atol=1e-5)
     proba = PNN(std=0.9, batch_size=7).fit(X, y).predict_proba(Xq)
     np.testing.assert_allclose(proba, parzen_classes(Xq, X, y, 0.9), rtol=2e-4, atol=1e-6)
+    # two threads: whole-row chunks instead of tiles, the same numbers
+    pred2 = GRNN(std=0.9, batch_size=7, n_threads=2).fit(X, Y).predict(Xq)
+    np.testing.assert_allclose(pred2, pred, rtol=1e-5, atol=1e-6)
+    proba2 = PNN(std=0.9, n_threads=2).fit(X, y).predict_proba(Xq)
+    np.testing.assert_allclose(proba2, proba, rtol=1e-5, atol=1e-7)
 
 
 def test_std_changed_after_fit_is_used():

@@ -14,7 +14,11 @@ normalise until the end. The work goes in tiles of ``rows × TILE_COLUMNS``
 (1 MB by default) that stay in the core's cache between the product, the
 ``exp2`` and the two matrix-vector products that accumulate the sums; a
 whole-row chunk (400 rows × 100,000 columns) went to main memory and back
-three times and was 1.3× slower.
+three times and was 1.3× slower. That holds for one thread: with several,
+each tile kernel is split over the threads and waits for the slowest, which
+on a shared machine costs more than the kernel; so with more than one thread
+(and on GPUs) a chunk is a whole block of rows (``WIDE_BUDGET_BYTES``) and
+each step is one large kernel.
 """
 
 from __future__ import annotations
@@ -24,8 +28,8 @@ import math
 import numpy as np
 import torch
 
-__all__ = ["gaussian_smoother", "class_kernel_shares", "augmented_centers", "auto_batch_size",
-           "as_numpy", "ROWS", "TILE_COLUMNS"]
+__all__ = ["gaussian_smoother", "class_kernel_shares", "augmented_centers", "as_numpy", "ROWS",
+           "TILE_COLUMNS", "WIDE_BUDGET_BYTES"]
 
 #: query rows per chunk for ``batch_size="auto"``: the augmented centers (about
 #: 26 MB for 100,000 × 64) are read once per chunk, so chunks should be long
@@ -35,6 +39,12 @@ ROWS = 1024
 #: core's L2 cache here
 TILE_COLUMNS = 256
 
+#: with several threads (or on a GPU) the work goes in chunks of whole rows of
+#: about this many bytes: every kernel is then large. Splitting 100 µs tile
+#: kernels over two threads on a busy 2-core machine made GRNN 17× slower than
+#: the bare product (each kernel waits for its slowest thread).
+WIDE_BUDGET_BYTES = 160 * 2**20
+
 #: a row whose kernel weights sum to less than this (its nearest center is more
 #: than about 9.6σ away) is recomputed relative to its nearest center, so that
 #: weights lost to float32 underflow cannot bias it (their share stays < 1e-8)
@@ -42,11 +52,6 @@ _SMALLEST_TOTAL = 1e-20
 
 #: rows of the (rare) recomputation per block: ``rows × n_centers`` floats
 _REDO_ROWS = 64
-
-
-def auto_batch_size(n_train: int, batch_size="auto", itemsize: int = 4) -> int:
-    """Rows of queries per chunk: ``batch_size``, or :data:`ROWS` for ``"auto"``."""
-    return ROWS if batch_size == "auto" else int(batch_size)
 
 
 def as_numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -93,10 +98,16 @@ def _kernel_sums(queries, prepared, segments, n_sums, total_column=None, batch_s
     centers_aug_t, mean, scale = prepared
     n_queries, n_features = queries.shape
     dtype, device = queries.dtype, queries.device
-    rows = min(auto_batch_size(centers_aug_t.shape[1], batch_size), max(n_queries, 1))
+    n_centers = max(centers_aug_t.shape[1], 1)
+    if device.type == "cpu" and torch.get_num_threads() == 1:
+        rows, width = ROWS, TILE_COLUMNS
+    else:  # several threads: a few large kernels (see the module's notes)
+        rows = max(1, min(ROWS, WIDE_BUDGET_BYTES // (queries.element_size() * n_centers)))
+        width = n_centers
+    rows = min(rows if batch_size == "auto" else int(batch_size), max(n_queries, 1))
     query_aug = torch.empty(rows, n_features + 2, dtype=dtype, device=device)
     query_aug[:, n_features] = 1.0
-    tile = torch.empty(rows, TILE_COLUMNS, dtype=dtype, device=device)
+    tile = torch.empty(rows, min(width, n_centers), dtype=dtype, device=device)
     out = torch.zeros(n_queries, n_sums, dtype=dtype, device=device)
 
     def augment(q):  # [x − mean, 1, −s‖x − mean‖²] into the reused buffer
@@ -111,8 +122,8 @@ def _kernel_sums(queries, prepared, segments, n_sums, total_column=None, batch_s
         stop = min(start + rows, n_queries)
         q, sums = augment(queries[start:stop]), out[start:stop]
         for first, last, pairs in segments:
-            for j in range(first, last, TILE_COLUMNS):
-                k = min(j + TILE_COLUMNS, last)
+            for j in range(first, last, width):
+                k = min(j + width, last)
                 weights = torch.mm(q, centers_aug_t[:, j:k], out=tile[: stop - start, : k - j])
                 weights.exp2_()
                 for vector, column in pairs:
