@@ -95,7 +95,7 @@ def _run(estimator, expected=None):
     [
         GrowingNeuralGas(max_iter=2, device="cpu"),
         Oja(max_iter=100, device="cpu"),  # the contract, not convergence (1000 epochs by default)
-        Kohonen(device="cpu"),
+        Kohonen(max_iter=5, device="cpu"),
         ThresholdART1(device="cpu"),
         SquashedRBM(n_iter=5, device="cpu"),
     ],
