@@ -7,7 +7,7 @@ that folder, with files a reader would have (``my.npz``, ``iris.csv``, a
 first, and made short: ``train`` for one epoch, ``style`` for one step at 64 px.
 ``neuralab demo CHAPTER`` lines are checked to name a chapter (each chapter's
 demo runs in its own test folder); ``make``, ``pip`` and ``torchrun`` lines are
-what CI and the install run, and the distributed test runs torchrun.
+what CI and the install run, and tests/training/test_torchrun.py runs torchrun.
 """
 
 from __future__ import annotations
