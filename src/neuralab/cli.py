@@ -32,10 +32,13 @@ DEMOS = {
     "faces": ("neuralab.vision._demo_face", "faces: Haar cascade, Siamese embeddings, verification"),
     "style": ("neuralab.vision._demo_style", "neural style transfer on a pretrained backbone"),
     "sequences": ("neuralab.sequences._demo", "recurrent networks: Reber grammar, language model, BLEU"),
-    "gan": ("neuralab.generative._demo", "a DCGAN on digits, with FID"),
+    "gan": ("neuralab.generative._demo", "GANs: the 8-Gaussian ring, DCGAN and conditional DCGAN on digits, FID"),
     "rl": ("neuralab.rl._demo", "reinforcement learning: value iteration, Q-learning, DQN"),
 }
 
+# other names a reader may type (the issues and the cheat sheets use them)
+DEMO_ALIASES = {"face": "faces", "gans": "gan", "sequence": "sequences", "style-transfer": "style",
+                "reinforcement": "rl"}
 
 # ----------------------------------------------------------------------------- helpers
 def _shape(text: str) -> tuple:
@@ -660,6 +663,7 @@ def cmd_demo(args) -> int:
         for name, (_, what) in DEMOS.items():
             print(f"{name:<10} {what}")
         return 0
+    args.chapter = DEMO_ALIASES.get(args.chapter, args.chapter)
     if args.chapter not in DEMOS:
         raise ConfigError(f"demo: expected a chapter, one of {', '.join(DEMOS)}; received {args.chapter!r}")
     module_name, _ = DEMOS[args.chapter]

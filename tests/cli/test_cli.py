@@ -137,6 +137,9 @@ def test_a_failed_demo_leaves_no_empty_folder(tmp_path, capsys, monkeypatch):
     assert main(["demo", "failing", "--out", str(out)]) == 2
     assert capsys.readouterr().err == "neuralab demo: DataError: demo: expected data, received none\n"
     assert not out.exists()
+    monkeypatch.setitem(cli.DEMO_ALIASES, "fail", "failing")          # another name for it
+    assert main(["demo", "fail", "--out", str(out)]) == 2
+    assert "DataError: demo: expected data" in capsys.readouterr().err
     (tmp_path / "file").write_text("x")
     assert main(["demo", "failing", "--out", str(tmp_path / "file" / "run")]) == 2
     assert "which is below the file" in capsys.readouterr().err
