@@ -182,11 +182,18 @@ def test_many_tiles_and_class_ranges_match_the_references(monkeypatch):
     np.testing.assert_allclose(pred, nadaraya_watson(Xq, X, Y, 0.9), rtol=1e-4, atol=1e-5)
     proba = PNN(std=0.9, batch_size=7).fit(X, y).predict_proba(Xq)
     np.testing.assert_allclose(proba, parzen_classes(Xq, X, y, 0.9), rtol=2e-4, atol=1e-6)
-    # two threads: whole-row chunks instead of tiles, the same numbers
-    pred2 = GRNN(std=0.9, batch_size=7, n_threads=2).fit(X, Y).predict(Xq)
-    np.testing.assert_allclose(pred2, pred, rtol=1e-5, atol=1e-6)
-    proba2 = PNN(std=0.9, n_threads=2).fit(X, y).predict_proba(Xq)
-    np.testing.assert_allclose(proba2, proba, rtol=1e-5, atol=1e-7)
+    # two threads: whole-row chunks (few queries), then the queries split over two
+    # Python threads (ROWS = 8 makes 30 queries "many"): the same numbers
+    import torch
+
+    before = torch.get_num_threads()
+    for rows in (kernels.ROWS, 8):
+        monkeypatch.setattr(kernels, "ROWS", rows)
+        pred2 = GRNN(std=0.9, n_threads=2).fit(X, Y).predict(Xq)
+        np.testing.assert_allclose(pred2, pred, rtol=1e-5, atol=1e-6)
+        proba2 = PNN(std=0.9, n_threads=2).fit(X, y).predict_proba(Xq)
+        np.testing.assert_allclose(proba2, proba, rtol=1e-5, atol=1e-7)
+    assert torch.get_num_threads() == before
 
 
 def test_std_changed_after_fit_is_used():

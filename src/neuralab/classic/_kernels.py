@@ -16,17 +16,24 @@ normalise until the end. The work goes in tiles of ``rows × TILE_COLUMNS``
 whole-row chunk (400 rows × 100,000 columns) went to main memory and back
 three times and was 1.3× slower. That holds for one thread: with several,
 each tile kernel is split over the threads and waits for the slowest, which
-on a shared machine costs more than the kernel; so with more than one thread
-(and on GPUs) a chunk is a whole block of rows (``WIDE_BUDGET_BYTES``) and
-each step is one large kernel.
+on a shared machine costs more than the kernel (17× the bare product on two
+busy cores). So with ``T > 1`` intra-op threads on a CPU the queries are cut
+in ``T`` parts, each tiled by its own Python thread with one intra-op thread
+(``limit_threads(1)`` inside the worker, restored after; torch's kernels
+release the GIL): 1.25–1.45× the bare product on two threads, where whole-row
+chunks of ``WIDE_BUDGET_BYTES`` (used on GPUs and for fewer than
+``2 × ROWS`` queries) were 1.75–2×.
 """
 
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
+
+from ._threads import limit_threads
 
 __all__ = ["gaussian_smoother", "class_kernel_shares", "augmented_centers", "as_numpy", "ROWS",
            "TILE_COLUMNS", "WIDE_BUDGET_BYTES"]
@@ -99,9 +106,21 @@ def _kernel_sums(queries, prepared, segments, n_sums, total_column=None, batch_s
     n_queries, n_features = queries.shape
     dtype, device = queries.dtype, queries.device
     n_centers = max(centers_aug_t.shape[1], 1)
-    if device.type == "cpu" and torch.get_num_threads() == 1:
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and threads > 1 and n_queries >= 2 * ROWS:
+        # one Python thread per core, each tiling its share of the queries on one
+        # intra-op thread (torch kernels release the GIL): no small kernel is split
+        parts = queries.chunk(threads)
+
+        def work(part):
+            with limit_threads(1):
+                return _kernel_sums(part, prepared, segments, n_sums, total_column, batch_size)
+
+        with ThreadPoolExecutor(len(parts)) as pool:
+            return torch.cat(list(pool.map(work, parts)))
+    if device.type == "cpu" and threads == 1:
         rows, width = ROWS, TILE_COLUMNS
-    else:  # several threads: a few large kernels (see the module's notes)
+    else:  # a GPU, or a few queries on several threads: a few large kernels
         rows = max(1, min(ROWS, WIDE_BUDGET_BYTES // (queries.element_size() * n_centers)))
         width = n_centers
     rows = min(rows if batch_size == "auto" else int(batch_size), max(n_queries, 1))
