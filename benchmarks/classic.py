@@ -22,7 +22,8 @@
 3. ``rbm``: ``run()`` from ``benchmarks/_classic_rbm.py`` when that file exists.
 
     python benchmarks/classic.py [--repeats 3] [--som-repeats 5] [--som-epochs 10]
-                                 [--kernel-threads 0,1] [--skip-kernel] [--skip-rbm]
+                                 [--kernel-threads 0,1] [--threads 1] [--skip-kernel]
+                                 [--skip-sofm] [--skip-rbm]
 
 Prints JSON, including the 1-minute load average before and after (the
 machine may be shared). Takes about 1–3 minutes on 2 CPU cores.
@@ -214,9 +215,13 @@ def main(argv=None):
                         help="comma-separated CPU thread counts for the kernel cases (0 = default)")
     parser.add_argument("--skip-kernel", action="store_true")
     parser.add_argument("--skip-sofm", action="store_true")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads for the SOFM and RBM cases (tiny kernels: 1 is fastest)")
     parser.add_argument("--skip-rbm", action="store_true")
     args = parser.parse_args(argv)
-    report = {"load_average_before": os.getloadavg()[0], "cpu_count": os.cpu_count()}
+    report = {"load_average_before": os.getloadavg()[0], "cpu_count": os.cpu_count(),
+              "threads": args.threads}
+    torch.set_num_threads(args.threads)
     if not args.skip_sofm:
         report["sofm"] = bench_sofm(args.som_repeats, args.som_epochs)
     if not args.skip_kernel:

@@ -317,7 +317,15 @@ class SOFM(TransformerMixin, ClusterMixin, Estimator):
 
     def _qe(self, Xt, W) -> float:
         """Mean Euclidean distance from each row of ``Xt`` to its BMU's weights."""
-        return float(torch.linalg.vector_norm(Xt - W[self._bmu(Xt, W)], dim=1).mean())
+        if self.distance != "euclid":
+            return float(torch.linalg.vector_norm(Xt - W[self._bmu(Xt, W)], dim=1).mean())
+        # euclid: the BMU is the nearest unit, so d² = ‖x‖² + min_j (‖w_j‖² − 2 x·w_j)
+        total = 0.0
+        for i in range(0, len(Xt), 8192):
+            x = Xt[i : i + 8192]
+            d2 = torch.addmm(torch.linalg.vecdot(W, W), x, W.T, alpha=-2.0).amin(1)
+            total += float(d2.add_(torch.linalg.vecdot(x, x)).clamp_(min=0).sqrt_().sum())
+        return total / max(len(Xt), 1)
 
     def _batch_epoch(self, Xt, W, H, lr):
         """One epoch of Kohonen's batch map, relaxed by ``lr``."""
