@@ -212,7 +212,8 @@ def main(argv=None):
     parser.add_argument("--som-repeats", type=int, default=5, help="SOFM/MiniSom seeds")
     parser.add_argument("--som-epochs", type=int, default=10)
     parser.add_argument("--kernel-threads", default="0",
-                        help="comma-separated CPU thread counts for the kernel cases (0 = default)")
+                        help="comma-separated CPU thread counts for the kernel cases "
+                             "(0 = the --threads value)")
     parser.add_argument("--skip-kernel", action="store_true")
     parser.add_argument("--skip-sofm", action="store_true")
     parser.add_argument("--threads", type=int, default=1,
