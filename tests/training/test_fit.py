@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import accuracy_score, log_loss
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
+
+from _datasets import Pairs
 
 from neuralab import losses, regularizers, schedules
 from neuralab.errors import ConfigError
@@ -77,24 +79,13 @@ def test_one_hot_and_integer_labels_train_identically(blobs, mlp):
         torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)
 
 
-class _Pairs(Dataset):
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
-
-
 def test_dataset_dataloader_and_tensordataset_match_arrays(blobs, mlp):
     x, y = blobs(96)
     nets = [mlp() for _ in range(4)]
     kw = dict(optimizer="sgd", lr=0.1, epochs=2, batch_size=16, shuffle=False, progress=False, seed=0)
     fit(nets[0], x, y, **kw)
-    fit(nets[1], _Pairs(x, y), **kw)
-    fit(nets[2], DataLoader(_Pairs(x, y), batch_size=16), **kw)
+    fit(nets[1], Pairs(x, y), **kw)
+    fit(nets[2], DataLoader(Pairs(x, y), batch_size=16), **kw)
     fit(nets[3], TensorDataset(x, y), **kw)
     for other in nets[1:]:
         for p, q in zip(nets[0].parameters(), other.parameters()):
@@ -104,8 +95,8 @@ def test_dataset_dataloader_and_tensordataset_match_arrays(blobs, mlp):
 def test_shuffled_dataset_is_reproducible_with_a_seed(blobs, mlp):
     x, y = blobs(64)
     a, b = mlp(), mlp()
-    fit(a, _Pairs(x, y), epochs=2, batch_size=8, progress=False, seed=5)
-    fit(b, _Pairs(x, y), epochs=2, batch_size=8, progress=False, seed=5)
+    fit(a, Pairs(x, y), epochs=2, batch_size=8, progress=False, seed=5)
+    fit(b, Pairs(x, y), epochs=2, batch_size=8, progress=False, seed=5)
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q)
 

@@ -3,19 +3,10 @@
 import numpy as np
 import torch
 
+from _datasets import Pairs
+
 import neuralab as nl
 from neuralab import layers as L
-
-
-class Digits(torch.utils.data.Dataset):
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return torch.from_numpy(self.x[i]), int(self.y[i])
 
 
 def test_lm_on_a_dataset_of_labels_equals_lm_on_arrays():
@@ -23,7 +14,7 @@ def test_lm_on_a_dataset_of_labels_equals_lm_on_arrays():
     d = nl.datasets.load_digits(flat=True)
     x, y = d.x_train[:120], d.y_train[:120]
     runs = []
-    for data in ((x, y), (Digits(x, y),)):
+    for data in ((x, y), (Pairs(torch.from_numpy(x), torch.from_numpy(y)),)):
         nl.set_seed(0)
         net = L.Input(64) >> L.Tanh(6) >> L.Softmax(10)
         history = net.fit(*data, optimizer="lm", loss="mse", epochs=3, progress=False, seed=0)

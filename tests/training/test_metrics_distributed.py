@@ -11,6 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import accuracy_score, top_k_accuracy_score
 
+from _datasets import Pairs
+
 from neuralab import registry, storage
 from neuralab.errors import ConfigError
 from neuralab.training import fit, metrics
@@ -73,22 +75,9 @@ def test_single_process_group_uses_ddp_and_matches_plain_fit(tmp_path):
     np.testing.assert_allclose(h_ddp["loss"], h_plain["loss"], rtol=1e-6)
 
 
-class _Pairs(torch.utils.data.Dataset):
-    """A map-style Dataset read item by item (a TensorDataset would be taken in memory as arrays)."""
-
-    def __init__(self, x, y):
-        self.x, self.y = x, y
-
-    def __len__(self):
-        return len(self.x)
-
-    def __getitem__(self, i):
-        return self.x[i], self.y[i]
-
-
 def _dataset():
     x, y, _ = _blobs_mlp()
-    return _Pairs(x, y)
+    return Pairs(x, y)
 
 
 def _runs(root, rank=0):
