@@ -21,19 +21,12 @@ Writes the pictures into ``out_dir`` and returns the metrics (the CLI writes
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+from ._demo_face_identity import identities
 
-__all__ = ["run", "cascade_recipe", "train_encoder", "iou"]
-
-
-ENCODER_EPOCHS = 10
-INSTANCE_WEIGHT = 1.0
+__all__ = ["run", "cascade_recipe", "iou"]
 
 
 def iou(a, b) -> float:
@@ -59,76 +52,6 @@ def cascade_recipe(quick: bool = False, seed: int = 0) -> dict:
                 min_detection_rate=1.0, threshold_slack=0.03, max_false_positive_rate=0.4,
                 max_stumps_per_stage=100, mining_step=1,
                 negative_images=background_images(max_side=480), random_state=seed)
-
-
-def _encoder():
-    """``(backbone, head)``: the embedding is the backbone's; the head exists for training only.
-
-    SimCLR's finding (Chen et al. 2020): the layer before the projection head
-    keeps more of what the training loss does not ask for, which is what
-    identities never seen in training need.
-    """
-    from .. import layers as L
-
-    backbone = (L.Input((1, 8, 8)) >> L.Convolution(32, 3, padding="same") >> L.Relu()
-                >> L.MaxPooling(2) >> L.Convolution(64, 3, padding="same") >> L.Relu()
-                >> L.Reshape() >> L.Relu(128))
-    head = L.Input((128,)) >> L.Relu(128) >> L.Linear(64)
-    return backbone, head
-
-
-def _warp(x: torch.Tensor, gen: torch.Generator, angle=20.0, scale=0.15, shift=1.5) -> torch.Tensor:
-    """Random small rotations, scalings and shifts of a batch ``(B, 1, H, W)``."""
-    m, _, h, w = x.shape
-    u = torch.rand(m, 4, generator=gen) * 2 - 1
-    a, s = u[:, 0] * math.radians(angle), 1 + u[:, 1] * scale
-    theta = torch.stack([torch.stack([a.cos() / s, -a.sin() / s, u[:, 2] * shift * 2 / w], 1),
-                         torch.stack([a.sin() / s, a.cos() / s, u[:, 3] * shift * 2 / h], 1)], 1)
-    grid = F.affine_grid(theta, (m, 1, h, w), align_corners=False)
-    return F.grid_sample(x, grid, align_corners=False)
-
-
-def train_encoder(x: torch.Tensor, y: torch.Tensor, *, epochs: int = ENCODER_EPOCHS, seed: int = 0):
-    """A Siamese encoder trained by :class:`TripletTrainer`; returns ``(embedder, losses)``.
-
-    Batches of 6 identities × 8 images (:class:`BalancedBatchSampler`, 50 per
-    epoch); each image is warped twice at random (small rotations, scalings,
-    shifts). The loss is InfoNCE over identities (every same-digit pair a
-    positive) plus InfoNCE over the two views of each image (SimCLR), both on
-    the projection head's output; the embedder returned is the backbone's
-    L2-normalised output.
-    """
-    from torch import nn
-    from torch.utils.data import DataLoader, TensorDataset
-
-    from .face import BalancedBatchSampler, Siamese, TripletTrainer
-
-    torch.manual_seed(seed)
-    backbone, head = _encoder()
-    model = Siamese(nn.Sequential(backbone, head))
-    gen = torch.Generator().manual_seed(seed)
-    trainer = TripletTrainer(model, identity_loss="info-nce", instance_weight=INSTANCE_WEIGHT,
-                             temperature=0.1, lr=2e-3, seed=seed,
-                             augment=lambda batch: _warp(batch, gen))
-    loader = DataLoader(TensorDataset(x, y),
-                        batch_sampler=BalancedBatchSampler(y, 6, 8, n_batches=50, seed=seed))
-    history = trainer.fit(loader, epochs=epochs)
-    embedder = Siamese(backbone).eval()
-    return embedder, list(history["loss"])
-
-
-def _pairs(labels: np.ndarray, n: int, rng: np.random.Generator):
-    """``n`` balanced pairs (half same, half different) of indices into ``labels``."""
-    a, b, same = [], [], []
-    for i in range(n):
-        want_same = i % 2 == 0
-        i1 = int(rng.integers(len(labels)))
-        cand = np.flatnonzero((labels == labels[i1]) == want_same)
-        cand = cand[cand != i1]
-        a.append(i1)
-        b.append(int(rng.choice(cand)))
-        same.append(want_same)
-    return np.asarray(a), np.asarray(b), np.asarray(same)
 
 
 def _faces(out: Path, quick: bool, seed: int) -> dict:
@@ -181,88 +104,6 @@ def _faces(out: Path, quick: bool, seed: int) -> dict:
     return metrics
 
 
-def _identities(out: Path, quick: bool, seed: int) -> dict:
-    import matplotlib.pyplot as plt
-    from sklearn.datasets import load_digits
-    from sklearn.decomposition import PCA
-
-    from .face import FaceDatabase, FaceVerifier, equal_error_rate, roc_curve
-
-    digits = load_digits()
-    x = torch.tensor(digits.images[:, None] / 16.0, dtype=torch.float32)
-    y = digits.target
-    rng = np.random.default_rng(seed)
-    seen = np.flatnonzero(y <= 5)
-    rng.shuffle(seen)
-    train, val = seen[:int(0.8 * len(seen))], seen[int(0.8 * len(seen)):]
-    unseen = np.flatnonzero(y >= 6)
-    t0 = time.perf_counter()
-    model, losses = train_encoder(x[train], torch.as_tensor(y[train]),
-                                  epochs=1 if quick else ENCODER_EPOCHS, seed=seed)
-    train_s = time.perf_counter() - t0
-
-    a, b, same = _pairs(y[val], 1000, rng)
-    verifier = FaceVerifier(model).fit(x[val][a], x[val][b], same)
-    a, b, same = _pairs(y[unseen], 2000, rng)
-    accuracy = verifier.score(x[unseen][a], x[unseen][b], same)
-    far, tar, _ = roc_curve(verifier.distance(x[unseen][a], x[unseen][b]), same)
-    # a diagnostic only (τ is never chosen on the unseen classes): their own equal-error rate
-    unseen_eer, _ = equal_error_rate(verifier.distance(x[unseen][a], x[unseen][b]), same)
-
-    trials = 3 if quick else 50
-    correct, rejected = [], []
-    for _ in range(trials):
-        db = FaceDatabase(model, verifier)
-        enrolled = []
-        for c in range(6, 10):
-            i = int(rng.choice(np.flatnonzero(y == c)))
-            enrolled.append(i)
-            db.enroll(str(c), x[i:i + 1])
-        queries = np.setdiff1d(unseen, enrolled)
-        names, dist = db.distances(x[queries])
-        nearest = np.asarray(names)[dist.argmin(1).numpy()]
-        correct.append(float(np.mean(nearest == y[queries].astype(str))))
-        unknown = 6 + len(rejected) % 4  # each class in turn is the stranger
-        db.remove(str(unknown))
-        found, _ = db.identify(x[queries[y[queries] == unknown]])
-        rejected.append(float(np.mean([f is None for f in found])))
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    vfar, vtar, _ = verifier.roc_
-    ax.plot(vfar, vtar, label=f"validation, classes 0-5 (EER {verifier.eer_:.3f})")
-    ax.plot(far, tar, label="unseen classes 6-9")
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
-    ax.set_xlabel("false accept rate")
-    ax.set_ylabel("true accept rate")
-    ax.set_title("Siamese verification ROC")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "roc.png", dpi=80)
-    plt.close(fig)
-
-    with torch.no_grad():
-        z = model(x[unseen]).numpy()
-    xy = PCA(2, random_state=seed).fit_transform(z)
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for c in range(6, 10):
-        m = y[unseen] == c
-        ax.scatter(xy[m, 0], xy[m, 1], s=6, label=str(c))
-    ax.set_title("embeddings of the unseen classes (PCA)")
-    ax.legend(markerscale=3)
-    fig.tight_layout()
-    fig.savefig(out / "embedding.png", dpi=80)
-    plt.close(fig)
-    return {"verification_accuracy": round(accuracy, 4),
-            "recognition_accuracy_4way": round(float(np.mean(correct)), 4),
-            "unknown_rejection_rate": round(float(np.mean(rejected)), 4),
-            "verification_threshold": round(verifier.threshold_, 4),
-            "validation_eer": round(verifier.eer_, 4),
-            "unseen_eer_diagnostic": round(unseen_eer, 4),
-            "enrolment_draws": trials,
-            "siamese_final_loss": round(float(losses[-1]), 4),
-            "siamese_train_seconds": round(train_s, 2)}
-
-
 def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
     """Run the faces chapter end to end; write detections.png, roc.png, embedding.png."""
     import matplotlib
@@ -272,5 +113,5 @@ def run(out_dir, *, quick: bool = False, seed: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     metrics = {"quick": bool(quick), "seed": int(seed)}
     metrics.update(_faces(out, quick, seed))
-    metrics.update(_identities(out, quick, seed))
+    metrics.update(identities(out, quick, seed))
     return metrics
