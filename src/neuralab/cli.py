@@ -500,18 +500,12 @@ def _check_out_folder(out: Path) -> None:
         raise ConfigError(f"--out: cannot write into {str(p)!r} (permission denied)")
 
 
-def cmd_train(args) -> int:
-    import numpy as np
+def _model_for_data(args):
+    """``(model, name, n_classes, classes)``: the model of ``train``, sized to the data's classes."""
     import torch
 
-    from . import storage
     from .errors import DataError
-    from .training import evaluate, fit, predict
-    from .training._setup import resolve_device
 
-    _threads(args.threads)
-    resolve_device(args.device)                       # --device cuda without CUDA fails here
-    schedule = _schedule(args)
     classes = None
     if args.data == "digits":
         n_classes = 10
@@ -521,13 +515,27 @@ def cmd_train(args) -> int:
         args.num_classes = n_classes
     torch.manual_seed(args.seed)
     model, name = _build_model(args.model, args)
-    input_shape = _model_input_shape(model)
     out_shape = getattr(model, "output_shape", None)
     if isinstance(out_shape, tuple) and len(out_shape) == 1 and isinstance(out_shape[0], int) \
             and out_shape[0] < n_classes and args.data != "digits":
         raise DataError(f"--data {args.data}: the data has {n_classes} classes, but the model outputs "
                         f"{out_shape[0]}; expected a model with at least {n_classes} outputs "
                         f"(--num-classes {n_classes})")
+    return model, name, n_classes, classes
+
+
+def cmd_train(args) -> int:
+    import numpy as np
+
+    from . import storage
+    from .training import evaluate, fit, predict
+    from .training._setup import resolve_device
+
+    _threads(args.threads)
+    resolve_device(args.device)                       # --device cuda without CUDA fails here
+    schedule = _schedule(args)
+    model, name, n_classes, classes = _model_for_data(args)
+    input_shape = _model_input_shape(model)
     out = Path(args.out or os.path.join("runs", name))
     _check_out_folder(out)
     split = _load_data(args.data, input_shape, args.split_seed, classes=classes,
