@@ -73,22 +73,49 @@ class StumpSearch:
         # a split after position k is valid only when the next value differs
         self.tie = torch.zeros_like(self.sorted, dtype=torch.bool)
         self.tie[:, :-1] = self.sorted[:, 1:] == self.sorted[:, :-1]
+        self._order_np = self.order.numpy()
         self._rows = max(1, _CHUNK // max(n, 1))
 
-    def best(self, w: torch.Tensor):
-        signed = torch.where(self.y, w, -w).to(torch.float32)
-        w_neg = float(w[~self.y].sum())
+    def _best_masked(self, signed: torch.Tensor, shift: float):
+        """``(feature, split)`` of the best score over every valid split (ties excluded)."""
         best_score, best = -1.0, None
         for start in range(0, self.values.shape[0], self._rows):
             stop = min(start + self._rows, self.values.shape[0])
             d = torch.take(signed, self.order[start:stop]).cumsum_(1)  # (f, N)
-            # error of "positive when x > θ_k" is d + w_neg; the other polarity 1 − that
-            score = (d.add_(w_neg - 0.5)).abs_()
-            score.masked_fill_(self.tie[start:stop], -1.0)
+            score = d.add_(shift).abs_().masked_fill_(self.tie[start:stop], -1.0)
             flat = int(score.argmax())
             value = float(score.view(-1)[flat])
             if value > best_score + 1e-12:
                 best_score, best = value, (start + flat // self.n, flat % self.n)
+        return best
+
+    def best(self, w: torch.Tensor):
+        signed = torch.where(self.y, w, -w).to(torch.float32)
+        signed_np = signed.numpy()
+        w_neg = float(w[~self.y].sum())
+        shift = w_neg - 0.5
+        best_score, best_row, best_d = -1.0, None, None
+        n_features = self.values.shape[0]
+        for start in range(0, n_features, self._rows):
+            stop = min(start + self._rows, n_features)
+            # (f, N): the error of "positive when x > θ_k" is d_k + w_neg (NumPy's take is
+            # faster than torch.take here, and faster without `out=`)
+            d = torch.from_numpy(np.take(signed_np, self._order_np[start:stop])).cumsum_(1)
+            # each feature's best |d + w_neg − ½|, splits between equal values not yet excluded
+            # (rounding is monotonic, so max(d) + c equals max(d + c) in float32)
+            row_best = torch.maximum(d.amax(1) + shift, -(d.amin(1) + shift))
+            r = int(row_best.argmax())
+            value = float(row_best[r])
+            if value > best_score + 1e-12:
+                best_score, best_row, best_d = value, start + r, d[r]
+        # the best feature's best valid split; if its best is between equal values, another
+        # feature may win, so search again with those splits excluded (rare)
+        score = best_d.add_(shift).abs_().masked_fill_(self.tie[best_row], -1.0)
+        k = int(score.argmax())
+        if float(score[k]) == best_score:
+            best = (best_row, k)
+        else:
+            best = self._best_masked(signed, shift)
         f, k = best
         col = self.sorted[f]
         err_above = float(torch.take(signed.double(), self.order[f, :k + 1]).sum()) + w_neg

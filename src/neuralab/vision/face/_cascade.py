@@ -189,11 +189,11 @@ class _Miner:
         for image in images:
             for _, _, level in _pyramid(image, self.window, 1.25):
                 offset = tuple(int(v) for v in rng.integers(0, step, 2))
-                ii2d, grid, mu, sigma = cascade._grid(level, step, offset)
+                ii2d, phases, grid, mu, sigma = cascade._grid(level, step, offset)
                 if mu is None:
                     continue
-                self.levels.append({"level": level.float(), "ii2d": ii2d, "grid": grid,
-                                    "mu": mu, "sigma": sigma,
+                self.levels.append({"level": level.float(), "ii2d": ii2d, "phases": phases,
+                                    "grid": grid, "mu": mu, "sigma": sigma,
                                     "alive": torch.arange(mu.numel())})
         self.applied = 0
 
@@ -205,7 +205,7 @@ class _Miner:
                 if len(alive) == 0:
                     continue
                 if len(alive) * 4 > lv["mu"].numel():  # dense: every window of the grid
-                    score = self.cascade._stage_dense(st, lv["ii2d"], lv["grid"], lv["mu"],
+                    score = self.cascade._stage_dense(st, lv["phases"], lv["grid"], lv["mu"],
                                                       lv["sigma"]).reshape(-1)[alive]
                 else:
                     stride = lv["ii2d"].shape[1]
@@ -488,18 +488,36 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ evaluation
     def _compile(self):
-        """Each stage's stumps as tensors: unique integral-image corners ``(T, 9)`` and weights."""
+        """Each stage's stumps as tensors, with the polarity folded into the weights.
+
+        A stump fires when ``p·f/σ < p·θ`` for the normalised feature ``f/σ``, i.e. when
+        ``Σ_k (p c_k) ii[k] − μ·(p Σ sign·area) − σ·(p θ) < 0`` (σ > 0): ``coef`` holds
+        ``p c_k`` at the unique integral-image corners ``dy, dx (T, 9)``, ``mu_coef``
+        ``−p Σ sign·area`` and ``sigma_coef`` ``−p θ``. Stumps are ordered by their number
+        of corners (most first), so corner slot ``j`` is used by the first
+        ``slot_counts[j]`` stumps only; ``terms`` lists each stump's non-zero corners.
+        """
         self._stage_tensors = []
         for s in self.stages_:
             rects = np.asarray(s["rects"], dtype=np.int64).reshape(-1, 4, 5)
             dy, dx, coef = _unique_corners(rects)
-            ws = (rects[..., 2] * rects[..., 3] * rects[..., 4]).sum(-1)
+            n_corners = (coef != 0).sum(1)
+            order = np.argsort(-n_corners, kind="stable")
+            dy, dx, coef, n_corners = dy[order], dx[order], coef[order], n_corners[order]
+            pol = np.asarray(s["polarities"], np.float64)[order]
+            ws = (rects[..., 2] * rects[..., 3] * rects[..., 4]).sum(-1)[order]
+            theta = np.asarray(s["thresholds"], np.float64)[order]
+            alphas = np.asarray(s["alphas"], np.float64)[order]
+            coef = coef * pol[:, None]
+            mu_coef, sigma_coef = -pol * ws, -pol * theta
+            terms = [(float(mu_coef[t]), float(sigma_coef[t]), float(alphas[t]),
+                      [(int(dy[t, j]), int(dx[t, j]), float(coef[t, j]))
+                       for j in range(9) if coef[t, j] != 0]) for t in range(len(order))]
             self._stage_tensors.append({
                 "dy": dy, "dx": dx, "coef": torch.as_tensor(coef),
-                "weight_sums": torch.as_tensor(ws, dtype=torch.float64),
-                "thresholds": torch.as_tensor(np.asarray(s["thresholds"], np.float64)),
-                "polarities": torch.as_tensor(np.asarray(s["polarities"], np.float64)),
-                "alphas": torch.as_tensor(np.asarray(s["alphas"], np.float64)),
+                "mu_coef": torch.as_tensor(mu_coef), "sigma_coef": torch.as_tensor(sigma_coef),
+                "slot_counts": [int((n_corners > j).sum()) for j in range(9)],
+                "alphas": torch.as_tensor(alphas), "terms": terms,
                 "threshold": float(s["threshold"])})
 
     @staticmethod
@@ -508,35 +526,37 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
 
         Works in the dtype of ``ii`` (float32 when scanning images, float64 in the tests).
         """
+        dtype = ii.dtype
         corners = torch.as_tensor(st["dy"] * stride + st["dx"])  # (T, 9)
-        coef = st["coef"].to(ii.dtype)
-        raw = mu[:, None] * (-st["weight_sums"].to(ii.dtype))[None]  # (M, T)
-        for j in range(corners.shape[1]):  # one corner slot at a time: (M, T), not (M, T, 9)
-            raw.add_(torch.take(ii, base[:, None] + corners[None, :, j]).mul_(coef[None, :, j]))
-        pol = st["polarities"].to(ii.dtype)
-        # p·(raw/σ) < p·θ  ⇔  p·raw < p·θ·σ  (σ > 0)
-        hit = (raw * pol) < sigma[:, None] * (pol * st["thresholds"].to(ii.dtype))[None]
-        return hit.to(torch.float64) @ st["alphas"]
+        coef = st["coef"].to(dtype)
+        raw = torch.outer(mu, st["mu_coef"].to(dtype))  # (M, T)
+        raw.addr_(sigma, st["sigma_coef"].to(dtype))
+        for j, n in enumerate(st["slot_counts"]):  # one corner slot at a time: (M, T), not (M, T, 9)
+            if n == 0:
+                break
+            raw[:, :n].addcmul_(torch.take(ii, base[:, None] + corners[None, :n, j]),
+                                coef[None, :n, j])
+        return (raw < 0).to(torch.float64) @ st["alphas"]
 
     @staticmethod
-    def _stage_dense(st, ii2d: torch.Tensor, grid, mu, sigma) -> torch.Tensor:
-        """Stage scores on a whole grid of windows (strided slices of the integral image)."""
+    def _stage_dense(st, phases, grid, mu, sigma) -> torch.Tensor:
+        """Stage scores on a whole grid of windows (slices of the integral image's phases).
+
+        ``phases[a][b]`` is ``ii[a::step, b::step]`` made contiguous, so the corner
+        ``(y, x)`` of every window of the grid is one contiguous-row slice.
+        """
         (y0, x0, step, ny, nx) = grid
         score = torch.zeros((ny, nx), dtype=torch.float64)
-        raw = torch.empty((ny, nx), dtype=ii2d.dtype)
-        dys, dxs, coefs = st["dy"].tolist(), st["dx"].tolist(), st["coef"].tolist()
-        for t in range(len(dys)):
-            # raw = −μ·Σ sign·area + Σ_k c_k ii[corner_k]: the numerator of the normalised feature
-            torch.mul(mu, -float(st["weight_sums"][t]), out=raw)
-            for dy, dx, c in zip(dys[t], dxs[t], coefs[t]):
-                if c:
-                    y, x = y0 + dy, x0 + dx
-                    raw.add_(ii2d[y:y + step * (ny - 1) + 1:step, x:x + step * (nx - 1) + 1:step],
-                             alpha=c)
-            pol = float(st["polarities"][t])
-            # p·(raw/σ) < p·θ  ⇔  p·raw < p·θ·σ  (σ > 0)
-            hit = (raw * pol) < (sigma * (pol * float(st["thresholds"][t])))
-            score.add_(hit.to(torch.float64), alpha=float(st["alphas"][t]))
+        raw = torch.empty((ny, nx), dtype=mu.dtype)
+        for mu_coef, sigma_coef, alpha, corners in st["terms"]:
+            # the stump fires when −μ·p Σ sign·area − σ·p θ + Σ_k p c_k ii[corner_k] < 0
+            torch.mul(mu, mu_coef, out=raw)
+            raw.add_(sigma, alpha=sigma_coef)
+            for dy, dx, c in corners:
+                y, x = y0 + dy, x0 + dx
+                plane = phases[y % step][x % step]
+                raw.add_(plane[y // step:y // step + ny, x // step:x // step + nx], alpha=c)
+            score.add_(raw < 0, alpha=alpha)
         return score
 
     def _evaluate(self, ii: torch.Tensor, ii2: torch.Tensor, stride: int, base: torch.Tensor,
@@ -572,7 +592,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         return self._evaluate(ii, ii2, w + 1, base, all_stages=all_stages)
 
     def _grid(self, level: torch.Tensor, step: int, offset=(0, 0)):
-        """A level's integral images, window grid and window statistics (dense)."""
+        """A level's integral image (flat and in ``step × step`` phases), window grid and statistics."""
         h, w = self.window_size_
         H, W = level.shape
         # features of variance-normalised windows do not change when a constant is subtracted
@@ -585,7 +605,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         nx = max(0, (W - w - x0) // step + 1)
         grid = (y0, x0, step, ny, nx)
         if ny == 0 or nx == 0:
-            return ii2d.float(), grid, None, None
+            return ii2d.float(), None, grid, None, None
 
         def box(t):
             def sl(dy, dx):
@@ -597,12 +617,14 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         mu = box(ii2d) / area
         var = box(sq2d) / area - mu * mu
         sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
-        return ii2d.float(), grid, mu.float(), sigma.float()
+        ii2d = ii2d.float()
+        phases = [[ii2d[a::step, b::step].contiguous() for b in range(step)] for a in range(step)]
+        return ii2d, phases, grid, mu.float(), sigma.float()
 
     def _scan(self, level: torch.Tensor, step: int, offset=(0, 0)):
         """Top-left corners ``(ys, xs)`` of the windows of one pyramid level that pass the cascade."""
-        ii2d, grid, mu_grid, sigma_grid = self._grid(level, step, offset)
-        alive, mu, sigma = self._first_stage(ii2d, grid, mu_grid, sigma_grid)
+        ii2d, phases, grid, mu_grid, sigma_grid = self._grid(level, step, offset)
+        alive, mu, sigma = self._first_stage(phases, grid, mu_grid, sigma_grid)
         stride = ii2d.shape[1]
         base = self._base(grid, alive, stride)
         ii = ii2d.reshape(-1)
@@ -611,7 +633,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
                 break
             if len(alive) * 4 > mu_grid.numel():
                 # many survivors: strided slices over the whole grid beat gathering corners
-                score = self._stage_dense(st, ii2d, grid, mu_grid, sigma_grid).reshape(-1)[alive]
+                score = self._stage_dense(st, phases, grid, mu_grid, sigma_grid).reshape(-1)[alive]
             else:
                 score = self._stage_gather(st, ii, stride, base, mu, sigma)
             ok = score >= st["threshold"]
@@ -619,14 +641,14 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         y0, x0, step, _, nx = grid
         return y0 + step * (alive // max(nx, 1)), x0 + step * (alive % max(nx, 1))
 
-    def _first_stage(self, ii2d, grid, mu, sigma):
+    def _first_stage(self, phases, grid, mu, sigma):
         """Grid indices of the windows the first stage accepts, with their μ and σ."""
         if mu is None:
             return torch.zeros(0, dtype=torch.int64), torch.zeros(0), torch.zeros(0)
         if not self._stage_tensors:
             return torch.arange(mu.numel()), mu.reshape(-1), sigma.reshape(-1)
         st = self._stage_tensors[0]
-        ok = (self._stage_dense(st, ii2d, grid, mu, sigma) >= st["threshold"]).reshape(-1)
+        ok = (self._stage_dense(st, phases, grid, mu, sigma) >= st["threshold"]).reshape(-1)
         alive = ok.nonzero().squeeze(1)
         return alive, mu.reshape(-1)[alive], sigma.reshape(-1)[alive]
 
