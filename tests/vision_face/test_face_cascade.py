@@ -145,3 +145,41 @@ def test_threshold_slack_lowers_each_stage_threshold_below_the_faces(data):
     assert float(margin.min()) == pytest.approx(slack * stage["alphas"].sum(), abs=1e-6)
     with pytest.raises(ConfigError, match=r"expected `threshold_slack` to be a finite number >= 0 and <= 1"):
         HaarCascade(threshold_slack=1.5).fit(x, y)
+
+
+def test_scan_of_several_levels_equals_predict_on_every_window(cascade):
+    """A level large enough for the sliced stages and a small one go through one pooled gather."""
+    image = torch.as_tensor(sample_images()[0]["astronaut"])
+    big, small = image[60:135, 170:245], image[70:110, 180:220]  # 51² windows (sliced), 16² (pool)
+    found = cascade._scan_levels([(big, 1), (small, 1)])
+    for level, (ys, xs) in zip((big, small), found):
+        windows = level.unfold(0, 25, 1).unfold(1, 25, 1)  # (ny, nx, 25, 25)
+        ny, nx = windows.shape[:2]
+        accepted = np.flatnonzero(cascade.predict(windows.reshape(-1, 25, 25)) == 1)
+        assert sorted((ys * nx + xs).tolist()) == accepted.tolist()
+    assert len(found[0][0]) > 0  # the face region has accepted windows
+
+
+def test_per_stage_stump_limits_and_slack(data):
+    x, y = data[0], data[1]
+    limited = HaarCascade(n_stages=3, features_per_stage=300, max_stumps_per_stage=[1, 2],
+                          max_false_positive_rate=0.01, negative_images=None).fit(x, y)
+    assert [len(s["alphas"]) for s in limited.stages_] == [1, 2, 2]
+    slack = [0.1, 0.2]
+    two = HaarCascade(n_stages=2, features_per_stage=300, max_stumps_per_stage=10,
+                      min_detection_rate=1.0, threshold_slack=slack, negative_images=None).fit(x, y)
+    faces = torch.as_tensor(x[y == 1]).double()
+    ii = torch.nn.functional.pad(faces.cumsum(-1).cumsum(-2), (1, 0, 1, 0)).reshape(-1)
+    ii2 = torch.nn.functional.pad((faces * faces).cumsum(-1).cumsum(-2), (1, 0, 1, 0)).reshape(-1)
+    base = torch.arange(len(faces)) * 26 * 26
+    from neuralab.vision.face._cascade import _window_stats
+    mu, sigma = _window_stats(ii, ii2, base, 26, 25, 25)
+    for st, stage, s in zip(two._stage_tensors, two.stages_, slack):
+        score = two._stage_gather(st, ii, 26, base, mu, sigma)
+        # every training face passes; the lowest clears Θ by that stage's slack · Σα
+        assert float(score.min() - stage["threshold"]) == pytest.approx(s * stage["alphas"].sum(),
+                                                                         abs=1e-6)
+    with pytest.raises(ConfigError, match=r"expected `max_stumps_per_stage\[1\]` to be an integer >= 1"):
+        HaarCascade(max_stumps_per_stage=[3, 0]).fit(x, y)
+    with pytest.raises(ConfigError, match=r"expected `threshold_slack` to be a finite number >= 0 and <= 1 or a non-empty list"):
+        HaarCascade(threshold_slack=[]).fit(x, y)

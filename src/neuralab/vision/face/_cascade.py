@@ -35,6 +35,10 @@ from ._haar import HaarFeatures, as_grey_images, integral_image
 __all__ = ["HaarCascade", "group_rectangles"]
 
 _FLAT = 1e-10  # variance below which a window counts as flat (σ := 1)
+# a stump costs ~7 ns per window of the whole grid by slices, ~45 ns per surviving window by
+# gathering corners (one CPU thread): slices while more than 1/_DENSE of the grid survives
+_DENSE = 6
+_MIN_DENSE = 2000  # below this many windows a level goes straight to the pool (per-call overhead)
 
 
 def _window_stats(ii: torch.Tensor, ii2: torch.Tensor, base: torch.Tensor, stride: int,
@@ -204,7 +208,7 @@ class _Miner:
                 alive = lv["alive"]
                 if len(alive) == 0:
                     continue
-                if len(alive) * 4 > lv["mu"].numel():  # dense: every window of the grid
+                if len(alive) * _DENSE > lv["mu"].numel():  # dense: every window of the grid
                     score = self.cascade._stage_dense(st, lv["phases"], lv["grid"], lv["mu"],
                                                       lv["sigma"]).reshape(-1)[alive]
                 else:
@@ -256,7 +260,12 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             pass (sets the stage threshold Θ, default 0.995).
         max_false_positive_rate: per stage, stumps are added until at most this
             fraction of the stage's negatives pass (default 0.5).
-        max_stumps_per_stage: a stage's size limit (default 50).
+        max_stumps_per_stage: a stage's size limit (default 50), or a list of limits,
+            one per stage with the last one repeated: ``[2, 5, 20, 50]`` starts the
+            cascade with Viola and Jones's small, cheap stages, which reject many
+            windows at the cost of a few features each. A stage that reaches its
+            limit keeps the threshold that passes its faces, whatever its
+            false-positive rate.
         features_per_stage: the number of Haar features, drawn at random from all
             of the window's features, that a stage chooses from; ``None`` = all
             (default 6000; a 25 × 25 window has 190,736).
@@ -275,9 +284,10 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             the boosted faces).
         threshold_slack: each stage's threshold Θ is lowered by this fraction of
             its Σα below the score that ``min_detection_rate`` of the faces reach
-            (default 0). A stage fits its training faces better than faces it has
-            never seen; the slack keeps a margin for those, and the stage adds
-            stumps until it meets ``max_false_positive_rate`` at the lowered Θ.
+            (default 0), or a list, one per stage with the last one repeated. A stage
+            fits its training faces better than faces it has never seen; the slack
+            keeps a margin for those, and the stage adds stumps until it meets
+            ``max_false_positive_rate`` at the lowered Θ.
         random_state: seed of the feature draws and the mining (default 0).
 
     Input shape: windows ``(N, h, w)`` grey (values in [0, 1] or 8-bit).
@@ -301,11 +311,11 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, *, n_stages: int = 20, min_detection_rate: float = 0.995,
-                 max_false_positive_rate: float = 0.5, max_stumps_per_stage: int = 50,
+                 max_false_positive_rate: float = 0.5, max_stumps_per_stage: int | list = 50,
                  features_per_stage: int | None = 6000, feature_types=None,
                  n_negatives: int = 1000, negative_images="builtin", mining_step: int = 2,
                  augment: int = 0, validation_fraction: float = 0.0,
-                 threshold_slack: float = 0.0, random_state: int = 0):
+                 threshold_slack: float | list = 0.0, random_state: int = 0):
         self.n_stages = n_stages
         self.min_detection_rate = min_detection_rate
         self.max_false_positive_rate = max_false_positive_rate
@@ -328,15 +338,30 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
                      low_open=True)
         check_number(name, "max_false_positive_rate", self.max_false_positive_rate, low=0.0,
                      high=1.0, low_open=True, high_open=True)
-        check_int(name, "max_stumps_per_stage", self.max_stumps_per_stage, low=1)
+        self._per_stage("max_stumps_per_stage")
         check_int(name, "features_per_stage", self.features_per_stage, low=1, allow_none=True)
         check_int(name, "n_negatives", self.n_negatives, low=1)
         check_int(name, "mining_step", self.mining_step, low=1)
         check_int(name, "augment", self.augment, low=0)
         check_number(name, "validation_fraction", self.validation_fraction, low=0.0, high=1.0,
                      high_open=True)
-        check_number(name, "threshold_slack", self.threshold_slack, low=0.0, high=1.0)
+        self._per_stage("threshold_slack")
         check_int(name, "random_state", self.random_state, low=0)
+
+    def _per_stage(self, name: str) -> list:
+        """A per-stage setting as a list (the last value repeats): an int/float or a list of them."""
+        value = getattr(self, name)
+        if name == "max_stumps_per_stage":
+            check = lambda key, v: check_int("HaarCascade", key, v, low=1)  # noqa: E731
+            what = "an integer >= 1 or a non-empty list of them"
+        else:
+            check = lambda key, v: check_number("HaarCascade", key, v, low=0.0, high=1.0)  # noqa: E731
+            what = "a finite number >= 0 and <= 1 or a non-empty list of them"
+        if isinstance(value, (list, tuple)):
+            if not value:
+                raise expected("HaarCascade", name, what, value)
+            return [check(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        return [check(name, value)]
 
     def _check_fitted(self):
         if not hasattr(self, "stages_"):
@@ -410,7 +435,8 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         background = self._background()
         miner = _Miner(self, background, rng) if background else None
         self.stages_, self.stage_stats_ = [], []
-        for _ in range(self.n_stages):
+        limits, slacks = self._per_stage("max_stumps_per_stage"), self._per_stage("threshold_slack")
+        for index in range(self.n_stages):
             need = self.n_negatives - len(neg)
             if need > 0 and miner is not None:
                 mined = miner.sample(need)
@@ -432,7 +458,9 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             pos, groups = pos[torch.as_tensor(order)], groups[order]
             n_val = int(val.sum())
             stage, pos_score, neg_score = self._train_stage(haar, pos[:len(pos) - n_val], neg,
-                                                            pos[len(pos) - n_val:])
+                                                            pos[len(pos) - n_val:],
+                                                            limits[min(index, len(limits) - 1)],
+                                                            slacks[min(index, len(slacks) - 1)])
             self.stages_.append(stage)
             pos_keep, neg_keep = pos_score >= stage["threshold"], neg_score >= stage["threshold"]
             self.stage_stats_.append({"stumps": len(stage["alphas"]),
@@ -449,8 +477,8 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         return self
 
     def _train_stage(self, haar: HaarFeatures, pos: torch.Tensor, neg: torch.Tensor,
-                     val: torch.Tensor):
-        """Boost one stage on ``pos`` vs ``neg``; Θ is set on ``val`` faces (``pos`` when empty)."""
+                     val: torch.Tensor, max_stumps: int, slack: float):
+        """Boost up to ``max_stumps`` stumps on ``pos`` vs ``neg``; Θ is set on ``val`` faces (``pos`` when empty)."""
         n_pos, n_neg = len(pos), len(neg)
         values = self._features(torch.cat([pos, neg, val]), haar)  # (F, N)
         n = n_pos + n_neg
@@ -465,7 +493,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         # the k-th lowest face score: at least min_detection_rate of faces score >= it
         k = min(n_faces - 1, int(math.floor((1 - self.min_detection_rate) * n_faces + 1e-9)))
         threshold = 0.0
-        for _ in range(self.max_stumps_per_stage):
+        for _ in range(max_stumps):
             w = w / w.sum()
             f, theta, pol, err = search.best(w)
             h = stump_predict(values[f].to(torch.float64), theta, pol)
@@ -477,7 +505,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             for store, value in ((feats, f), (thetas, theta), (pols, pol), (alphas, alpha)):
                 store.append(value)
             threshold = (float(score[faces].sort().values[k]) - 1e-9
-                         - self.threshold_slack * sum(alphas))
+                         - slack * sum(alphas))
             fp = float((score[n_pos:n] >= threshold).double().mean())
             if fp <= self.max_false_positive_rate:
                 break
@@ -527,16 +555,24 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         Works in the dtype of ``ii`` (float32 when scanning images, float64 in the tests).
         """
         dtype = ii.dtype
-        corners = torch.as_tensor(st["dy"] * stride + st["dx"])  # (T, 9)
+        if st.get("stride") != stride:  # the corners of slot 0, then slot 1, …: (K,) offsets
+            st["stride"] = stride
+            st["slot_offsets"] = torch.cat([torch.as_tensor(st["dy"][:n, j] * stride + st["dx"][:n, j])
+                                            for j, n in enumerate(st["slot_counts"])])
+        m = len(base)
+        # one gather of every corner of every window, (K, M) so that each slot's rows are one
+        # contiguous block (index_select beats take here)
+        corners = ii.index_select(0, (st["slot_offsets"][:, None] + base[None]).view(-1)).view(-1, m)
         coef = st["coef"].to(dtype)
-        raw = torch.outer(mu, st["mu_coef"].to(dtype))  # (M, T)
-        raw.addr_(sigma, st["sigma_coef"].to(dtype))
-        for j, n in enumerate(st["slot_counts"]):  # one corner slot at a time: (M, T), not (M, T, 9)
+        raw = torch.outer(st["mu_coef"].to(dtype), mu)  # (T, M)
+        raw.addr_(st["sigma_coef"].to(dtype), sigma)
+        start = 0
+        for j, n in enumerate(st["slot_counts"]):  # slot j: the first n stumps have a j-th corner
             if n == 0:
                 break
-            raw[:, :n].addcmul_(torch.take(ii, base[:, None] + corners[None, :n, j]),
-                                coef[None, :n, j])
-        return (raw < 0).to(torch.float64) @ st["alphas"]
+            raw[:n].addcmul_(corners[start:start + n], coef[:n, j, None])
+            start += n
+        return st["alphas"] @ (raw < 0).to(torch.float64)
 
     @staticmethod
     def _stage_dense(st, phases, grid, mu, sigma) -> torch.Tensor:
@@ -548,15 +584,17 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         (y0, x0, step, ny, nx) = grid
         score = torch.zeros((ny, nx), dtype=torch.float64)
         raw = torch.empty((ny, nx), dtype=mu.dtype)
+        hit = torch.empty((ny, nx), dtype=torch.bool)
         for mu_coef, sigma_coef, alpha, corners in st["terms"]:
             # the stump fires when −μ·p Σ sign·area − σ·p θ + Σ_k p c_k ii[corner_k] < 0
-            torch.mul(mu, mu_coef, out=raw)
-            raw.add_(sigma, alpha=sigma_coef)
+            torch.mul(sigma, sigma_coef, out=raw)
+            if mu_coef:  # Σ sign·area is 0 for the two- and four-rectangle types
+                raw.add_(mu, alpha=mu_coef)
             for dy, dx, c in corners:
                 y, x = y0 + dy, x0 + dx
                 plane = phases[y % step][x % step]
                 raw.add_(plane[y // step:y // step + ny, x // step:x // step + nx], alpha=c)
-            score.add_(raw < 0, alpha=alpha)
+            score.add_(torch.lt(raw, 0, out=hit), alpha=alpha)
         return score
 
     def _evaluate(self, ii: torch.Tensor, ii2: torch.Tensor, stride: int, base: torch.Tensor,
@@ -623,34 +661,62 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
 
     def _scan(self, level: torch.Tensor, step: int, offset=(0, 0)):
         """Top-left corners ``(ys, xs)`` of the windows of one pyramid level that pass the cascade."""
-        ii2d, phases, grid, mu_grid, sigma_grid = self._grid(level, step, offset)
-        alive, mu, sigma = self._first_stage(phases, grid, mu_grid, sigma_grid)
-        stride = ii2d.shape[1]
-        base = self._base(grid, alive, stride)
-        ii = ii2d.reshape(-1)
-        for st in self._stage_tensors[1:]:
-            if len(alive) == 0:
-                break
-            if len(alive) * 4 > mu_grid.numel():
-                # many survivors: strided slices over the whole grid beat gathering corners
-                score = self._stage_dense(st, phases, grid, mu_grid, sigma_grid).reshape(-1)[alive]
-            else:
-                score = self._stage_gather(st, ii, stride, base, mu, sigma)
-            ok = score >= st["threshold"]
-            alive, base, mu, sigma = alive[ok], base[ok], mu[ok], sigma[ok]
-        y0, x0, step, _, nx = grid
-        return y0 + step * (alive // max(nx, 1)), x0 + step * (alive % max(nx, 1))
+        return self._scan_levels([(level, step)], offset)[0]
 
-    def _first_stage(self, phases, grid, mu, sigma):
-        """Grid indices of the windows the first stage accepts, with their μ and σ."""
-        if mu is None:
-            return torch.zeros(0, dtype=torch.int64), torch.zeros(0), torch.zeros(0)
-        if not self._stage_tensors:
-            return torch.arange(mu.numel()), mu.reshape(-1), sigma.reshape(-1)
-        st = self._stage_tensors[0]
-        ok = (self._stage_dense(st, phases, grid, mu, sigma) >= st["threshold"]).reshape(-1)
-        alive = ok.nonzero().squeeze(1)
-        return alive, mu.reshape(-1)[alive], sigma.reshape(-1)[alive]
+    def _scan_levels(self, levels, offset=(0, 0)):
+        """:meth:`_scan` of several levels ``[(image, step), …]`` at once.
+
+        While many windows of a large level survive, stages run on its whole grid
+        by slices (:meth:`_stage_dense`). The survivors of every level then meet in
+        one pool: the levels' integral images are stacked in one buffer with a common
+        row stride, so a stump's corners are the same offsets for all of them and each
+        remaining stage is one gather over the pool, not one call per level.
+        """
+        h, w = self.window_size_
+        grids = [self._grid(level, step, offset) for level, step in levels]
+        stride = max(level.shape[1] for level, _ in levels) + 1
+        rows = np.cumsum([0] + [level.shape[0] + 1 for level, _ in levels])
+        buffer = torch.zeros((int(rows[-1]), stride), dtype=torch.float32)
+        n_stages = len(self._stage_tensors)
+        entries = []  # per level: (next stage, grid indices of its survivors)
+        for k, (ii2d, phases, grid, mu, sigma) in enumerate(grids):
+            buffer[rows[k]:rows[k + 1], :ii2d.shape[1]] = ii2d
+            if mu is None:
+                entries.append((n_stages, torch.zeros(0, dtype=torch.int64)))
+                continue
+            alive, s = torch.arange(mu.numel()), 0
+            dense = mu.numel() >= _MIN_DENSE
+            while s < n_stages and len(alive) and dense and len(alive) * _DENSE > mu.numel():
+                st = self._stage_tensors[s]
+                score = self._stage_dense(st, phases, grid, mu, sigma).reshape(-1)
+                alive = alive[score[alive] >= st["threshold"]]
+                s += 1
+            entries.append((s, alive))
+        flat = buffer.reshape(-1)
+        # the pool: level, grid index, flat offset in the buffer, μ, σ of each window
+        pool = [torch.zeros(0, dtype=torch.int64)] * 3 + [torch.zeros(0)] * 2
+        for s in range(min((e[0] for e in entries), default=n_stages), n_stages):
+            add = [(k, idx) for k, (start, idx) in enumerate(entries) if start == s and len(idx)]
+            if add:
+                parts = [pool]
+                for k, idx in add:
+                    _, _, grid, mu, sigma = grids[k]
+                    base = self._base(grid, idx, stride) + int(rows[k]) * stride
+                    parts.append([torch.full_like(idx, k), idx, base, mu.reshape(-1)[idx],
+                                  sigma.reshape(-1)[idx]])
+                pool = [torch.cat(column) for column in zip(*parts)]
+            if len(pool[0]) == 0:
+                continue
+            st = self._stage_tensors[s]
+            ok = self._stage_gather(st, flat, stride, pool[2], pool[3], pool[4]) >= st["threshold"]
+            pool = [column[ok] for column in pool]
+        out = []
+        for k, (start, idx) in enumerate(entries):
+            if start < n_stages:  # finished in the pool
+                idx = pool[1][pool[0] == k]
+            y0, x0, step, _, nx = grids[k][2]
+            out.append((y0 + step * (idx // max(nx, 1)), x0 + step * (idx % max(nx, 1))))
+        return out
 
     @staticmethod
     def _base(grid, alive, stride):
@@ -712,12 +778,12 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
             raise DataError(f"HaarCascade.detect_multiscale: expected an image at least as large as "
                             f"the detector window {format_shape((h, w))}, received an image of "
                             f"{format_shape(tuple(img.shape))}")
-        boxes = []
-        for sy, sx, level in _pyramid(img, (h, w), scale_factor, min_size, max_size):
-            s = step or (2 if max(sy, sx) <= 2 else 1)
-            ys, xs = self._scan(level, s)
-            if len(ys):
-                boxes.append(torch.stack([xs * sx, ys * sy, (xs + w) * sx, (ys + h) * sy], 1))
+        pyramid = _pyramid(img, (h, w), scale_factor, min_size, max_size)
+        steps = [step or (2 if max(sy, sx) <= 2 else 1) for sy, sx, _ in pyramid]
+        found = self._scan_levels([(level, s) for (_, _, level), s in zip(pyramid, steps)]) \
+            if pyramid else []
+        boxes = [torch.stack([xs * sx, ys * sy, (xs + w) * sx, (ys + h) * sy], 1)
+                 for (sy, sx, _), (ys, xs) in zip(pyramid, found) if len(ys)]
         if not boxes:
             return torch.zeros((0, 4))
         return group_rectangles(torch.cat(boxes).float(), min_neighbors)
