@@ -432,7 +432,8 @@ OVERFIT_METHODS = {
     "cg_hestenes_stiefel": ("cg", {"update": "hestenes_stiefel"}),
     "cg_dai_yuan": ("cg", {"update": "dai_yuan"}),
     "cg_liu_storey": ("cg", {"update": "liu_storey"}),
-    "newton": ("newton", {}), "sr1": ("sr1", {}), "bfgs": ("bfgs", {}), "dfp": ("dfp", {}),
+    "newton": ("newton", {}), "sr1": ("sr1", {}), "sr1_trust_region": ("sr1", {"trust_region": True}),
+    "bfgs": ("bfgs", {}), "dfp": ("dfp", {}),
     "newton_cg": ("newton_cg", {}), "hessian_diagonal": ("hessian_diagonal", {}), "lm": ("lm", {}),
 }
 

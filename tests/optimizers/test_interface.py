@@ -125,6 +125,9 @@ def test_registry_get_works_or_fails_clearly():
      "'hestenes_stiefel', 'dai_yuan', 'liu_storey', received 'fletcher'"),
     (nopt.QuasiNewton, {"update": "lbfgs"},
      "QuasiNewton: expected `update` to be one of 'bfgs', 'dfp', 'psb', 'sr1', received 'lbfgs'"),
+    (nopt.QuasiNewton, {"update": "bfgs", "trust_region": True},
+     "QuasiNewton\\(update='bfgs'\\): expected `trust_region` to be False \\(the trust region is "
+     "the dense SR1's\\), received True"),
     (nopt.QuasiNewton, {"line_search": "exact"},
      "QuasiNewton\\(update='bfgs'\\): expected `line_search` to be one of 'strong_wolfe', "
      "'armijo', received 'exact'"),

@@ -1,6 +1,7 @@
 """Update rules checked on hand-made numbers: the holes a one-line bug could slip through.
 
-Secant conditions of every quasi-Newton update, CG β on hand-made gradient pairs (a
+Secant conditions of every quasi-Newton update, the trust-region step against
+the Moré–Sorensen optimality conditions and a brute-force search, CG β on hand-made gradient pairs (a
 negative Polak–Ribière β among them), HessianDiagonal on negative curvature, Rprop+
 against a NumPy transcription of Riedmiller & Braun's rule.
 """
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 import neuralab.optimizers as nopt
-from neuralab.optimizers.quasi_newton import _update_inverse, _update_psb
+from neuralab.optimizers.quasi_newton import _update_inverse, _update_psb, trust_region_step
 
 
 def random_pair(n=5, seed=0):
@@ -75,6 +76,71 @@ def test_optimizer_state_satisfies_the_secant_condition_of_its_last_step(update)
         else:
             torch.testing.assert_close(M @ y, s, rtol=1e-8, atol=1e-10)
     assert checked >= 2
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("radius", [0.05, 0.5, 50.0])
+def test_trust_region_step_meets_the_optimality_conditions(seed, radius):
+    """Moré & Sorensen: s is optimal iff (B + μI)s = −g, B + μI ⪰ 0, μ ≥ 0, μ(Δ − ‖s‖) = 0."""
+    g = torch.Generator().manual_seed(seed)
+    Q = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    B = (Q + Q.T) / 2 + (2.0 if seed % 2 else 0.0) * torch.eye(6, dtype=torch.float64)
+    grad = torch.randn(6, generator=g, dtype=torch.float64)
+    s = trust_region_step(B, grad, radius)
+    assert float(s.norm()) <= radius * (1 + 1e-9)
+    r = B @ s + grad  # = −μ s
+    mu = -float(r @ s) / float(s @ s)
+    torch.testing.assert_close(r, -mu * s, rtol=0, atol=1e-8 * (1 + float(grad.norm())))
+    assert mu >= -1e-9
+    assert mu * (radius - float(s.norm())) <= 1e-8 * radius
+    assert float(torch.linalg.eigvalsh(B + mu * torch.eye(6, dtype=torch.float64))[0]) >= -1e-8
+
+
+def test_trust_region_step_beats_a_brute_force_search_in_the_plane():
+    """Indefinite 2×2 model: no point of a fine polar grid of the disc has a lower model value."""
+    B = torch.tensor([[1.0, 2.0], [2.0, -3.0]], dtype=torch.float64)
+    grad = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    radius = 0.7
+    s = trust_region_step(B, grad, radius)
+
+    def model(p):
+        return p @ grad + 0.5 * ((p @ B) * p).sum(-1)
+
+    angle = torch.linspace(0, 2 * torch.pi, 3601, dtype=torch.float64)
+    rr = torch.linspace(0, radius, 201, dtype=torch.float64)
+    grid = (rr[:, None, None] * torch.stack([angle.cos(), angle.sin()], -1)[None]).reshape(-1, 2)
+    assert float(model(s)) <= float(model(grid).min()) + 1e-12
+
+
+def test_sr1_trust_region_keeps_the_secant_condition_of_its_last_trial():
+    """B₊ s = y for the accepted trial, and B is the Hessian approximation (not its inverse)."""
+    g = torch.Generator().manual_seed(3)
+    Q = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    A = Q @ Q.T + torch.eye(4, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    opt = nopt.QuasiNewton([w], update="sr1", trust_region=True)
+
+    def f():
+        return 0.5 * w @ A @ w - b @ w + 0.1 * (w ** 4).sum()
+
+    def grad():
+        v = w.detach()
+        return A @ v - b + 0.4 * v ** 3
+
+    checked = 0
+    for _ in range(6):
+        x0, g0 = w.detach().clone(), grad()
+        opt.step(f)
+        if opt.last_info["updated"] != 1.0:
+            continue
+        s, y = w.detach() - x0, grad() - g0
+        torch.testing.assert_close(opt.state[w]["matrix"] @ s, y, rtol=1e-8, atol=1e-10)
+        checked += 1
+    assert checked >= 2
+    for _ in range(30):
+        opt.step(f)
+    assert float(grad().norm()) < 1e-10  # the minimiser (the quartic makes it non-quadratic)
 
 
 def test_cg_beta_on_hand_made_gradients():

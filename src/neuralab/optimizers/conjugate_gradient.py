@@ -109,7 +109,7 @@ class ConjugateGradient(LineSearchOptimizer):
         restart_every = group["restart_every"] or x0.numel()
         since = state.get("since_restart", 0)
         beta, restarted = 0.0, True
-        if "d_prev" in state and since < restart_every:
+        if "d_prev" in state and since < restart_every and not self._take_kink_change():
             g_prev, d_prev = state["g_prev"], state["d_prev"]
             if abs(float(g0 @ g_prev)) < 0.2 * gnorm2:
                 beta = cg_beta(group["update"], g0, g_prev, d_prev)

@@ -74,7 +74,18 @@ class Newton(LineSearchOptimizer):
         self._guard_start(f, "loss")
         if not all_finite(g) or not all_finite(H):
             self._fail("the gradient or Hessian contains NaN or inf")
+        self._review_kinks(closure, self._flat(), g)
+        g = self._project(g)
+        N = self._kinks()
+        if N is not None:  # Newton on the kinks' intersection: H restricted to it (P H P)
+            # P H P + s·NᵀN, P = I − NᵀN (rank-k updates; s keeps the normals' block regular)
+            scale0 = float(H.diagonal().abs().mean()) or 1.0
+            HN = H @ N.T
+            H = H - HN @ N - N.T @ HN.T + N.T @ ((N @ HN + scale0 * torch.eye(
+                len(N), dtype=H.dtype, device=H.device)) @ N)
         state = self.state[self._params[0]]
+        if self._take_kink_change():  # a new model: start its damping afresh
+            state.pop("penalty", None)
         penalty = state.get("penalty", group["penalty_const"]) if group["adaptive"] \
             else group["penalty_const"]
         scale = float(H.diagonal().abs().mean()) or 1.0
@@ -162,6 +173,8 @@ class HessianDiagonal(LineSearchOptimizer):
         self._guard_start(f0, "loss")
         if not all_finite(g0) or not all_finite(diag):
             self._fail("the gradient or Hessian diagonal contains NaN or inf")
+        self._review_kinks(closure, x0, g0)
+        g0 = self._project(g0)
         if float(g0.norm()) == 0.0:
             self.last_info = {"loss": float(f0), "step_size": 0.0, "fallback": 0.0}
             return self._finish(x0, f0, "loss")
@@ -278,10 +291,18 @@ class NewtonCG(LineSearchOptimizer):
         group = self.param_groups[0]
         state = self.state[self._params[0]]
         x0 = self._flat()
+        if self._kinks() is not None:  # before the Hessian products: the review moves θ
+            self._review_kinks(closure, x0, self._loss_and_grad(closure)[1])
         f0, g0, hvp = self._hvp(closure)
         self._guard_start(f0, "loss")
         if not all_finite(g0):
             self._fail("the gradient contains NaN or inf")
+        g0 = self._project(g0)
+        if self._kinks() is not None:
+            raw_hvp = hvp
+
+            def hvp(v):
+                return self._project(raw_hvp(self._project(v)))
         c = state.get("damping", group["damping"])
         if float(g0.norm()) == 0.0:
             self.last_info = {"loss": float(f0), "step_size": 0.0, "cg_iterations": 0.0,

@@ -6,10 +6,11 @@ import math
 
 import torch
 
-from ..validation import check_choice, check_int, expected
+from ..validation import check_bool, check_choice, check_int, expected
+from ._flat import all_finite
 from ._base import LineSearchOptimizer, check_line_search, check_lr, check_memory_limit, check_wolfe
 
-__all__ = ["QuasiNewton", "QN_UPDATES"]
+__all__ = ["QuasiNewton", "QN_UPDATES", "trust_region_step"]
 
 QN_UPDATES = ("bfgs", "dfp", "psb", "sr1")
 
@@ -49,6 +50,64 @@ def _update_psb(B: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> bool:
     us = float(u @ s)
     B.addr_(u, s, alpha=1.0 / ss).addr_(s, u, alpha=1.0 / ss).addr_(s, s, alpha=-us / (ss * ss))
     return True
+
+
+def _update_sr1_hessian(B: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> bool:
+    """SR1 update of the Hessian approximation B (B₊ s = y); skipped when |sᵀv| < 1e-8‖s‖‖v‖."""
+    v = y - B @ s
+    vs = float(v @ s)
+    if abs(vs) < 1e-8 * float(s.norm() * v.norm()) or vs == 0:
+        return False
+    B.addr_(v, v, alpha=1.0 / vs)
+    return True
+
+
+def trust_region_step(B: torch.Tensor, g: torch.Tensor, radius: float) -> torch.Tensor:
+    """The minimiser of gᵀs + ½ sᵀB s over ‖s‖ ≤ radius (B symmetric, maybe indefinite).
+
+    From the eigendecomposition B = QΛQᵀ: s(μ) = −Q (Λ + μI)⁻¹ Qᵀg with the smallest
+    μ ≥ max(0, −λ_min) giving ‖s(μ)‖ ≤ radius (found by bisection on ‖s(μ)‖ = radius;
+    Nocedal & Wright §4.3), and in the "hard case" (g ⟂ the eigenvectors of λ_min) the
+    boundary reached along an eigenvector of λ_min.
+
+    >>> B = torch.diag(torch.tensor([2.0, 4.0], dtype=torch.float64))
+    >>> g = torch.tensor([2.0, 4.0], dtype=torch.float64)
+    >>> trust_region_step(B, g, 10.0).tolist()  # inside: the Newton step −B⁻¹g
+    [-1.0, -1.0]
+    >>> round(float(trust_region_step(B, g, 0.5).norm()), 9)  # on the boundary
+    0.5
+    """
+    lam, Q = torch.linalg.eigh(B)
+    gq = Q.T @ g
+    lam_min = float(lam[0])
+
+    def norm(mu):
+        return float((gq / (lam + mu)).norm())
+
+    if lam_min > 0 and norm(0.0) <= radius:
+        return -(Q @ (gq / lam))
+    lo = max(0.0, -lam_min)
+    scale = max(abs(float(lam[-1])), abs(lam_min), 1e-300)
+    lo_eps = lo + 1e-12 * scale
+    if norm(lo_eps) <= radius:  # hard case
+        shift = lam + lo_eps
+        s_q = -(gq / shift)
+        s_q[0] = 0.0  # the λ_min components of g vanish here
+        rest = radius ** 2 - float(s_q @ s_q)
+        s_q[0] = math.sqrt(max(rest, 0.0))
+        return Q @ s_q
+    hi = lo_eps + float(g.norm()) / radius + scale
+    while norm(hi) > radius:
+        hi *= 2.0
+    for _ in range(100):
+        mid = 0.5 * (lo_eps + hi)
+        if norm(mid) > radius:
+            lo_eps = mid
+        else:
+            hi = mid
+        if hi - lo_eps <= 1e-12 * hi:
+            break
+    return -(Q @ (gq / (lam + hi)))
 
 
 def _two_loop(S: torch.Tensor | None, Y: torch.Tensor | None, g: torch.Tensor) -> torch.Tensor:
@@ -123,6 +182,19 @@ class QuasiNewton(LineSearchOptimizer):
             newest pair; memory 2·m·P numbers, no preflight. "bfgs" only. This is
             what ``create("bfgs", ...)`` (and dfp, psb, sr1) becomes when the dense
             matrix does not fit.
+        trust_region: "sr1" only (default False): SR1 with a trust region instead of the
+            line search (Nocedal & Wright, Algorithm 6.2, the form SR1's convergence
+            theory assumes): it keeps B, the Hessian approximation, and each step tries
+            s = argmin gᵀs + ½sᵀBs over ‖s‖ ≤ Δ (exact, from the eigendecomposition of B),
+            accepts it when the loss falls by at least 1e-4 of the predicted decrease,
+            updates B from every trial (accepted or not) and halves Δ after a poor
+            trial (ratio < 0.1) or doubles it after a good one on the boundary (> 0.75),
+            retrying inside the same step (at most 30 trials; then steepest descent
+            with the line-search fallbacks). On the 1-10-1 sin fit it reaches MSE ~1e-7
+            in 200 steps where the line-search SR1 reaches 1e-4, and it fits NeuPy's
+            overfit problem on 3 of 10 seeds in 50 steps (1 with the line search); on
+            XOR 2-2-1 it stops at the 0.125 plateau more often (4 of seeds 0–9, 1 with
+            the line search), hence not the default.
 
     Attributes:
         last_info: ``{"loss", "step_size", "updated", "fallback"}``.
@@ -140,7 +212,7 @@ class QuasiNewton(LineSearchOptimizer):
 
     def __init__(self, params, lr=None, update: str = "bfgs", line_search: str = "strong_wolfe",
                  c1: float = 1e-4, c2: float = 0.9, memory_limit: float | None = None,
-                 history: int | None = None):
+                 history: int | None = None, trust_region: bool = False):
         owner = f"QuasiNewton(update={update!r})" if isinstance(update, str) else "QuasiNewton"
         update = check_choice("QuasiNewton", "update", update, QN_UPDATES)
         lr = check_lr(owner, lr)
@@ -149,9 +221,13 @@ class QuasiNewton(LineSearchOptimizer):
         history = check_int(owner, "history", history, low=1, allow_none=True)
         if history is not None and update != "bfgs":
             raise expected(owner, "history", "None (the limited-memory form is BFGS's)", history)
+        check_bool(owner, "trust_region", trust_region)
+        if trust_region and (update != "sr1" or history is not None):
+            raise expected(owner, "trust_region", "False (the trust region is the dense SR1's)",
+                           trust_region)
         super().__init__(params, dict(lr=lr, update=update, line_search=line_search, c1=c1, c2=c2,
                                       memory_limit=check_memory_limit(owner, memory_limit),
-                                      history=history))
+                                      history=history, trust_region=bool(trust_region)))
         if history is not None:  # L-BFGS: 2·history vectors, no P×P matrix
             return
         if update == "psb":
@@ -191,6 +267,8 @@ class QuasiNewton(LineSearchOptimizer):
             self.last_info = {"loss": float(f0), "step_size": 0.0, "updated": 0.0,
                               "fallback": 0.0}
             return self._finish(x0, f0, "loss")
+        if group["trust_region"]:
+            return self._trust_region_step(closure, state, x0, f0, g0)
         d = self._direction(state, g0, update)
         t0 = group["lr"]
         if "matrix" not in state and "s_history" not in state:
@@ -220,3 +298,56 @@ class QuasiNewton(LineSearchOptimizer):
         self.last_info = {"loss": float(f), "step_size": float(t), "updated": float(updated),
                           "fallback": float(self._fallback_kind)}
         return self._finish(x, f, "loss")
+
+    def _trust_region_step(self, closure, state, x0, f0, g0):
+        """SR1 with a trust region (Nocedal & Wright, Algorithm 6.2), trials inside one step.
+
+        B (the Hessian approximation) is updated from every trial, accepted or not;
+        a trial is accepted when the loss falls by at least 1e-4 of the model's prediction.
+        """
+        group = self.param_groups[0]
+        B = state.get("matrix")
+        if B is None:
+            t0 = group["lr"] * min(1.0, 1.0 / float(g0.abs().sum()))
+            B = torch.eye(x0.numel(), dtype=x0.dtype, device=x0.device) / t0
+            state["radius"] = t0 * float(g0.norm())
+        radius = state["radius"]
+        updated = False
+        f0v = float(f0)
+        for _ in range(30):
+            s = trust_region_step(B, g0, radius)
+            pred = -(float(g0 @ s) + 0.5 * float(s @ (B @ s)))
+            self._set(x0 + s)
+            f, g = self._loss_and_grad(closure)
+            fv = float(f)
+            ok = math.isfinite(fv) and all_finite(g)
+            if ok:
+                if "initialised" not in state:  # Shanno–Phua: B₀ = (yᵀy / sᵀy)·I
+                    y = g - g0
+                    sy, yy = float(s @ y), float(y @ y)
+                    if sy > 0 and yy > 0 and math.isfinite(yy / sy):
+                        B = torch.eye(x0.numel(), dtype=x0.dtype, device=x0.device) * (yy / sy)
+                    state["initialised"] = True
+                updated = _update_sr1_hessian(B, s, g - g0)
+            rho = (f0v - fv) / pred if ok and pred > 0 else -math.inf
+            snorm = float(s.norm())
+            if rho > 0.75 and snorm > 0.8 * radius:
+                radius *= 2.0
+            elif rho < 0.1:
+                radius = 0.5 * snorm
+            state["matrix"], state["radius"] = B, radius
+            if rho > 1e-4:
+                self._fallback_kind = 0
+                self.last_info = {"loss": fv, "step_size": snorm, "updated": float(updated),
+                                  "fallback": 0.0}
+                return self._finish(self._flat(), f, "loss")
+            if not radius > 1e-14 * (1.0 + float(x0.norm())):
+                break
+        # no trial lowered the loss: restart the model, steepest descent with the fallbacks
+        state.pop("matrix", None)
+        state.pop("initialised", None)
+        self._set(x0)
+        t, f, g, _ = self._search(closure, x0, f0, g0, -g0, 1.0)
+        self.last_info = {"loss": float(f), "step_size": float(t), "updated": 0.0,
+                          "fallback": float(self._fallback_kind)}
+        return self._finish(self._flat(), f, "loss")
