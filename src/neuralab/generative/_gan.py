@@ -110,6 +110,15 @@ class GAN(nn.Module):
     (``latent_dim + K`` features), D receives the sample with the one-hot class appended
     (as K constant channels for images, K features for vectors); ``fit`` needs the labels.
 
+    **Categorical latent code** (``info_codes=C``, InfoGAN, Chen et al., 2016): G receives
+    ``[z, onehot(y), onehot(c)]`` with ``c`` uniform on ``0..C−1`` (part of the prior: sampling
+    draws it too), and an auxiliary network Q (``info_network``, samples → C logits) is trained
+    with G to recover ``c`` from ``G(z, c)``: G's loss gains ``info_weight·CE(Q(G(z, c)), c)``,
+    the variational lower bound on the mutual information ``I(c; G(z, c))`` (up to the
+    constant ``H(c)``). With a C-valued code G can make disconnected modes (e.g. ten digit
+    classes) without spending latent mass on samples between them. Unsupervised: Q never
+    sees real labels.
+
     **Stabilisers**: one-sided label smoothing (real target ``1 − label_smoothing``);
     instance noise (Gaussian noise of std σ added to D's real and fake inputs, σ annealed
     linearly from ``instance_noise`` to 0 over the run); a :class:`GANWarning` when D's
@@ -120,7 +129,7 @@ class GAN(nn.Module):
     ``train_step``): progress, callbacks, checkpoints/resume and the NaN guard come with it.
 
     Args:
-        generator: maps ``(N, latent_dim [+ n_classes])`` noise to samples ``(N, *S)``.
+        generator: maps ``(N, latent_dim [+ n_classes] [+ info_codes])`` noise to samples ``(N, *S)``.
         discriminator: maps samples ``(N, *S)`` (plus the class channels) to ``(N, 1)`` or ``(N,)``.
         loss: "non_saturating" (default), "minimax" or "wasserstein_gp".
         latent_dim: size of z; default read from the generator's ``input_shape``.
@@ -139,11 +148,15 @@ class GAN(nn.Module):
         pack: PacGAN's packing (Lin et al., 2018): D scores groups of ``pack`` samples
             concatenated on axis 1 (vectors: features, images: channels), so it can see a
             lack of diversity; build D for ``pack × C`` input channels (default 1: off).
+        info_codes: C, the number of values of a categorical latent code (default 0: none).
+        info_network: Q, a module mapping samples ``(N, *S)`` to C logits ``(N, C)``
+            (required with ``info_codes``); trained by G's optimizer, with G's learning rate.
+        info_weight: λ of the code term in G's loss (default 1, InfoGAN's for discrete codes).
         warn: emit the collapse warnings (default True).
 
     Attributes:
-        generator, discriminator, generator_ema (or None), latent_dim, n_classes,
-        sample_shape, output_range.
+        generator, discriminator, generator_ema (or None), info_network (or None),
+        latent_dim, n_classes, info_codes, sample_shape, output_range.
 
     >>> import torch
     >>> from neuralab.generative import GAN, dcgan_generator, dcgan_discriminator
@@ -156,7 +169,9 @@ class GAN(nn.Module):
                  latent_dim: int | None = None, n_classes: int | None = None, d_steps: int = 1,
                  g_lr: float | None = None, d_lr: float | None = None, betas=None,
                  label_smoothing: float = 0.0, instance_noise: float = 0.0, gp_weight: float = 10.0,
-                 output_range="auto", ema: float | None = None, pack: int = 1, warn: bool = True):
+                 output_range="auto", ema: float | None = None, pack: int = 1,
+                 info_codes: int = 0, info_network: nn.Module | None = None, info_weight: float = 1.0,
+                 warn: bool = True):
         super().__init__()
         owner = "GAN"
         for name, module in (("generator", generator), ("discriminator", discriminator)):
@@ -186,8 +201,24 @@ class GAN(nn.Module):
         self.warn = check_bool(owner, "warn", warn)
         self.pack = check_int(owner, "pack", pack, low=1)
         self.ema = check_number(owner, "ema", ema, low=0.0, high=1.0, high_open=True, allow_none=True)
+        self.info_codes = check_int(owner, "info_codes", info_codes, low=0)
+        if self.info_codes == 1:
+            raise ConfigError("GAN: expected `info_codes` = 0 (no code) or at least 2 values of the "
+                              "categorical code, received 1")
+        if self.info_codes and info_network is None:
+            raise ConfigError(f"GAN: info_codes={self.info_codes} needs `info_network`, a module "
+                              f"mapping samples to {self.info_codes} logits; received None")
+        if info_network is not None:
+            if not self.info_codes:
+                raise ConfigError("GAN: received an `info_network` but info_codes=0; set info_codes "
+                                  "to the number of values of the categorical code")
+            if not isinstance(info_network, nn.Module):
+                raise expected(owner, "info_network", "a torch.nn.Module", type(info_network).__name__,
+                               error=DTypeError)
+        self.info_weight = check_number(owner, "info_weight", info_weight, low=0.0)
         self.generator = generator
         self.discriminator = discriminator
+        self.info_network = info_network
         self.latent_dim = self._latent_dim(latent_dim)
         self.sample_shape = self._check_pair()
         self.output_range = self._output_range(output_range)
@@ -200,6 +231,16 @@ class GAN(nn.Module):
     def _k(self) -> int:
         return self.n_classes or 0
 
+    @property
+    def _extra(self) -> int:
+        """Generator inputs beside z: the one-hot class and the one-hot code."""
+        return self._k + self.info_codes
+
+    def _extra_text(self) -> str:
+        parts = ([f"{self._k} one-hot class inputs"] if self._k else []) + (
+            [f"{self.info_codes} one-hot code inputs"] if self.info_codes else [])
+        return " and ".join(parts)
+
     def _latent_dim(self, latent_dim) -> int:
         shape = getattr(self.generator, "input_shape", None)
         known = isinstance(shape, tuple) and len(shape) == 1 and isinstance(shape[0], int)
@@ -208,18 +249,19 @@ class GAN(nn.Module):
                 raise ConfigError(f"GAN: expected `latent_dim` (the size of z) for the generator "
                                   f"{_name(self.generator)}, whose input shape is not known; "
                                   "received latent_dim=None")
-            latent_dim = shape[0] - self._k
+            latent_dim = shape[0] - self._extra
             if latent_dim < 1:
                 raise ShapeError(f"GAN: the generator {_name(self.generator)} takes {shape[0]} "
-                                 f"inputs, which leaves no latent vector beside the {self._k} "
-                                 "one-hot class inputs")
+                                 f"inputs, which leaves no latent vector beside the "
+                                 f"{self._extra_text()}")
             return latent_dim
         latent_dim = check_int("GAN", "latent_dim", latent_dim, low=1)
-        if known and shape[0] != latent_dim + self._k:
+        if known and shape[0] != latent_dim + self._extra:
             extra = f" + n_classes {self._k}" if self._k else ""
+            extra += f" + info_codes {self.info_codes}" if self.info_codes else ""
             raise ShapeError(f"GAN: the generator {_name(self.generator)} takes inputs of shape "
                              f"{format_shape(shape)}, but latent_dim {latent_dim}{extra} gives "
-                             f"{format_shape((latent_dim + self._k,))}")
+                             f"{format_shape((latent_dim + self._extra,))}")
         return latent_dim
 
     def _check_pair(self) -> tuple:
@@ -231,10 +273,10 @@ class GAN(nn.Module):
         try:
             with torch.no_grad():
                 m = self.pack
-                z = torch.zeros(2 * m, self.latent_dim + self._k, device=self._device_of(g))
+                z = torch.zeros(2 * m, self.latent_dim + self._extra, device=self._device_of(g))
                 fake = _probe(g, z, f"the generator {_name(g)} does not accept noise of shape "
                                     f"{format_shape(tuple(z.shape[1:]))} (latent_dim "
-                                    f"{self.latent_dim} + {self._k} classes)")
+                                    f"{self.latent_dim} + {self._k} classes + {self.info_codes} codes)")
                 if not isinstance(fake, torch.Tensor) or fake.dim() < 2:
                     raise ShapeError(f"GAN: expected the generator {_name(g)} to return a batch of "
                                      f"samples (N, ...), received "
@@ -263,6 +305,19 @@ class GAN(nn.Module):
                     raise ShapeError(f"GAN: expected the discriminator {_name(d)} to return one score "
                                      f"per sample, shape (1,), received "
                                      f"{format_shape(tuple(scores.shape[1:]))}")
+                if self.info_network is not None:
+                    q = self.info_network
+                    was_q = q.training
+                    q.eval()
+                    try:
+                        logits = _probe(q, fake, f"the info_network {_name(q)} does not accept the "
+                                                 f"generator's samples of shape {format_shape(sample_shape)}")
+                    finally:
+                        q.train(was_q)
+                    if not isinstance(logits, torch.Tensor) or tuple(logits.shape) != (fake.shape[0], self.info_codes):
+                        raise ShapeError(f"GAN: expected the info_network {_name(q)} to return "
+                                         f"{self.info_codes} logits per sample (info_codes), received "
+                                         f"{format_shape(tuple(getattr(logits, 'shape', ())[1:]))}")
         finally:
             g.train(modes[0])
             d.train(modes[1])
@@ -304,12 +359,26 @@ class GAN(nn.Module):
             z = z.clamp(-t, t)
         return z
 
-    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, *,
-                 generator: nn.Module | None = None) -> torch.Tensor:
-        """``G(z)`` (conditional: ``G([z, onehot(labels)])``), shape ``(N, *sample_shape)``."""
+    def generate(self, z: torch.Tensor, labels: torch.Tensor | None = None, codes: torch.Tensor | None = None,
+                 *, generator: nn.Module | None = None) -> torch.Tensor:
+        """``G(z)`` (conditional: ``G([z, onehot(labels)])``; with a code, ``onehot(codes)``
+        appended last), shape ``(N, *sample_shape)``."""
         if self._k:
             z = torch.cat([z, _one_hot(labels, self._k, z.dtype)], 1)
+        if self.info_codes:
+            z = torch.cat([z, _one_hot(codes, self.info_codes, z.dtype)], 1)
         return (self.generator if generator is None else generator)(z)
+
+    def random_codes(self, n: int, *, generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """``n`` codes drawn uniformly from ``0..info_codes−1`` (None without a code)."""
+        if not self.info_codes:
+            return None
+        return torch.randint(0, self.info_codes, (n,), generator=generator,
+                             device=self._device_of(self.generator))
+
+    def info_loss(self, fake: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """InfoGAN's code term ``CE(Q(fake), codes)`` (mean cross-entropy of Q's logits)."""
+        return torch.nn.functional.cross_entropy(self.info_network(fake), codes)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -366,7 +435,7 @@ class GAN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, *, labels=None, seed: int | None = None, z: torch.Tensor | None = None,
-               truncation: float | None = None) -> torch.Tensor:
+               truncation: float | None = None, codes=None) -> torch.Tensor:
         """``n`` samples ``G(z)`` in eval mode (BatchNorm running statistics).
 
         Args:
@@ -376,6 +445,8 @@ class GAN(nn.Module):
             z: explicit latent vectors ``(n, latent_dim)`` instead of random ones.
             truncation: draw z from N(0, 1) truncated to [−t, t] (see :meth:`noise`; default
                 None: the full normal, as in training).
+            codes: values of the categorical code, ``(n,)`` (``info_codes`` only; default:
+                drawn uniformly, after z, from the same seeded generator: the prior).
 
         Returns: a tensor ``(n, *sample_shape)`` on the generator's device.
         """
@@ -383,24 +454,41 @@ class GAN(nn.Module):
         if self._k and labels is None:
             labels = torch.arange(n) % self._k
         labels = self.check_labels(labels, n, owner="GAN.sample")
+        gen = None
+        if seed is not None:
+            gen = torch.Generator(device=self._device_of(self.generator))
+            gen.manual_seed(check_int("GAN.sample", "seed", seed, low=0))
         if z is None:
-            gen = None
-            if seed is not None:
-                gen = torch.Generator(device=self._device_of(self.generator))
-                gen.manual_seed(check_int("GAN.sample", "seed", seed, low=0))
             z = self.noise(n, generator=gen, truncation=truncation)
         elif tuple(z.shape) != (n, self.latent_dim):
             raise ShapeError(f"GAN.sample: expected `z` of shape ({n}, {self.latent_dim}), "
                              f"received {tuple(z.shape)}")
         if labels is not None:
             labels = labels.to(z.device)
+        codes = self._codes(codes, n, gen)
         g = self.sampler
         was = g.training
         g.eval()
         try:
-            return self.generate(z, labels, generator=g)
+            return self.generate(z, labels, codes, generator=g)
         finally:
             g.train(was)
+
+    def _codes(self, codes, n: int, gen) -> torch.Tensor | None:
+        if not self.info_codes:
+            if codes is not None:
+                raise ConfigError("GAN.sample: received `codes`, but this GAN has no categorical "
+                                  "code; build it with GAN(..., info_codes=C, info_network=Q)")
+            return None
+        if codes is None:
+            return self.random_codes(n, generator=gen)
+        t = torch.as_tensor(codes).reshape(-1)
+        if t.dtype.is_floating_point or t.dtype == torch.bool or t.numel() != n:
+            raise DataError(f"GAN.sample: expected {n} integer codes, received {t.numel()} of dtype {t.dtype}")
+        if int(t.min()) < 0 or int(t.max()) >= self.info_codes:
+            raise DataError(f"GAN.sample: expected codes in [0, {self.info_codes}), received values in "
+                            f"[{int(t.min())}, {int(t.max())}]")
+        return t.long().to(self._device_of(self.generator))
 
     def interpolate(self, n_steps: int = 8, *, seed: int = 0, label: int | None = None) -> torch.Tensor:
         """Samples along the straight line between two random latent vectors (a latent strip).
@@ -418,12 +506,17 @@ class GAN(nn.Module):
         labels = None
         if self._k:
             labels = torch.full((n_steps,), 0 if label is None else int(label), dtype=torch.long)
-        return self.sample(n_steps, z=z, labels=labels)
+        codes = self.random_codes(1, generator=gen)          # one code along the strip
+        return self.sample(n_steps, z=z, labels=labels,
+                           codes=None if codes is None else codes.expand(n_steps))
 
     # ----------------------------------------------------------------- training
     def make_optimizers(self) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-        """Fresh Adam optimizers ``(for G, for D)`` with their own learning rates."""
-        g = torch.optim.Adam(self.generator.parameters(), lr=self.g_lr, betas=self.betas)
+        """Fresh Adam optimizers ``(for G [and Q], for D)`` with their own learning rates."""
+        params = list(self.generator.parameters())
+        if self.info_network is not None:
+            params += list(self.info_network.parameters())
+        g = torch.optim.Adam(params, lr=self.g_lr, betas=self.betas)
         d = torch.optim.Adam(self.discriminator.parameters(), lr=self.d_lr, betas=self.betas)
         return g, d
 
@@ -480,8 +573,8 @@ class GAN(nn.Module):
                 per epoch (e.g. ``polynomial_decay(epochs)``: linear decay to 0).
 
         Returns: the :class:`~neuralab.training.History` with ``d_loss``, ``g_loss``,
-        ``d_real``/``d_fake`` (mean D outputs; sigmoid probabilities for the BCE losses)
-        and, for wasserstein_gp, ``gp`` per epoch.
+        ``d_real``/``d_fake`` (mean D outputs; sigmoid probabilities for the BCE losses),
+        for wasserstein_gp ``gp`` and with ``info_codes`` ``info_loss``, per epoch.
         """
         from ._trainer import GANTrainer
 
@@ -496,6 +589,8 @@ class GAN(nn.Module):
             parts.append(f"n_classes={self.n_classes}")
         if self.d_steps != 1:
             parts.append(f"d_steps={self.d_steps}")
+        if self.info_codes:
+            parts.append(f"info_codes={self.info_codes}")
         return ", ".join(parts)
 
 

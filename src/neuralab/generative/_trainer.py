@@ -40,7 +40,8 @@ class GANTrainer(Trainer):
     Step logs (epoch means in the History): ``d_loss``, ``g_loss``, ``loss`` (= ``g_loss``),
     ``d_real`` and ``d_fake`` (D's mean output on real and fake samples: probabilities
     for the cross-entropy losses, critic scores for wasserstein_gp) and ``gp`` (the
-    gradient penalty, wasserstein_gp only).
+    gradient penalty, wasserstein_gp only) and ``info_loss`` (Q's cross-entropy on the
+    code, ``info_codes`` only; ``g_loss`` includes ``info_weight`` times it).
 
     Args:
         gan: the :class:`GAN` to train.
@@ -113,8 +114,9 @@ class GANTrainer(Trainer):
                 real, real_labels = self._fresh_batch(n, device)
             z = torch.randn(n, gan.latent_dim, device=device)
             fake_labels = torch.randint(0, k, (n,), device=device) if k else None
+            codes = gan.random_codes(n)
             with torch.no_grad():
-                fake = gan.generate(z, fake_labels)
+                fake = gan.generate(z, fake_labels, codes)
             d_real = gan.discriminate(noisy(real), real_labels)
             d_fake = gan.discriminate(noisy(fake), fake_labels)
             d_loss = discriminator_loss(d_real, d_fake, gan.loss, real_label=real_target)
@@ -138,8 +140,12 @@ class GANTrainer(Trainer):
         try:
             z = torch.randn(n, gan.latent_dim, device=device)
             fake_labels = torch.randint(0, k, (n,), device=device) if k else None
-            g_loss = generator_loss(gan.discriminate(noisy(gan.generate(z, fake_labels)), fake_labels),
-                                    gan.loss)
+            codes = gan.random_codes(n)
+            fake = gan.generate(z, fake_labels, codes)
+            g_loss = generator_loss(gan.discriminate(noisy(fake), fake_labels), gan.loss)
+            if codes is not None:              # InfoGAN: Q recovers the code (Q trains with G)
+                info = gan.info_loss(fake, codes)
+                g_loss = g_loss + gan.info_weight * info
             g_opt.zero_grad(set_to_none=True)
             g_loss.backward()
             g_opt.step()
@@ -156,4 +162,6 @@ class GANTrainer(Trainer):
                 "d_real": p_real, "d_fake": p_fake}
         if wgan:
             logs["gp"] = gp.detach()
+        if gan.info_codes:
+            logs["info_loss"] = info.detach()
         return logs
