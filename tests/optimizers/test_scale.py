@@ -281,20 +281,35 @@ def neupy_overfit_problem(seed):
     return net, x, y
 
 
-@pytest.mark.parametrize("name,options", [
-    ("cg", {"update": "fletcher_reeves"}), ("cg", {"update": "liu_storey"}), ("newton", {}),
-    ("sr1", {})])
-def test_neupy_overfit_check_in_50_epochs_on_fixed_seeds(name, options):
-    """Seed 8 gets below NeuPy's 1e-3 with all four in 50 epochs (NeuPy's own tests allow
-    200–1200 epochs). The 10-seed figure is benchmarks/second_order.py --overfit."""
-    net, x, y = neupy_overfit_problem(8)
-    opt = nopt.create(name, net.parameters(), **options)
-    closure = nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # kink fallbacks warn once
-        for _ in range(50):
-            opt.step(closure)
-    assert float(closure().detach()) < 1e-3
+# (method, options, the seeds of 0–9 below NeuPy's 1e-3 after 50 epochs): the figure of
+# benchmarks/second_order.py --overfit (Newton 3/10, SR1 with a trust region 3/10, SR1 with
+# the line search 1/10, every CG update 2/10; BFGS, NewtonCG and LM 4/10)
+OVERFIT_SEEDS = [
+    ("newton", {}, (2, 6, 8)),
+    ("sr1", {"trust_region": True}, (0, 6, 8)),
+    ("sr1", {}, (8,)),
+    ("cg", {"update": "polak_ribiere"}, (6, 8)),
+    ("cg", {"update": "fletcher_reeves"}, (6, 8)),
+    ("cg", {"update": "liu_storey"}, (6, 8)),
+]
+
+
+@pytest.mark.parametrize("name,options,seeds", OVERFIT_SEEDS,
+                         ids=["newton", "sr1-trust-region", "sr1", "cg-pr", "cg-fr", "cg-ls"])
+def test_neupy_overfit_check_in_50_epochs_on_fixed_seeds(name, options, seeds):
+    """NeuPy's assertCanNetworkOverfit in 50 epochs (NeuPy's own tests allow 200–1200) on
+    the seeds each method passes; the 10-seed counts are benchmarks/second_order.py
+    --overfit. The other seeds stop at 1e-3–3e-2: not minima (BFGS reaches 1e-30 from
+    seeds 3, 4, 7, 9 in 47–103 epochs), a slow walk along ReLU kinks."""
+    for seed in seeds:
+        net, x, y = neupy_overfit_problem(seed)
+        opt = nopt.create(name, net.parameters(), **options)
+        closure = nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # kink fallbacks warn once
+            for _ in range(50):
+                opt.step(closure)
+        assert float(closure().detach()) < 1e-3, seed
 
 
 def test_a_direction_that_underflowed_to_zero_falls_back_instead_of_dividing_by_zero():
