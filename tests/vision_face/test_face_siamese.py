@@ -246,3 +246,47 @@ def test_triplet_trainer_info_nce_with_instance_views_learns():
         TripletTrainer(model, instance_weight=1.0)
     with pytest.raises(ConfigError, match="one of 'triplet', 'info-nce'"):
         TripletTrainer(model, identity_loss="softmax")
+
+
+def test_view_average_is_the_mean_embedding_and_one_image_one_embedding():
+    from neuralab.vision.face import ViewAverage
+
+    torch.manual_seed(0)
+    enc = Siamese(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5)))
+    views = [lambda x: x.flip(-1), lambda x: x.roll(1, -2), lambda x: 0.5 * x]
+    tta = ViewAverage(enc, views)
+    x = torch.randn(6, 1, 4, 4)
+    with torch.no_grad():
+        ref = torch.nn.functional.normalize(enc(x) + sum(enc(v(x)) for v in views), dim=1)
+        got = tta(x)
+        torch.testing.assert_close(got, ref)
+        torch.testing.assert_close(tta(x[2:3]), got[2:3])  # independent of the batch it comes in
+    assert repr(tta).startswith("ViewAverage(\n  views=3")
+    with pytest.raises(DTypeError, match="expected `views` to be a sequence of callables"):
+        ViewAverage(enc, [1])
+    with pytest.raises(ShapeError, match=r"each view to keep the batch's shape \(6, 1, 4, 4\), "
+                                         r"received \(6, 1, 2, 4\)"):
+        ViewAverage(enc, [lambda x: x[..., :2, :]])(x)
+
+
+def test_triplet_trainer_enters_each_image_as_several_views():
+    from neuralab.vision.face import TripletTrainer, info_nce_loss
+
+    x, y = _digits_012()
+    seen = []
+
+    def augment(b):
+        seen.append(len(b))
+        return b + 0.01
+
+    model = _small_siamese()
+    probe = torch.arange(0, len(x), 6)
+    before = info_nce_loss(model(x[probe]), y[probe]).item()
+    TripletTrainer(model, identity_loss="info-nce", views=3, augment=augment, lr=1e-2).fit(
+        x, y, epochs=4, batch_size=48)
+    assert seen[:3] == [48, 48, 48] and len(seen) == 3 * 4 * 5  # 3 views, 5 batches, 4 epochs
+    assert info_nce_loss(model(x[probe]), y[probe]).item() < 0.75 * before
+    with pytest.raises(ConfigError, match="expected `augment` to be a callable when views > 1"):
+        TripletTrainer(model, views=2)
+    with pytest.raises(ConfigError, match="expected `views` to be at least 2 when instance_weight"):
+        TripletTrainer(model, views=1, instance_weight=1.0, augment=augment)

@@ -19,8 +19,8 @@ from torch import nn
 from ...errors import DTypeError, ShapeError, format_shape
 from ...validation import check_bool, check_choice, check_number, expected
 
-__all__ = ["Siamese", "triplet_loss", "contrastive_loss", "info_nce_loss", "pairwise_distances",
-           "TripletMiner"]
+__all__ = ["Siamese", "ViewAverage", "triplet_loss", "contrastive_loss", "info_nce_loss",
+           "pairwise_distances", "TripletMiner"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -308,3 +308,52 @@ class Siamese(nn.Module):
 
     def extra_repr(self) -> str:
         return "" if self.normalize else "normalize=False"
+
+
+class ViewAverage(nn.Module):
+    """Test-time augmentation: the mean embedding of an image and fixed views of it.
+
+    ``f̄(x) = normalise(f(x) + Σ_k f(v_k(x)))`` for deterministic transforms
+    ``v_k`` (e.g. fixed small warps), so one image always gets one embedding
+    whatever batch it comes in. A gallery image and a query then both stand for
+    a small neighbourhood of themselves, which tolerates the small deformations
+    that separate two images of one identity.
+
+    Args:
+        embedder: a module mapping a batch to embeddings ``(N, D)`` (e.g. :class:`Siamese`).
+        views: a sequence of callables ``x -> x`` of the batch's shape, applied in turn.
+        normalize: L2-normalise the mean (default True).
+
+    Example:
+        >>> from torch import nn
+        >>> tta = ViewAverage(nn.Flatten(), [lambda x: x.flip(-1)], normalize=False)
+        >>> tta(torch.tensor([[[1.0, 3.0]]])).tolist()         # (f(x) + f(flip x)) / 2
+        [[2.0, 2.0]]
+    """
+
+    def __init__(self, embedder: nn.Module, views, *, normalize: bool = True):
+        super().__init__()
+        if not callable(embedder):
+            raise expected("ViewAverage", "embedder", "a module mapping images to embeddings",
+                           type(embedder).__name__, error=DTypeError)
+        views = list(views)
+        if not all(callable(v) for v in views):
+            raise expected("ViewAverage", "views", "a sequence of callables x -> x",
+                           [type(v).__name__ for v in views], error=DTypeError)
+        self.embedder = embedder
+        self.views = views
+        self.normalize = check_bool("ViewAverage", "normalize", normalize)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.embedder(x).reshape(len(x), -1)
+        for view in self.views:
+            v = view(x)
+            if v.shape != x.shape:
+                raise ShapeError(f"ViewAverage: expected each view to keep the batch's shape "
+                                 f"{format_shape(x.shape)}, received {format_shape(v.shape)}")
+            z = z + self.embedder(v).reshape(len(x), -1)
+        z = z / (len(self.views) + 1)
+        return nn.functional.normalize(z, dim=1) if self.normalize else z
+
+    def extra_repr(self) -> str:
+        return f"views={len(self.views)}" + ("" if self.normalize else ", normalize=False")

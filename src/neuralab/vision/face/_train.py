@@ -163,7 +163,10 @@ class TripletTrainer(Trainer):
     - ``instance_weight > 0``: every image is augmented twice and the two views
       of one image are one more identity (SimCLR's self-supervised term,
       :func:`info_nce_loss` with image labels), weighted by ``instance_weight``.
-      Needs ``augment``.
+      Needs ``augment``;
+    - ``views=2``: each image enters the batch as two augmentations (both
+      labelled with its identity), which doubles the batch and gives every
+      image a positive of its own.
 
     Args:
         module: the embedding model (e.g. :class:`Siamese`).
@@ -172,6 +175,8 @@ class TripletTrainer(Trainer):
         identity_loss: ``"triplet"`` (default) or ``"info-nce"``.
         temperature: τ of the InfoNCE terms (default 0.1).
         instance_weight: weight of the two-view instance term (default 0: none).
+        views: augmentations of each image per batch (default None: 2 with the
+            instance term, else 1). More than 1 needs ``augment``.
         optimizer, lr, progress, seed, **kwargs: as for ``Trainer``.
 
     Example:
@@ -189,7 +194,8 @@ class TripletTrainer(Trainer):
 
     def __init__(self, module: nn.Module, *, miner: TripletMiner | None = None, augment=None,
                  identity_loss: str = "triplet", temperature: float = 0.1,
-                 instance_weight: float = 0.0, optimizer="adam", lr: float = 1e-3,
+                 instance_weight: float = 0.0, views: int | None = None, optimizer="adam",
+                 lr: float = 1e-3,
                  progress=False, seed: int | None = 0, **kwargs):
         super().__init__(module, optimizer=optimizer, lr=lr, loss=None, progress=progress,
                          seed=seed, **kwargs)
@@ -208,6 +214,13 @@ class TripletTrainer(Trainer):
         if self.instance_weight and augment is None:
             raise expected("TripletTrainer", "augment", "a callable when instance_weight > 0 (the "
                            "two views of an image are two augmentations)", None)
+        self.views = check_int("TripletTrainer", "views", 2 if views is None and self.instance_weight
+                               else 1 if views is None else views, low=1)
+        if self.instance_weight and self.views < 2:
+            raise expected("TripletTrainer", "views", "at least 2 when instance_weight > 0", views)
+        if self.views > 1 and augment is None:
+            raise expected("TripletTrainer", "augment", "a callable when views > 1 (each view is "
+                           "an augmentation)", None)
 
     def train_step(self, batch) -> dict:
         xs, ys = batch
@@ -216,10 +229,10 @@ class TripletTrainer(Trainer):
         if y is None:
             raise DataError("TripletTrainer: expected identity labels y with the images, "
                             "received y=None")
-        if self.instance_weight:
-            views = torch.cat([self.augment(x), self.augment(x)])
-            ids = torch.arange(len(x), device=views.device).repeat(2)
-            y = torch.cat([y, y])
+        if self.views > 1:
+            views = torch.cat([self.augment(x) for _ in range(self.views)])
+            ids = torch.arange(len(x), device=views.device).repeat(self.views)
+            y = y.repeat(self.views)
         else:
             views = self.augment(x) if self.augment is not None else x
         emb = self.module(views)

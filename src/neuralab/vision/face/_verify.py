@@ -6,6 +6,12 @@ equal-error point (false-accept rate = false-reject rate) or the largest ``τ``
 whose false-accept rate stays within a target. Recognition compares one image
 with K enrolled identities and answers the nearest one, or "unknown" when even
 the nearest is farther than ``τ``.
+
+A threshold chosen on some identities need not suit others: each image sits
+in its own neighbourhood. :class:`ScoreNorm` (symmetric score normalisation,
+S-norm, as speaker verification uses it) measures every distance in units of
+the two images' own spread of distances to a cohort of known identities, so
+that one threshold carries over to identities the cohort does not hold.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from torch import nn
 from ...errors import DataError, DTypeError, NotFittedError, ShapeError, format_shape
 from ...validation import check_bool, check_number, expected
 
-__all__ = ["roc_curve", "equal_error_rate", "FaceVerifier", "FaceDatabase"]
+__all__ = ["roc_curve", "equal_error_rate", "ScoreNorm", "FaceVerifier", "FaceDatabase"]
 
 
 def _distances_and_labels(owner: str, distances, same):
@@ -105,6 +111,83 @@ def _embedder_output(owner: str, embedder, x) -> torch.Tensor:
     return z.reshape(len(z), -1).float().cpu()
 
 
+def _squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """``‖x_i − y_j‖²`` ``(N, M)`` in float64, without an ``(N, M, D)`` intermediate."""
+    x, y = x.double(), y.double()
+    return (x.pow(2).sum(1)[:, None] + y.pow(2).sum(1)[None] - 2 * x @ y.T).clamp_min(0)
+
+
+class ScoreNorm:
+    """Symmetric score normalisation (S-norm) of pair distances against a cohort.
+
+    Each embedding ``z`` gets the mean ``μ(z)`` and standard deviation ``σ(z)``
+    of its distances to the cohort, counting only cohort members of other
+    identities than its own (when its identity is given), and a pair scores
+
+        s(a, b) = (d(a, b) − μ(a)) / σ(a) + (d(a, b) − μ(b)) / σ(b)
+
+    (lower: more alike). Leaving an image's own identity out of its cohort makes
+    an image of a known identity see what an image of a new one sees, only
+    strangers, so a threshold on ``s`` chosen on known identities carries over
+    to new ones.
+
+    Args:
+        cohort: embeddings ``(M, D)`` of known identities.
+        labels: their identities ``(M,)`` (at least two).
+        squared: squared Euclidean distances (default True).
+
+    Example:
+        >>> norm = ScoreNorm(torch.tensor([[0.0], [1.0], [2.0], [3.0]]), [0, 0, 1, 1], squared=False)
+        >>> mu, sd = norm.stats(torch.tensor([[0.0], [0.0]]), [None, 1])
+        >>> mu.tolist(), [round(v, 4) for v in sd.tolist()]     # all four; only 0.0 and 1.0
+        ([1.5, 0.5], [1.291, 0.7071])
+    """
+
+    def __init__(self, cohort, labels, *, squared: bool = True):
+        cohort = _embedder_output("ScoreNorm", None, cohort)
+        labels = np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels)
+        if labels.shape != (len(cohort),):
+            raise ShapeError(f"ScoreNorm: expected one label per cohort embedding ({len(cohort)},), "
+                             f"received {format_shape(labels.shape)}")
+        if len(np.unique(labels)) < 2:
+            raise DataError(f"ScoreNorm: expected a cohort of at least two identities, received "
+                            f"{len(np.unique(labels))}")
+        self.cohort, self.labels = cohort, labels
+        self.squared = check_bool("ScoreNorm", "squared", squared)
+
+    def stats(self, z, identities=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(μ, σ)`` ``(N,)`` of each embedding's distances to the cohort's other identities.
+
+        ``identities``: ``(N,)`` the identity of each embedding (None entries, or
+        None for all: an identity the cohort does not hold).
+        """
+        z = _embedder_output("ScoreNorm", None, z)
+        if z.shape[1] != self.cohort.shape[1]:
+            raise ShapeError(f"ScoreNorm: expected embeddings of size {self.cohort.shape[1]} like "
+                             f"the cohort, received {z.shape[1]}")
+        d = _squared_distances(z, self.cohort)
+        if not self.squared:
+            d = d.sqrt()
+        keep = torch.ones_like(d, dtype=torch.bool)
+        if identities is not None:
+            ids = list(identities)
+            if len(ids) != len(z):
+                raise ShapeError(f"ScoreNorm: expected one identity per embedding ({len(z)},), "
+                                 f"received {len(ids)}")
+            keep = torch.as_tensor(np.array([[i is None or i != c for c in self.labels]
+                                             for i in ids], dtype=bool).reshape(d.shape))
+        n = keep.sum(1).double()
+        mu = torch.where(keep, d, 0.0).sum(1) / n
+        var = torch.where(keep, d - mu[:, None], 0.0).pow(2).sum(1) / (n - 1).clamp_min(1)
+        return mu.float(), var.sqrt().clamp_min(1e-12).float()
+
+    @staticmethod
+    def normalise(d, stats_a, stats_b) -> torch.Tensor:
+        """``s = (d − μ_a)/σ_a + (d − μ_b)/σ_b`` for distances ``d`` (broadcasting)."""
+        (mu_a, sd_a), (mu_b, sd_b) = stats_a, stats_b
+        return (d - mu_a) / sd_a + (d - mu_b) / sd_b
+
+
 class FaceVerifier:
     """1:1 face verification: ``same = d(f(a), f(b)) ≤ τ`` with τ from a validation ROC.
 
@@ -115,10 +198,14 @@ class FaceVerifier:
         target_far: choose τ as the largest threshold whose false-accept rate
             is at most this; default None: the equal-error point.
         squared: squared Euclidean distances (default True, as the triplet loss).
+        cohort, cohort_labels: images (or embeddings without an embedder) of
+            known identities and their labels: distances are then S-norm scores
+            (:class:`ScoreNorm`), which can be negative, and so can τ.
 
     Attributes (after :meth:`fit`):
         threshold_: τ. eer_: the validation equal-error rate.
         roc_: ``(far, tar, thresholds)`` of the validation pairs.
+        norm_: the :class:`ScoreNorm` (with a cohort), else None.
 
     Example:
         >>> a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
@@ -132,16 +219,23 @@ class FaceVerifier:
     """
 
     def __init__(self, embedder=None, *, threshold: float | None = None,
-                 target_far: float | None = None, squared: bool = True):
+                 target_far: float | None = None, squared: bool = True, cohort=None,
+                 cohort_labels=None):
         if embedder is not None and not callable(embedder):
             raise expected("FaceVerifier", "embedder", "a module or None", type(embedder).__name__,
                            error=DTypeError)
+        if (cohort is None) != (cohort_labels is None):
+            raise expected("FaceVerifier", "cohort_labels", "given together with `cohort`",
+                           "only one of them", error=DataError)
         self.embedder = embedder
-        self.threshold = check_number("FaceVerifier", "threshold", threshold, low=0.0,
-                                      allow_none=True)
+        self.threshold = check_number("FaceVerifier", "threshold", threshold,
+                                      low=None if cohort is not None else 0.0, allow_none=True)
         self.target_far = check_number("FaceVerifier", "target_far", target_far, low=0.0,
                                        high=1.0, allow_none=True)
         self.squared = check_bool("FaceVerifier", "squared", squared)
+        self.norm_ = None
+        if cohort is not None:
+            self.norm_ = ScoreNorm(self.embed(cohort), cohort_labels, squared=self.squared)
         if self.threshold is not None:
             self.threshold_ = self.threshold
 
@@ -149,18 +243,30 @@ class FaceVerifier:
         """Embeddings ``(N, D)`` of images (or the embeddings themselves without an embedder)."""
         return _embedder_output("FaceVerifier", self.embedder, x)
 
-    def distance(self, a, b) -> torch.Tensor:
-        """``d(f(a), f(b))`` per pair ``(N,)``."""
+    def distance(self, a, b, *, identities=None) -> torch.Tensor:
+        """``d(f(a), f(b))`` per pair ``(N,)``; the S-norm score with a cohort.
+
+        ``identities``: optional ``(ids_a, ids_b)``, the identities of the two
+        sides when the cohort holds them (validation pairs): each image is then
+        normalised against the cohort's other identities only.
+        """
         za, zb = self.embed(a), self.embed(b)
         if za.shape != zb.shape:
             raise ShapeError(f"FaceVerifier: expected `a` and `b` to give embeddings of one shape, "
                              f"received {format_shape(za.shape)} and {format_shape(zb.shape)}")
         d2 = (za - zb).pow(2).sum(1)
-        return d2 if self.squared else d2.sqrt()
+        d = d2 if self.squared else d2.sqrt()
+        if self.norm_ is None:
+            return d
+        ia, ib = (None, None) if identities is None else identities
+        return ScoreNorm.normalise(d, self.norm_.stats(za, ia), self.norm_.stats(zb, ib))
 
-    def fit(self, a, b, same) -> "FaceVerifier":
-        """Choose τ from the ROC of validation pairs ``(a[i], b[i])`` labelled ``same[i]``."""
-        d = self.distance(a, b)
+    def fit(self, a, b, same, *, identities=None) -> "FaceVerifier":
+        """Choose τ from the ROC of validation pairs ``(a[i], b[i])`` labelled ``same[i]``.
+
+        ``identities=(ids_a, ids_b)`` (with a cohort): see :meth:`distance`.
+        """
+        d = self.distance(a, b, identities=identities)
         far, tar, tau = roc_curve(d, same)
         self.roc_ = (far, tar, tau)
         self.eer_, eer_tau = equal_error_rate(d, same)
@@ -168,7 +274,8 @@ class FaceVerifier:
             self.threshold_ = self.threshold
         elif self.target_far is not None:
             ok = np.flatnonzero(far <= self.target_far)
-            self.threshold_ = float(max(tau[ok[-1]], 0.0))
+            t = float(tau[ok[-1]])
+            self.threshold_ = t if self.norm_ is not None else max(t, 0.0)
         else:
             self.threshold_ = float(eer_tau)
         return self
@@ -196,10 +303,12 @@ class FaceDatabase:
 
     ``identify(x)`` returns the identity whose nearest enrolled embedding is
     closest to ``f(x)``, or ``None`` when that distance exceeds the threshold.
+    Given a :class:`FaceVerifier` with a cohort, distances are its S-norm scores.
 
     Args:
         embedder: a module mapping images to embeddings, or None (inputs are embeddings).
-        threshold: τ, or a fitted :class:`FaceVerifier` whose τ (and distance) is used.
+        threshold: τ, or a fitted :class:`FaceVerifier` whose τ, distance and
+            score normalisation are used.
         squared: squared Euclidean distances (default True; taken from the verifier if given).
 
     Example:
@@ -213,16 +322,19 @@ class FaceDatabase:
     """
 
     def __init__(self, embedder=None, threshold=None, *, squared: bool = True):
+        self.norm = None
         if isinstance(threshold, FaceVerifier):
             threshold._check_fitted()
             embedder = threshold.embedder if embedder is None else embedder
             squared = threshold.squared
+            self.norm = threshold.norm_
             threshold = threshold.threshold_
         self.embedder = embedder
-        self.threshold = check_number("FaceDatabase", "threshold", threshold, low=0.0,
-                                      allow_none=True)
+        self.threshold = check_number("FaceDatabase", "threshold", threshold,
+                                      low=None if self.norm is not None else 0.0, allow_none=True)
         self.squared = check_bool("FaceDatabase", "squared", squared)
         self._gallery: dict[str, torch.Tensor] = {}
+        self._stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._sample_shape = None
 
     @property
@@ -258,6 +370,8 @@ class FaceDatabase:
                                  f"those enrolled, received {z.shape[1]} for {name!r}")
         self._sample_shape = tuple(x.shape[1:])
         self._gallery[name] = torch.cat([self._gallery[name], z]) if name in self._gallery else z
+        if self.norm is not None:
+            self._stats[name] = self.norm.stats(self._gallery[name])
 
     def remove(self, name: str) -> None:
         """Forget identity ``name``."""
@@ -265,6 +379,7 @@ class FaceDatabase:
             raise expected("FaceDatabase.remove", "name", "an enrolled identity, one of "
                            + ", ".join(repr(n) for n in self._gallery), name, error=DataError)
         del self._gallery[name]
+        self._stats.pop(name, None)
 
     def distances(self, images) -> tuple[list[str], torch.Tensor]:
         """Names and the distance of each query ``(N, …)`` to each identity ``(N, K)``."""
@@ -277,12 +392,14 @@ class FaceDatabase:
             raise ShapeError(f"FaceDatabase: expected queries (N, ...) with samples of shape "
                              f"{format_shape(self._sample_shape)}, received {format_shape(x.shape)}")
         q = _embedder_output("FaceDatabase", self.embedder, x)
+        q_stats = None if self.norm is None else [s[:, None] for s in self.norm.stats(q)]
         names = list(self._gallery)
         cols = []
         for name in names:
-            g = self._gallery[name]
-            d2 = (q[:, None] - g[None]).pow(2).sum(-1)  # (N, k)
+            d2 = (q[:, None] - self._gallery[name][None]).pow(2).sum(-1)  # (N, k)
             d = d2 if self.squared else d2.sqrt()
+            if self.norm is not None:
+                d = ScoreNorm.normalise(d, q_stats, [s[None] for s in self._stats[name]])
             cols.append(d.min(1).values)
         return names, torch.stack(cols, 1)
 
