@@ -13,6 +13,7 @@ from torch.optim import Optimizer
 from ..errors import ConfigError, TrainingError
 from ..validation import check_choice, check_number, expected
 from ._flat import all_finite, get_flat, numel, set_flat_
+from ._linesearch import _cubic_min
 from ._memory import preflight
 
 __all__ = ["FullBatchOptimizer", "LineSearchOptimizer", "check_lr", "check_line_search",
@@ -288,8 +289,9 @@ class LineSearchOptimizer(FullBatchOptimizer):
     def _kink_on_line(self, closure, x0, f0, g0, d, t, f, g, t0):
         """Look for a V-shaped kink where the search along d stopped; ``(t, f, g)`` to accept.
 
-        A bracket [a, b] with φ'(a) < 0 < φ'(b) is bisected (on the sign of φ') down to
-        a hair; a kink, not a smooth minimum, when the gradient jump across it is the same
+        A bracket [a, b] with φ'(a) < 0 < φ'(b) is narrowed on the sign of φ' (cubic
+        interpolation and bisection in turn) down to a hair, or until |φ'| falls below a
+        tenth of its ends' (a smooth minimum: its point is returned if better); a kink, not a smooth minimum, when the gradient jump across it is the same
         over a hair and over 16 hairs (a smooth gradient changes 16× more). Its normal
         (the jump) joins the active kinks when the loss rises on both sides along it too.
         The better end of the bracket is returned when it beats (t, f).
@@ -313,11 +315,20 @@ class LineSearchOptimizer(FullBatchOptimizer):
                 return t, f, g
             lo, hi = (t, f, slope, None), (b, fb, db, gb)
         hair = self._hair(x0) / dn
-        for _ in range(60):
-            if hi[0] - lo[0] <= hair:
+        flat = 0.1 * min(abs(lo[2]), abs(hi[2]))  # |φ'| this small: a smooth minimum
+        for it in range(60):
+            width = hi[0] - lo[0]
+            if width <= hair:
                 break
-            m = 0.5 * (lo[0] + hi[0])
+            # the cubic's minimiser and bisection in turn: few trials on a smooth line,
+            # a guaranteed halving at a kink
+            m = _cubic_min(lo[0], lo[1], lo[2], hi[0], hi[1], hi[2]) \
+                if it % 2 == 0 and math.isfinite(hi[1]) else None
+            if m is None or not lo[0] + 0.05 * width <= m <= hi[0] - 0.05 * width:
+                m = 0.5 * (lo[0] + hi[0])
             fm, dm, gm = at(m)
+            if math.isfinite(fm) and abs(dm) <= flat:  # not a kink
+                return (m, fm, self._project(gm)) if fm < f else (t, f, g)
             if not math.isfinite(fm):
                 hi = (m, fm, math.inf, gm)
             elif dm < 0:
