@@ -50,7 +50,8 @@ tests/base.py): 10 points x ∈ [-1, 1]², targets y ∈ [0, 1] uniform, a
 (XavierNormal gain 2), mse, full batch, float64. Per method the final loss after
 --overfit-epochs epochs (default 50; NeuPy's own tests allow 200 for CG
 Fletcher–Reeves and Dai–Yuan, 500 Hestenes–Stiefel, 1200 Polak–Ribière and
-Liu–Storey, 350 Newton, 250 SR1 at 2e-3) on seeds 0–9, and how many are < 1e-3.
+Liu–Storey, 350 Newton, 250 SR1 at 2e-3) on seeds 0–9, and how many are < 1e-3
+("sr1_trust_region" is QuasiNewton(update="sr1", trust_region=True)).
 
 Run:  .venv/bin/python benchmarks/second_order.py [--repeats 3] [--seeds 3]
           [--large-repeats 1] [--skip-small] [--skip-large] [--huge [--huge-full]]
