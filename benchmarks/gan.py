@@ -6,13 +6,15 @@ real and fake):
 
 * ``step``: seconds per training step (one D and one G update) for the same networks
   (the torch copy has the neuralab weights), the same batch, one thread; setting
-  ``digits8`` is the demo's 8×8 DCGAN (batch 64), ``rgb32`` a 32×32×3 DCGAN (width 32,
+  ``digits8`` is an 8×8 DCGAN of the demo's shape (generator width 128 as its conditional
+  DCGAN, batch 64), ``rgb32`` a 32×32×3 DCGAN (width 32,
   batch 64) on random images. Median over ``repeats`` runs, the two alternating so both
   see the same machine load; ``ratio = neuralab / torch`` (target ≤ 1.05).
 * ``fid``: the demo's DCGAN trained for the same number of epochs on the digits by both
   loops; FID on the features of the digits classifier (1,000 samples against the test
   split) beside the floor FID(test, train); ``demo_recipe`` is the same budget in epochs
-  with the demo's settings (batch, generator EMA, schedule).
+  with the demo's settings (batch, learning rate and schedule, generator width, InfoGAN code,
+  generator EMA).
 
 Run: ``.venv/bin/python benchmarks/gan.py [--repeats 5] [--epochs 30] [--threads 1]`` prints JSON.
 """
@@ -134,18 +136,21 @@ def fid_equal_budget(epochs: int, seed: int = 0) -> dict:
 
 
 def _demo_recipe(x_train, epochs: int, seed: int) -> dict:
-    """The demo's DCGAN settings (its batch, learning rate, schedule and generator EMA) for
-    the same number of epochs: what the recipe buys over the pytorch/examples defaults."""
+    """The demo's DCGAN settings (batch, learning rate, schedule, generator width, InfoGAN code,
+    generator EMA) for the same number of epochs: what the recipe buys over the pytorch/examples
+    defaults."""
     from neuralab.generative import _demo
     from neuralab.schedules import polynomial_decay
 
     cfg = _demo.FULL
-    gan = _demo._digits_gan(seed, None, cfg["g_width"], cfg["d_width"], ema=_demo.EMA, lr=cfg["dcgan_lr"])
+    gan = _demo._digits_gan(seed, None, cfg["dcgan_g_width"], cfg["d_width"], ema=_demo.EMA, lr=cfg["dcgan_lr"],
+                            info_codes=_demo.INFO_CODES, q_width=cfg["q_width"])
     t0 = time.perf_counter()
     gan.fit(x_train, epochs=epochs, batch_size=cfg["dcgan_batch"], seed=seed,
             lr_schedule=polynomial_decay(epochs) if cfg["dcgan_decay"] else None)
     return {"seconds": round(time.perf_counter() - t0, 1), "batch_size": cfg["dcgan_batch"],
             "lr": cfg["dcgan_lr"], "ema": _demo.EMA, "lr_decay": cfg["dcgan_decay"],
+            "g_width": cfg["dcgan_g_width"], "info_codes": _demo.INFO_CODES,
             "samples": gan.sample(1000, seed=seed)}
 
 

@@ -1,8 +1,8 @@
 """Generative adversarial networks, with quality measured rather than eyeballed.
 
 - :class:`GAN` (``loss="non_saturating" | "minimax" | "wasserstein_gp"``, ``d_steps``,
-  separate learning rates, conditional with ``n_classes``, label smoothing, instance
-  noise, collapse warnings), trained by :class:`GANTrainer` on
+  separate learning rates, conditional with ``n_classes``, InfoGAN's categorical code with
+  ``info_codes``, label smoothing, instance noise, EMA, collapse warnings), trained by :class:`GANTrainer` on
   :class:`neuralab.training.Trainer`;
 - :func:`dcgan_generator`, :func:`dcgan_discriminator`: the DCGAN recipe, 8×8 to 64×64;
 - losses: :func:`discriminator_loss`, :func:`generator_loss`, :func:`gradient_penalty`;
