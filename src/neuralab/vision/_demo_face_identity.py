@@ -5,22 +5,31 @@ seen in training, are verified in balanced pairs, recognised one-shot, and
 rejected as "unknown" when left out of the database (see
 :mod:`neuralab.vision._demo_face` for the whole chapter).
 
-The recipe, each step measured on the unseen classes (their own EER is a
-diagnostic, never a choice):
+The recipe, each step measured on the unseen classes (their own equal-error
+rate is a diagnostic, never a choice):
 
 - the embedding is the flattened output of two small conv layers (32 → 32
-  channels, 512 numbers); a fully connected embedding layer fitted the six
-  training classes and separated the unseen ones worse than raw pixels;
+  channels, 512 numbers), weights starting as PyTorch's default; a fully
+  connected embedding layer fitted the six training classes and separated
+  the unseen ones worse than raw pixels (unseen EER 0.25 against 0.20);
 - InfoNCE over identities (every same-digit pair in a batch a positive) on a
-  projection head that exists for training only, mild random warps (10°, 10%
-  scale, ½ px shift); a SimCLR two-view instance term did not help here;
+  projection head that exists for training only, each image in the batch as
+  two mild random warps (10°, 10% scale, ½ px shift); stronger or elastic
+  warps, a SimCLR instance term, ArcFace margins, class-making rotations and
+  flips, more epochs and an ensemble of three encoders did not help;
 - test-time augmentation: every image is embedded as the mean of itself and
-  16 fixed warps of it (:class:`~neuralab.vision.face.ViewAverage`);
+  16 fixed warps (:class:`~neuralab.vision.face.ViewAverage`): unseen EER
+  0.16–0.17 → 0.14, verification 0.83–0.84 → 0.85–0.86 (seeds 0–2);
 - S-norm scores (:class:`~neuralab.vision.face.ScoreNorm`) against a cohort of
   the training images of classes 0–5, each validation image normalised
-  against the other classes only, so the threshold τ chosen on classes 0–5
-  carries over to classes 6–9 (the raw distance's τ rejected a stranger about
-  half as often).
+  against the other classes only, so that the threshold τ chosen on classes
+  0–5 carries over to classes 6–9: on the same embeddings the raw distance's
+  τ rejected a stranger 32–56% of the time (seeds 0–2), S-norm's 74–82%.
+
+With seeds 0–2: verification 0.85–0.86, 4-way one-shot recognition 0.83–0.85,
+unknown rejection 0.74–0.82, unseen EER 0.14. The issue's targets (0.95, 0.90,
+0.80) are not reached: the embedding, not the threshold, is what limits them
+(at their own best threshold the unseen pairs are verified at 0.86).
 """
 
 from __future__ import annotations
@@ -157,30 +166,33 @@ def identities(out: Path, quick: bool, seed: int) -> dict:
     # S-norm against the training images; a validation image sees only the other classes
     verifier = FaceVerifier(cohort=z[train], cohort_labels=y[train])
     verifier.fit(z[val][a], z[val][b], same, identities=(y[val][a], y[val][b]))
+    plain = FaceVerifier().fit(z[val][a], z[val][b], same)  # the raw distance, for comparison
     a, b, same = _pairs(y[unseen], 2000, rng)
     accuracy = verifier.score(z[unseen][a], z[unseen][b], same)
+    plain_accuracy = plain.score(z[unseen][a], z[unseen][b], same)
     scores = verifier.distance(z[unseen][a], z[unseen][b])
     far, tar, _ = roc_curve(scores, same)
     # a diagnostic only (τ is never chosen on the unseen classes): their own equal-error rate
     unseen_eer, _ = equal_error_rate(scores, same)
 
     trials = 3 if quick else 50
-    correct, rejected = [], []
-    for _ in range(trials):
-        db = FaceDatabase(threshold=verifier)
-        enrolled = []
-        for c in range(6, 10):
-            i = int(rng.choice(np.flatnonzero(y == c)))
-            enrolled.append(i)
+    correct, rejected, plain_rejected = [], [], []
+    for t in range(trials):
+        db, plain_db = FaceDatabase(threshold=verifier), FaceDatabase(threshold=plain)
+        enrolled = [int(rng.choice(np.flatnonzero(y == c))) for c in range(6, 10)]
+        for c, i in zip(range(6, 10), enrolled):
             db.enroll(str(c), z[i:i + 1])
+            plain_db.enroll(str(c), z[i:i + 1])
         queries = np.setdiff1d(unseen, enrolled)
         names, dist = db.distances(z[queries])
         nearest = np.asarray(names)[dist.argmin(1).numpy()]
         correct.append(float(np.mean(nearest == y[queries].astype(str))))
-        unknown = 6 + len(rejected) % 4  # each class in turn is the stranger
-        db.remove(str(unknown))
-        found, _ = db.identify(z[queries[y[queries] == unknown]])
-        rejected.append(float(np.mean([f is None for f in found])))
+        unknown = 6 + t % 4  # each class in turn is the stranger
+        strangers = z[queries[y[queries] == unknown]]
+        for d, out_ in ((db, rejected), (plain_db, plain_rejected)):
+            d.remove(str(unknown))
+            found, _ = d.identify(strangers)
+            out_.append(float(np.mean([f is None for f in found])))
 
     fig, ax = plt.subplots(figsize=(5, 5))
     vfar, vtar, _ = verifier.roc_
@@ -211,6 +223,8 @@ def identities(out: Path, quick: bool, seed: int) -> dict:
             "verification_threshold": round(verifier.threshold_, 4),
             "validation_eer": round(verifier.eer_, 4),
             "unseen_eer_diagnostic": round(unseen_eer, 4),
+            "verification_accuracy_raw_distance": round(plain_accuracy, 4),
+            "unknown_rejection_rate_raw_distance": round(float(np.mean(plain_rejected)), 4),
             "enrolment_draws": trials,
             "siamese_final_loss": round(float(losses[-1]), 4),
             "siamese_train_seconds": round(train_s, 2)}
