@@ -45,3 +45,12 @@ for k in range(3):
 name, distance = db.identify(samples(1, 1)[0])
 stranger, _ = db.identify(samples(4, 1)[0])
 print(f"identify: {name} (distance {distance:.3f}); a stranger is {stranger}")
+
+# 5. S-norm: each distance in units of the two images' own spread of distances to a cohort of
+#    known identities (other than their own), so that τ carries over to identities never seen.
+ids_a = np.repeat(np.arange(5), 10)
+ids_b = np.array([k if i % 2 else (k + 1) % 5 for k in range(5) for i in range(10)])
+normed = FaceVerifier(cohort=torch.cat([samples(k, 20) for k in range(5)]),
+                      cohort_labels=np.repeat(np.arange(5), 20))
+normed.fit(va, vb, same, identities=(ids_a, ids_b))
+print(f"S-norm verifier: threshold {normed.threshold_:.2f}, validation EER {normed.eer_:.2f}")

@@ -34,5 +34,6 @@ def test_faces_example(capsys):
     assert "triplet loss: 0.04" in out
     assert "hard triplets: [(0, 1, 3), (1, 0, 3), (2, 3, 1), (3, 2, 1)]" in out
     assert "identify: person-1" in out and "a stranger is None" in out
+    assert "S-norm verifier: threshold -" in out and "validation EER 0.00" in out.split("S-norm")[1]
     found = float(out.split("held-out faces found ")[1].split("%")[0])
     assert found >= 90

@@ -174,8 +174,11 @@ class ScoreNorm:
             if len(ids) != len(z):
                 raise ShapeError(f"ScoreNorm: expected one identity per embedding ({len(z)},), "
                                  f"received {len(ids)}")
-            keep = torch.as_tensor(np.array([[i is None or i != c for c in self.labels]
-                                             for i in ids], dtype=bool).reshape(d.shape))
+            known = np.array([i is not None for i in ids], dtype=bool)
+            same = np.zeros(d.shape, dtype=bool)
+            if known.any():
+                same[known] = np.asarray([i for i in ids if i is not None])[:, None] == self.labels[None]
+            keep = torch.as_tensor(~same)
         n = keep.sum(1).double()
         mu = torch.where(keep, d, 0.0).sum(1) / n
         var = torch.where(keep, d - mu[:, None], 0.0).pow(2).sum(1) / (n - 1).clamp_min(1)
@@ -199,8 +202,10 @@ class FaceVerifier:
             is at most this; default None: the equal-error point.
         squared: squared Euclidean distances (default True, as the triplet loss).
         cohort, cohort_labels: images (or embeddings without an embedder) of
-            known identities and their labels: distances are then S-norm scores
-            (:class:`ScoreNorm`), which can be negative, and so can τ.
+            known identities and their labels, embedded once here: distances are
+            then S-norm scores (:class:`ScoreNorm`), which can be negative, and so
+            can τ. Images whose identities are not given are taken to be new
+            identities (normalised against the whole cohort).
 
     Attributes (after :meth:`fit`):
         threshold_: τ. eer_: the validation equal-error rate.
