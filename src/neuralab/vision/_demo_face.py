@@ -6,11 +6,13 @@
    quarter and run over ``astronaut()`` and matplotlib's ``grace_hopper.jpg``
    (``detections.png``).
 2. A Siamese encoder is trained by :class:`~neuralab.vision.face.TripletTrainer`
-   on the digits classes 0–5 (InfoNCE over identities plus SimCLR's two-view
-   term; see :func:`train_encoder`); its threshold comes from the ROC of
-   validation pairs of those classes (held-out images, never the test
-   classes). Classes 6–9, never seen in training, are then verified in
-   balanced pairs, recognised one-shot 4-way from one enrolled image each
+   on the digits classes 0–5 (InfoNCE over identities on two warped views of
+   each image, embedded with test-time augmentation and scored with S-norm
+   against the training classes; see :mod:`._demo_face_identity`); its
+   threshold comes from the ROC of validation pairs of those classes
+   (held-out images, never the test classes). Classes 6–9, never seen in
+   training, are then verified in balanced pairs, recognised one-shot 4-way
+   from one enrolled image each
    (the mean over seeded enrolment draws), and each class in turn, left out
    of the database, is tested for rejection as "unknown" at the same
    threshold (``roc.png``, ``embedding.png``).
