@@ -18,7 +18,8 @@ def test_demo_faces_quick(tmp_path):
     assert cli.main(["demo", "faces", "--quick", "--out", str(tmp_path)]) in (0, None)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("verification_accuracy", "recognition_accuracy_4way", "unknown_rejection_rate",
-                "detection_rate", "false_positive_rate", "astronaut_face_iou"):
+                "detection_rate", "false_positive_rate", "astronaut_face_iou",
+                "enrolled_false_rejection_rate", "enrolled_identification_rate"):
         assert 0.0 <= metrics[key] <= 1.0, key
     assert metrics["detection_rate"] >= 0.8  # even the quick 5-stage cascade finds most faces
     # one epoch of the identity recipe (seed 0, measured 0.86 and 0.73): unseen digits 6-9 are

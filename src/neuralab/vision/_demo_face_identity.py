@@ -176,7 +176,7 @@ def identities(out: Path, quick: bool, seed: int) -> dict:
     unseen_eer, _ = equal_error_rate(scores, same)
 
     trials = 3 if quick else 50
-    correct, rejected, plain_rejected = [], [], []
+    correct, rejected, plain_rejected, known_rejected, known_named = [], [], [], [], []
     for t in range(trials):
         db, plain_db = FaceDatabase(threshold=verifier), FaceDatabase(threshold=plain)
         enrolled = [int(rng.choice(np.flatnonzero(y == c))) for c in range(6, 10)]
@@ -193,6 +193,11 @@ def identities(out: Path, quick: bool, seed: int) -> dict:
             d.remove(str(unknown))
             found, _ = d.identify(strangers)
             out_.append(float(np.mean([f is None for f in found])))
+        # the other side of the threshold: images of the three enrolled classes
+        known = queries[y[queries] != unknown]
+        found, _ = db.identify(z[known])
+        known_rejected.append(float(np.mean([f is None for f in found])))
+        known_named.append(float(np.mean([f == str(c) for f, c in zip(found, y[known])])))
 
     fig, ax = plt.subplots(figsize=(5, 5))
     vfar, vtar, _ = verifier.roc_
@@ -220,6 +225,9 @@ def identities(out: Path, quick: bool, seed: int) -> dict:
     return {"verification_accuracy": round(accuracy, 4),
             "recognition_accuracy_4way": round(float(np.mean(correct)), 4),
             "unknown_rejection_rate": round(float(np.mean(rejected)), 4),
+            # at that threshold, images of enrolled classes: wrongly called unknown / named right
+            "enrolled_false_rejection_rate": round(float(np.mean(known_rejected)), 4),
+            "enrolled_identification_rate": round(float(np.mean(known_named)), 4),
             "verification_threshold": round(verifier.threshold_, 4),
             "validation_eer": round(verifier.eer_, 4),
             "unseen_eer_diagnostic": round(unseen_eer, 4),
