@@ -45,15 +45,14 @@ def test_psb_update_satisfies_the_secant_condition(seed):
     torch.testing.assert_close(B, B.T, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("update", ["bfgs", "dfp", "sr1", "psb"])
-def test_optimizer_state_satisfies_the_secant_condition_of_its_last_step(update):
-    """Through the optimizer: after a step, its matrix maps y = g₊ − g to s = θ₊ − θ (or back)."""
+def _quartic_bowl(**options):
+    """``(w, opt, f, grad)``: ``QuasiNewton(**options)`` on 0.5 wᵀAw − bᵀw + 0.1 Σw⁴ (A SPD)."""
     g = torch.Generator().manual_seed(3)
     Q = torch.randn(4, 4, generator=g, dtype=torch.float64)
     A = Q @ Q.T + torch.eye(4, dtype=torch.float64)
     b = torch.randn(4, generator=g, dtype=torch.float64)
     w = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
-    opt = nopt.QuasiNewton([w], update=update)
+    opt = nopt.QuasiNewton([w], **options)
 
     def f():
         return 0.5 * w @ A @ w - b @ w + 0.1 * (w ** 4).sum()
@@ -62,20 +61,33 @@ def test_optimizer_state_satisfies_the_secant_condition_of_its_last_step(update)
         v = w.detach()
         return A @ v - b + 0.4 * v ** 3
 
+    return w, opt, f, grad
+
+
+def _secant_checks(steps: int, hessian: bool, w, opt, f, grad) -> int:
+    """After each of ``steps`` steps that updated, the matrix maps s = θ₊ − θ to y = g₊ − g
+    (``hessian``: B s = y) or y to s (H y = s); returns how many updates were checked (SR1
+    skips an update when |vᵀy| is tiny)."""
     checked = 0
-    for _ in range(4):
+    for _ in range(steps):
         x0, g0 = w.detach().clone(), grad()
         opt.step(f)
-        if opt.last_info["updated"] != 1.0:  # SR1 skips an update when |vᵀy| is tiny
+        if opt.last_info["updated"] != 1.0:
             continue
-        checked += 1
         s, y = w.detach() - x0, grad() - g0
         M = opt.state[w]["matrix"]
-        if update == "psb":
+        if hessian:
             torch.testing.assert_close(M @ s, y, rtol=1e-8, atol=1e-10)
         else:
             torch.testing.assert_close(M @ y, s, rtol=1e-8, atol=1e-10)
-    assert checked >= 2
+        checked += 1
+    return checked
+
+
+@pytest.mark.parametrize("update", ["bfgs", "dfp", "sr1", "psb"])
+def test_optimizer_state_satisfies_the_secant_condition_of_its_last_step(update):
+    """Through the optimizer: after a step, its matrix maps y = g₊ − g to s = θ₊ − θ (or back)."""
+    assert _secant_checks(4, update == "psb", *_quartic_bowl(update=update)) >= 2
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -114,30 +126,8 @@ def test_trust_region_step_beats_a_brute_force_search_in_the_plane():
 
 def test_sr1_trust_region_keeps_the_secant_condition_of_its_last_trial():
     """B₊ s = y for the accepted trial, and B is the Hessian approximation (not its inverse)."""
-    g = torch.Generator().manual_seed(3)
-    Q = torch.randn(4, 4, generator=g, dtype=torch.float64)
-    A = Q @ Q.T + torch.eye(4, dtype=torch.float64)
-    b = torch.randn(4, generator=g, dtype=torch.float64)
-    w = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
-    opt = nopt.QuasiNewton([w], update="sr1", trust_region=True)
-
-    def f():
-        return 0.5 * w @ A @ w - b @ w + 0.1 * (w ** 4).sum()
-
-    def grad():
-        v = w.detach()
-        return A @ v - b + 0.4 * v ** 3
-
-    checked = 0
-    for _ in range(6):
-        x0, g0 = w.detach().clone(), grad()
-        opt.step(f)
-        if opt.last_info["updated"] != 1.0:
-            continue
-        s, y = w.detach() - x0, grad() - g0
-        torch.testing.assert_close(opt.state[w]["matrix"] @ s, y, rtol=1e-8, atol=1e-10)
-        checked += 1
-    assert checked >= 2
+    w, opt, f, grad = _quartic_bowl(update="sr1", trust_region=True)
+    assert _secant_checks(6, True, w, opt, f, grad) >= 2
     for _ in range(30):
         opt.step(f)
     assert float(grad().norm()) < 1e-10  # the minimiser (the quartic makes it non-quadratic)
