@@ -140,12 +140,91 @@ def _pairs(labels: np.ndarray, n: int, rng: np.random.Generator):
     return np.asarray(a), np.asarray(b), np.asarray(same)
 
 
-def identities(out: Path, quick: bool, seed: int) -> dict:
+def _enrolment_trials(z, y, unseen, verifier, plain, trials: int, rng) -> dict:
+    """One-shot 1:K over ``trials`` draws of one enrolled image per unseen class (6–9).
+
+    Returns the demo's metrics: the mean 4-way accuracy, the rejection of the class
+    left out (each in turn; also with the raw-distance verifier ``plain``) and, at
+    the same threshold, how often images of the enrolled classes are called unknown
+    or named right.
+    """
+    from .face import FaceDatabase
+
+    correct, rejected, plain_rejected, known_rejected, known_named = [], [], [], [], []
+    for t in range(trials):
+        db, plain_db = FaceDatabase(threshold=verifier), FaceDatabase(threshold=plain)
+        enrolled = [int(rng.choice(np.flatnonzero(y == c))) for c in range(6, 10)]
+        for c, i in zip(range(6, 10), enrolled):
+            db.enroll(str(c), z[i:i + 1])
+            plain_db.enroll(str(c), z[i:i + 1])
+        queries = np.setdiff1d(unseen, enrolled)
+        names, dist = db.distances(z[queries])
+        nearest = np.asarray(names)[dist.argmin(1).numpy()]
+        correct.append(float(np.mean(nearest == y[queries].astype(str))))
+        unknown = 6 + t % 4  # each class in turn is the stranger
+        strangers = z[queries[y[queries] == unknown]]
+        for d, out_ in ((db, rejected), (plain_db, plain_rejected)):
+            d.remove(str(unknown))
+            found, _ = d.identify(strangers)
+            out_.append(float(np.mean([f is None for f in found])))
+        # the other side of the threshold: images of the three enrolled classes
+        known = queries[y[queries] != unknown]
+        found, _ = db.identify(z[known])
+        known_rejected.append(float(np.mean([f is None for f in found])))
+        known_named.append(float(np.mean([f == str(c) for f, c in zip(found, y[known])])))
+
+    def mean(v):
+        return round(float(np.mean(v)), 4)
+
+    return {"recognition_accuracy_4way": mean(correct),
+            "unknown_rejection_rate": mean(rejected),
+            # at that threshold, images of enrolled classes: wrongly called unknown / named right
+            "enrolled_false_rejection_rate": mean(known_rejected),
+            "enrolled_identification_rate": mean(known_named),
+            "unknown_rejection_rate_raw_distance": mean(plain_rejected),
+            "enrolment_draws": trials}
+
+
+def _plot_roc(path: Path, verifier, far, tar) -> None:
+    """The validation ROC (classes 0–5) beside the unseen classes' (``roc.png``)."""
     import matplotlib.pyplot as plt
-    from sklearn.datasets import load_digits
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    vfar, vtar, _ = verifier.roc_
+    ax.plot(vfar, vtar, label=f"validation, classes 0-5 (EER {verifier.eer_:.3f})")
+    ax.plot(far, tar, label="unseen classes 6-9")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
+    ax.set_xlabel("false accept rate (S-norm scores)")
+    ax.set_ylabel("true accept rate")
+    ax.set_title("Siamese verification ROC")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _plot_embedding(path: Path, z, y, seed: int) -> None:
+    """A PCA map of the unseen classes' embeddings ``z`` (``embedding.png``)."""
+    import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
 
-    from .face import FaceDatabase, FaceVerifier, equal_error_rate, roc_curve
+    xy = PCA(2, random_state=seed).fit_transform(z.numpy())
+    fig, ax = plt.subplots(figsize=(5, 5))
+    for c in range(6, 10):
+        m = y == c
+        ax.scatter(xy[m, 0], xy[m, 1], s=6, label=str(c))
+    ax.set_title("embeddings of the unseen classes (PCA)")
+    ax.legend(markerscale=3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def identities(out: Path, quick: bool, seed: int) -> dict:
+    """Train on digits 0–5, verify and recognise 6–9; write roc.png and embedding.png."""
+    from sklearn.datasets import load_digits
+
+    from .face import FaceVerifier, equal_error_rate, roc_curve
 
     digits = load_digits()
     x = torch.tensor(digits.images[:, None] / 16.0, dtype=torch.float32)
@@ -175,65 +254,15 @@ def identities(out: Path, quick: bool, seed: int) -> dict:
     # a diagnostic only (τ is never chosen on the unseen classes): their own equal-error rate
     unseen_eer, _ = equal_error_rate(scores, same)
 
-    trials = 3 if quick else 50
-    correct, rejected, plain_rejected, known_rejected, known_named = [], [], [], [], []
-    for t in range(trials):
-        db, plain_db = FaceDatabase(threshold=verifier), FaceDatabase(threshold=plain)
-        enrolled = [int(rng.choice(np.flatnonzero(y == c))) for c in range(6, 10)]
-        for c, i in zip(range(6, 10), enrolled):
-            db.enroll(str(c), z[i:i + 1])
-            plain_db.enroll(str(c), z[i:i + 1])
-        queries = np.setdiff1d(unseen, enrolled)
-        names, dist = db.distances(z[queries])
-        nearest = np.asarray(names)[dist.argmin(1).numpy()]
-        correct.append(float(np.mean(nearest == y[queries].astype(str))))
-        unknown = 6 + t % 4  # each class in turn is the stranger
-        strangers = z[queries[y[queries] == unknown]]
-        for d, out_ in ((db, rejected), (plain_db, plain_rejected)):
-            d.remove(str(unknown))
-            found, _ = d.identify(strangers)
-            out_.append(float(np.mean([f is None for f in found])))
-        # the other side of the threshold: images of the three enrolled classes
-        known = queries[y[queries] != unknown]
-        found, _ = db.identify(z[known])
-        known_rejected.append(float(np.mean([f is None for f in found])))
-        known_named.append(float(np.mean([f == str(c) for f, c in zip(found, y[known])])))
-
-    fig, ax = plt.subplots(figsize=(5, 5))
-    vfar, vtar, _ = verifier.roc_
-    ax.plot(vfar, vtar, label=f"validation, classes 0-5 (EER {verifier.eer_:.3f})")
-    ax.plot(far, tar, label="unseen classes 6-9")
-    ax.plot([0, 1], [0, 1], color="grey", lw=0.5)
-    ax.set_xlabel("false accept rate (S-norm scores)")
-    ax.set_ylabel("true accept rate")
-    ax.set_title("Siamese verification ROC")
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(out / "roc.png", dpi=80)
-    plt.close(fig)
-
-    xy = PCA(2, random_state=seed).fit_transform(z[unseen].numpy())
-    fig, ax = plt.subplots(figsize=(5, 5))
-    for c in range(6, 10):
-        m = y[unseen] == c
-        ax.scatter(xy[m, 0], xy[m, 1], s=6, label=str(c))
-    ax.set_title("embeddings of the unseen classes (PCA)")
-    ax.legend(markerscale=3)
-    fig.tight_layout()
-    fig.savefig(out / "embedding.png", dpi=80)
-    plt.close(fig)
+    one_shot = _enrolment_trials(z, y, unseen, verifier, plain, 3 if quick else 50, rng)
+    _plot_roc(out / "roc.png", verifier, far, tar)
+    _plot_embedding(out / "embedding.png", z[unseen], y[unseen], seed)
     return {"verification_accuracy": round(accuracy, 4),
-            "recognition_accuracy_4way": round(float(np.mean(correct)), 4),
-            "unknown_rejection_rate": round(float(np.mean(rejected)), 4),
-            # at that threshold, images of enrolled classes: wrongly called unknown / named right
-            "enrolled_false_rejection_rate": round(float(np.mean(known_rejected)), 4),
-            "enrolled_identification_rate": round(float(np.mean(known_named)), 4),
+            **one_shot,
             "verification_threshold": round(verifier.threshold_, 4),
             "validation_eer": round(verifier.eer_, 4),
             "unseen_eer_diagnostic": round(unseen_eer, 4),
             "verification_accuracy_raw_distance": round(plain_accuracy, 4),
-            "unknown_rejection_rate_raw_distance": round(float(np.mean(plain_rejected)), 4),
-            "enrolment_draws": trials,
             "siamese_final_loss": round(float(losses[-1]), 4),
             "siamese_train_seconds": round(train_s, 2)}
 
