@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuralab import layers as L
-from neuralab.errors import ConfigError, DataError, ShapeError
+from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError
 from neuralab.generative import GAN, GANTrainer
 
 
@@ -87,6 +87,11 @@ def test_info_errors():
         GAN(G, D, latent_dim=4, info_codes=3, info_network=nn.Linear(2, 5))
     with pytest.raises(ShapeError, match=r"takes inputs of shape \(7,\), but latent_dim 5 \+ info_codes 3"):
         GAN(L.Input((7,)) >> L.Linear(2), D, latent_dim=5, info_codes=3, info_network=Q)
+    with pytest.raises(DTypeError, match="info_network.*a torch.nn.Module.*received.*function"):
+        GAN(G, D, latent_dim=4, info_codes=3, info_network=lambda x: x)
+    with pytest.raises(ShapeError, match="takes 3 inputs, which leaves no latent vector beside "
+                                         "the 3 one-hot code inputs"):
+        GAN(L.Input((3,)) >> L.Linear(2), D, info_codes=3, info_network=Q)
     gan = GAN(G, D, latent_dim=4, info_codes=3, info_network=Q)
     with pytest.raises(DataError, match=r"codes in \[0, 3\), received values in \[0, 3\]"):
         gan.sample(2, codes=[0, 3])
