@@ -47,9 +47,16 @@ def _window_stats(ii: torch.Tensor, ii2: torch.Tensor, base: torch.Tensor, strid
     def box(t):
         return t[base + h * stride + w] - t[base + w] - t[base + h * stride] + t[base]
 
-    area = float(h * w)
-    mu = box(ii) / area
-    var = box(ii2) / area - mu * mu
+    return _mean_std(box(ii), box(ii2), float(h * w))
+
+
+def _mean_std(total: torch.Tensor, total_sq: torch.Tensor, area: float):
+    """Windows' mean and standard deviation from their sums of values and of squares.
+
+    A flat window (variance ≤ ``_FLAT``) gets σ = 1, so its features are not blown up.
+    """
+    mu = total / area
+    var = total_sq / area - mu * mu
     sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
     return mu, sigma
 
@@ -404,9 +411,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         """Variance-normalised features of windows ``(N, h, w)`` → ``(F, N)`` float32."""
         raw = haar(x, transposed=True, dtype=torch.float64)  # (F, N)
         flat = x.reshape(len(x), -1)
-        mu = flat.mean(1)
-        var = (flat * flat).mean(1) - mu * mu
-        sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
+        mu, sigma = _mean_std(flat.mean(1), (flat * flat).mean(1), 1.0)  # of means: area 1
         ws = torch.as_tensor(haar.weight_sums, dtype=torch.float64)
         return ((raw - ws[:, None] * mu[None]) / sigma[None]).to(torch.float32)
 
@@ -654,10 +659,7 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
                          x0 + dx:x0 + dx + step * (nx - 1) + 1:step]
             return sl(h, w) - sl(0, w) - sl(h, 0) + sl(0, 0)
 
-        area = float(h * w)
-        mu = box(ii2d) / area
-        var = box(sq2d) / area - mu * mu
-        sigma = torch.where(var > _FLAT, var.clamp_min(_FLAT).sqrt(), torch.ones_like(var))
+        mu, sigma = _mean_std(box(ii2d), box(sq2d), float(h * w))
         ii2d = ii2d.float()
         phases = [[ii2d[a::step, b::step].contiguous() for b in range(step)] for a in range(step)]
         return ii2d, phases, grid, mu.float(), sigma.float()
@@ -717,14 +719,20 @@ class HaarCascade(ClassifierMixin, BaseEstimator):
         for k, (start, idx) in enumerate(entries):
             if start < n_stages:  # finished in the pool
                 idx = pool[1][pool[0] == k]
-            y0, x0, step, _, nx = grids[k][2]
-            out.append((y0 + step * (idx // max(nx, 1)), x0 + step * (idx % max(nx, 1))))
+            out.append(self._corners(grids[k][2], idx))
         return out
 
     @staticmethod
-    def _base(grid, alive, stride):
+    def _corners(grid, idx):
+        """Top-left corners ``(ys, xs)`` of the windows at flat indices ``idx`` of a grid."""
         y0, x0, step, _, nx = grid
-        return (y0 + step * (alive // max(nx, 1))) * stride + x0 + step * (alive % max(nx, 1))
+        return y0 + step * (idx // max(nx, 1)), x0 + step * (idx % max(nx, 1))
+
+    @classmethod
+    def _base(cls, grid, alive, stride):
+        """Flat offsets of those windows' corners in an integral image of row length ``stride``."""
+        ys, xs = cls._corners(grid, alive)
+        return ys * stride + xs
 
     # ------------------------------------------------------------------ public API
     def stages_passed(self, windows) -> np.ndarray:
