@@ -22,6 +22,7 @@ from torch import nn
 
 from ...errors import DataError, DTypeError, NotFittedError, ShapeError, format_shape
 from ...validation import check_bool, check_number, expected
+from ._siamese import pairwise_distances
 
 __all__ = ["roc_curve", "equal_error_rate", "ScoreNorm", "FaceVerifier", "FaceDatabase"]
 
@@ -111,12 +112,6 @@ def _embedder_output(owner: str, embedder, x) -> torch.Tensor:
     return z.reshape(len(z), -1).float().cpu()
 
 
-def _squared_distances(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """``‖x_i − y_j‖²`` ``(N, M)`` in float64, without an ``(N, M, D)`` intermediate."""
-    x, y = x.double(), y.double()
-    return (x.pow(2).sum(1)[:, None] + y.pow(2).sum(1)[None] - 2 * x @ y.T).clamp_min(0)
-
-
 class ScoreNorm:
     """Symmetric score normalisation (S-norm) of pair distances against a cohort.
 
@@ -165,9 +160,7 @@ class ScoreNorm:
         if z.shape[1] != self.cohort.shape[1]:
             raise ShapeError(f"ScoreNorm: expected embeddings of size {self.cohort.shape[1]} like "
                              f"the cohort, received {z.shape[1]}")
-        d = _squared_distances(z, self.cohort)
-        if not self.squared:
-            d = d.sqrt()
+        d = pairwise_distances(z.double(), self.cohort.double(), squared=self.squared)
         keep = torch.ones_like(d, dtype=torch.bool)
         if identities is not None:
             ids = list(identities)
