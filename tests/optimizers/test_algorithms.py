@@ -73,6 +73,38 @@ def test_newton_indefinite_hessian_still_descends():
     assert float(f().detach()) < before and opt.last_info["penalty"] > 0
 
 
+
+def _indefinite_quadratic():
+    """0.5 wᵀAw − bᵀw with A of eigenvalues 3, 1, −0.5, −2 (a saddle), and its start w = 0."""
+    Q, _ = torch.linalg.qr(torch.randn(4, 4, generator=torch.Generator().manual_seed(3),
+                                       dtype=torch.float64))
+    A = Q @ torch.diag(torch.tensor([3.0, 1.0, -0.5, -2.0], dtype=torch.float64)) @ Q.T
+    b = torch.tensor([1.0, -2.0, 0.5, 1.5], dtype=torch.float64)
+    w = torch.nn.Parameter(torch.zeros(4, dtype=torch.float64))
+    return A, b, w, lambda: 0.5 * w @ A @ w - b @ w
+
+
+def test_newton_absolute_modification_is_the_eigenvalue_formula():
+    """d = −Q(|Λ| + c)⁻¹Qᵀg (NumPy's eigh); the full step descends, so Armijo keeps it."""
+    A, b, w, f = _indefinite_quadratic()
+    opt = nopt.Newton([w], penalty_const=0.25, adaptive=False)
+    opt.step(f)
+    lam, V = np.linalg.eigh(A.numpy())
+    g = -b.numpy()  # the gradient Aw − b at w = 0
+    expected = -V @ ((V.T @ g) / (np.abs(lam) + 0.25))
+    np.testing.assert_allclose(w.detach().numpy(), expected, rtol=1e-10, atol=1e-12)
+    assert opt.last_info["step_size"] == 1.0 and opt.last_info["penalty"] == 0.25
+
+
+def test_newton_shift_modification_raises_the_penalty_tenfold_until_positive_definite():
+    """NeuPy's rule: c = 0.25 → 2.5 → 25 (A + cI is positive definite once c > 2)."""
+    A, b, w, f = _indefinite_quadratic()
+    opt = nopt.Newton([w], penalty_const=0.25, adaptive=False, modification="shift")
+    opt.step(f)
+    expected = torch.linalg.solve(A + 2.5 * torch.eye(4, dtype=torch.float64), b)
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-10, atol=1e-12)
+    assert opt.last_info["penalty"] == pytest.approx(2.5)
+
 # (algorithm, seed, steps, MSE threshold) — thresholds state what each method reaches
 XOR_CASES = [
     ("newton", 0, 100, 1e-8), ("hessian_diagonal", 2, 100, 0.15), ("cg", 1, 100, 1e-20),

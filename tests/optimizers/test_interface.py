@@ -144,6 +144,8 @@ def test_registry_get_works_or_fails_clearly():
      "expected `memory_limit` to be a finite number > 0 or None, received -5"),
     (nopt.Newton, {"lr": 0.0}, "Newton: expected `lr` to be a finite number > 0, received 0.0"),
     (nopt.Newton, {"adaptive": "yes"}, "Newton: expected `adaptive` to be True or False, received 'yes'"),
+    (nopt.Newton, {"modification": "cubic"},
+     "Newton: expected `modification` to be one of 'absolute', 'shift', received 'cubic'"),
     (nopt.HessianDiagonal, {"min_eigval": float("nan")},
      "HessianDiagonal: expected `min_eigval` to be a finite number > 0, received nan"),
     (nopt.ConjugateGradient, {"restart_every": 0},

@@ -27,9 +27,12 @@ SCALABLE_ADVICE = r"'lbfgs'.*'cg'.*'hessian_diagonal'"
      r"2 × 61,706×61,706 Hessian approximation and its LU factor", SCALABLE_ADVICE),
     (lambda p, **kw: nopt.LevenbergMarquardt(p, solver="normal", **kw), "45.7 GB",
      r"3 × 61,706×61,706 matrices", r"Use solver='auto' \(picks the solver that fits\)"),
-    (lambda p, **kw: nopt.Newton(p, **kw), "45.7 GB", r"3 × 61,706×61,706 matrices",
+    (lambda p, **kw: nopt.Newton(p, **kw), "60.9 GB",
+     r"4 × 61,706×61,706 matrices \(H, its eigenvectors, eigh's workspace of 2\)",
      SCALABLE_ADVICE),
-], ids=["bfgs", "psb", "lm-normal", "newton"])
+    (lambda p, **kw: nopt.Newton(p, modification="shift", **kw), "45.7 GB",
+     r"3 × 61,706×61,706 matrices \(H, H \+ c·I, Cholesky factor\)", SCALABLE_ADVICE),
+], ids=["bfgs", "psb", "lm-normal", "newton", "newton-shift"])
 def test_preflight_refuses_lenet_sized_dense_methods_with_the_numbers(make, estimate, what, advice):
     with pytest.raises(ConfigError) as info:
         make(lenet_sized(), memory_limit=4e9)
@@ -53,7 +56,7 @@ def test_preflight_uses_half_the_available_memory_by_default(name, monkeypatch):
 
 @pytest.mark.parametrize("name,estimate", [
     ("bfgs", "15.2 GB"), ("dfp", "15.2 GB"), ("sr1", "15.2 GB"), ("psb", "30.5 GB"),
-    ("newton", "45.7 GB")])
+    ("newton", "60.9 GB")])
 def test_dense_methods_by_name_are_mapped_to_the_method_that_fits(name, estimate):
     replacement = "matrix-free truncated Newton" if name == "newton" else (
         r"limited-memory BFGS: QuasiNewton\(update='bfgs', history=10\)")

@@ -6,21 +6,38 @@ import math
 
 import torch
 
-from ..validation import check_bool, check_number
+from ..validation import check_bool, check_choice, check_number
 from ._base import LineSearchOptimizer, check_line_search, check_lr, check_memory_limit, check_wolfe
 from ._derivatives import loss_hessian, loss_hessian_diagonal
 from ._flat import all_finite
 
-__all__ = ["Newton", "HessianDiagonal", "NewtonCG"]
+__all__ = ["Newton", "HessianDiagonal", "NewtonCG", "HESSIAN_MODIFICATIONS"]
+
+HESSIAN_MODIFICATIONS = ("absolute", "shift")
 
 
 class Newton(LineSearchOptimizer):
     r"""Newton's method with a penalty on the Hessian's diagonal (NeuPy's ``Hessian``).
 
-    Direction ``d`` solves ``(H + c·I) d = −g`` with H the exact Hessian of the
-    loss and c = ``penalty_const``. If ``H + c·I`` is not positive definite,
-    c is multiplied by 10 (for this step only) until it is, so d is a descent
-    direction; the step length comes from a line search starting at ``lr``.
+    Direction ``d`` solves ``(|H| + c·I) d = −g`` with H the exact Hessian of the
+    loss, c the penalty (``penalty_const`` at the start) and ``|H| = Q|Λ|Qᵀ`` from
+    the eigendecomposition ``H = QΛQᵀ`` (``modification="absolute"``, the default:
+    Nocedal & Wright §3.4's eigenvalue modification, the "saddle-free" Newton step of
+    Dauphin et al. 2014): where H is positive definite this is ``(H + c·I) d = −g``,
+    and along a direction of negative curvature the step goes downhill by as much as
+    the curvature says instead of being damped away. With ``modification="shift"``
+    (NeuPy's rule) d solves ``(H + c·I) d = −g`` and, if ``H + c·I`` is not positive
+    definite, c is multiplied by 10 (for this step only) until it is. Either way d
+    is a descent direction; the step length comes from a line search starting at
+    ``lr``. With ``adaptive`` the penalty falls ×0.1 after a full step and rises ×10
+    after a cut one or a fallback.
+
+    On NeuPy's ReLU overfit problem (``benchmarks/second_order.py --overfit``: 10
+    points, Relu(20) → Sigmoid, seeds 0–9) the defaults reach a loss below 1e-3 on
+    7 of 10 seeds in 50 steps and 9 in 200; NeuPy's rule (``"shift"``, penalty 1)
+    on 3 and 5. The indefinite Hessians there (eigenvalues down to −3e-3 beside a
+    largest of about 1) are what "shift" handles badly: its c must exceed the
+    most negative eigenvalue, which then damps every small positive one.
     H is built with ``torch.func`` (vmapped Hessian-vector products) for a
     :class:`~neuralab.optimizers.LossClosure`, with batched double-backward for
     a plain closure. Cost: P Hessian-vector products and an O(P³) solve per step.
@@ -28,8 +45,11 @@ class Newton(LineSearchOptimizer):
     Args:
         params: parameters (one group, one dtype).
         lr: initial step of the line search (default 1.0, the full Newton step).
-        penalty_const: initial (``adaptive``) or fixed penalty c (default 1.0, NeuPy's;
+        penalty_const: initial (``adaptive``) or fixed penalty c (default 0.01; NeuPy's
+            1.0 reaches 1e-3 on 5 of the 10 overfit seeds in 50 steps, 0.003–0.01 on 7;
             0 with ``adaptive=False`` for pure Newton).
+        modification: how an indefinite H is made positive definite: "absolute"
+            (default, |H| + c·I) or "shift" (H + c·I, c ×10 until it factorises).
         adaptive: adapt c to the line search (default True, see above).
         line_search: "armijo" (default) or "strong_wolfe".
         c1, c2: line-search constants (defaults 1e-4, 0.9).
@@ -49,23 +69,27 @@ class Newton(LineSearchOptimizer):
         [3.0, 3.0]
     """
 
-    def __init__(self, params, lr=None, penalty_const: float = 1.0, adaptive: bool = True,
+    def __init__(self, params, lr=None, penalty_const: float = 0.01, adaptive: bool = True,
                  line_search: str = "armijo", c1: float = 1e-4, c2: float = 0.9,
-                 memory_budget: float = 2**30, memory_limit: float | None = None):
+                 memory_budget: float = 2**30, memory_limit: float | None = None,
+                 modification: str = "absolute"):
         owner = type(self).__name__
         lr = check_lr(owner, lr)
         penalty_const = check_number(owner, "penalty_const", penalty_const, low=0.0)
         check_bool(owner, "adaptive", adaptive)
         check_line_search(line_search, owner)
         c1, c2 = check_wolfe(owner, c1, c2)
+        modification = check_choice(owner, "modification", modification, HESSIAN_MODIFICATIONS)
         memory_budget = check_number(owner, "memory_budget", memory_budget, low=0.0,
                                      low_open=True)
         super().__init__(params, dict(
             lr=lr, penalty_const=penalty_const, adaptive=bool(adaptive), line_search=line_search,
-            c1=c1, c2=c2, memory_budget=memory_budget,
+            c1=c1, c2=c2, memory_budget=memory_budget, modification=modification,
             memory_limit=check_memory_limit(owner, memory_limit)))
         # the chunks of Hessian rows are bounded by memory_budget on their own
-        self._preflight([("matrices (H, H + c·I, Cholesky factor)", 3)])
+        self._preflight([("matrices (H, its eigenvectors, eigh's workspace of 2)", 4)]
+                        if modification == "absolute" else
+                        [("matrices (H, H + c·I, Cholesky factor)", 3)])
 
     def _direction(self, closure):
         group = self.param_groups[0]
@@ -92,6 +116,12 @@ class Newton(LineSearchOptimizer):
         if group["adaptive"]:
             penalty = max(penalty, 1e-12 * scale)
         base = max(penalty, 1e-12 * scale)
+        if group.get("modification", "shift") == "absolute":
+            lam, Q = torch.linalg.eigh(H)
+            d = -(Q @ ((Q.T @ g) / (lam.abs() + base)))
+            if all_finite(d) and float(g @ d) < 0:
+                return f, g, d, base
+            return f, g, -g, math.inf
         c = penalty
         for _ in range(30):
             A = H.clone()
