@@ -133,6 +133,25 @@ def test_sr1_trust_region_keeps_the_secant_condition_of_its_last_trial():
     assert float(grad().norm()) < 1e-10  # the minimiser (the quartic makes it non-quadratic)
 
 
+
+def test_sr1_with_an_indefinite_h_moves_along_the_absolute_value_of_h():
+    """−Hg ascends (gᵀHg < 0): the direction is −Q|Λ|Qᵀg (NumPy's eigh), H is kept; PSB resets."""
+    w = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+    Q, _ = torch.linalg.qr(torch.randn(3, 3, generator=torch.Generator().manual_seed(1),
+                                       dtype=torch.float64))
+    H = Q @ torch.diag(torch.tensor([-4.0, 0.5, 1.0], dtype=torch.float64)) @ Q.T
+    g = Q[:, 0] + 0.3 * Q[:, 1]  # gᵀHg = −4 + 0.045 < 0
+    opt = nopt.QuasiNewton([w], update="sr1")
+    opt.state[w]["matrix"] = H.clone()
+    d = opt._direction(opt.state[w], g, "sr1")
+    lam, V = np.linalg.eigh(H.numpy())
+    np.testing.assert_allclose(d.numpy(), -V @ (np.abs(lam) * (V.T @ g.numpy())), atol=1e-12)
+    assert float(g @ d) < 0 and torch.equal(opt.state[w]["matrix"], H)
+    psb = nopt.QuasiNewton([w], update="psb")
+    psb.state[w]["matrix"] = torch.linalg.inv(H)
+    torch.testing.assert_close(psb._direction(psb.state[w], g, "psb"), -g)
+    assert "matrix" not in psb.state[w]
+
 def test_cg_beta_on_hand_made_gradients():
     """β of every update, computed by hand; PR, HS and LS are clamped at 0 when negative."""
     g_prev, d_prev = torch.tensor([1.0, 0.0]), torch.tensor([-1.0, -0.5])
