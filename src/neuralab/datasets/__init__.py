@@ -26,3 +26,5 @@ __all__ = ["RandomShift", "Split", "load_digits", "make_digits", "DIGIT_SHAPE", 
            "make_shapes", "SHAPE_CLASSES"]
 __all__ += ["is_valid_reber", "reber_next_symbols", "make_embedded_reber",
             "make_reber_classification"]
+from ._glyphs import GLYPH_EXCLUDED, GLYPHS, make_glyphs  # noqa: E402
+__all__ += ["make_glyphs", "GLYPHS", "GLYPH_EXCLUDED"]
