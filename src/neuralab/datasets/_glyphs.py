@@ -81,7 +81,9 @@ def _font_dir() -> Path:
 def _font(name: str):
     from matplotlib import ft2font
 
-    return ft2font.FT2Font(str(_font_dir() / f"{name}.ttf"))
+    font = ft2font.FT2Font(str(_font_dir() / f"{name}.ttf"))
+    font.set_size(_MASTER_SIZE, 72)
+    return font
 
 
 @lru_cache(maxsize=None)
@@ -90,7 +92,6 @@ def _master(font: str, glyph: str):
     f = _font(font)
     if f.get_char_index(ord(glyph)) == 0:
         return None
-    f.set_size(_MASTER_SIZE, 72)
     f.set_text(glyph, 0.0)
     f.draw_glyphs_to_bitmap(antialiased=True)
     im = np.asarray(f.get_image(), dtype=np.float32) / 255.0
@@ -106,16 +107,17 @@ def _fonts_of(glyph: str) -> tuple:
     return tuple(f for f in _FONT_FILES if _master(f, glyph) is not None)
 
 
-def _bilinear(img: np.ndarray, r: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """``img`` sampled at fractional (row, column) positions (any shape), 0 outside."""
-    h, w = img.shape
-    pad = np.pad(img, 1)
-    r, c = np.clip(r + 1, 0, h + 0.999), np.clip(c + 1, 0, w + 0.999)
-    r0, c0 = r.astype(int), c.astype(int)
+def _bilinear(img: np.ndarray, r: np.ndarray, c: np.ndarray, which=0) -> np.ndarray:
+    """``img[which]`` (a stack ``(F, H, W)``) sampled at fractional (row, column) positions, 0 outside."""
+    _, h, w = img.shape
+    flat = np.pad(img, ((0, 0), (1, 2), (1, 2))).ravel()  # a zero border, one more on the far side
+    r, c = np.clip(r + 1, 0, h + 1), np.clip(c + 1, 0, w + 1)
+    r0, c0 = r.astype(np.intp), c.astype(np.intp)
     fr, fc = r - r0, c - c0
-    r1, c1 = np.minimum(r0 + 1, h + 1), np.minimum(c0 + 1, w + 1)
-    return ((1 - fr) * ((1 - fc) * pad[r0, c0] + fc * pad[r0, c1])
-            + fr * ((1 - fc) * pad[r1, c0] + fc * pad[r1, c1]))
+    i = (which * (h + 3) + r0) * (w + 3) + c0  # linear index of the top-left neighbour
+    top = (1 - fc) * flat.take(i) + fc * flat.take(i + 1)
+    bottom = (1 - fc) * flat.take(i + w + 3) + fc * flat.take(i + w + 4)
+    return (1 - fr) * top + fr * bottom
 
 
 def _smooth_fields(rng, n: int, size: int, amplitude: float) -> np.ndarray:
@@ -130,8 +132,11 @@ def _smooth_fields(rng, n: int, size: int, amplitude: float) -> np.ndarray:
     return (u @ rng.normal(0.0, amplitude, (n, 4, 4)) @ u.T).astype(np.float32)
 
 
-def _draw(master: np.ndarray, rng, n: int, side: int) -> np.ndarray:
-    """``n`` "writers'" binary ``side × side`` bitmaps of one master glyph (the optdigits framing).
+def _draw(masters: list, rng, n: int, side: int) -> np.ndarray:
+    """``n`` "writers'" binary ``side × side`` bitmaps of one glyph (the optdigits framing).
+
+    ``masters``: the glyph's renderings in the fonts that have it; each writer
+    takes one at random.
 
     Each: a random rotation (±12°), shear (±0.3), aspect (×e^±0.2) and smooth
     elastic jitter, a random ink threshold (stroke width), at times a thicker
@@ -139,14 +144,20 @@ def _draw(master: np.ndarray, rng, n: int, side: int) -> np.ndarray:
     frame and centred, as the UCI bitmaps were normalised.
     """
     canvas = int(round(side * 1.25))
-    h, w = master.shape
+    h, w = max(m.shape[0] for m in masters), max(m.shape[1] for m in masters)
+    stack = np.zeros((len(masters), h, w), dtype=np.float32)  # each centred in one frame
+    for i, m in enumerate(masters):
+        top, left = (h - m.shape[0]) // 2, (w - m.shape[1]) // 2
+        stack[i, top:top + m.shape[0], left:left + m.shape[1]] = m
+    which = rng.integers(len(masters), size=n)
+    longer = np.array([max(m.shape) for m in masters], dtype=np.float64)[which]
     angle = np.radians(rng.uniform(-12, 12, n))
     shear = rng.uniform(-0.3, 0.3, n)
     aspect = np.exp(rng.uniform(-0.2, 0.2, n))
-    scale = 0.75 * canvas / max(h, w)
+    scale = 0.75 * canvas / longer
     # forward map q = scale · R · Sh · diag(aspect, 1) · p (x = column, y = row); its inverse:
     cos, sin = np.cos(angle), np.sin(angle)
-    # A = scale [[a·cos, cos·sh − sin], [a·sin, sin·sh + cos]], det = scale² · a
+    # A = scale · M, M = [[a·cos, sh·cos − sin], [a·sin, sh·sin + cos]], det M = a: A⁻¹ = adj(M) / (scale · a)
     det = scale * aspect
     i00, i01 = (sin * shear + cos) / det, -(cos * shear - sin) / det
     i10, i11 = -aspect * sin / det, aspect * cos / det
@@ -156,7 +167,7 @@ def _draw(master: np.ndarray, rng, n: int, side: int) -> np.ndarray:
     i00, i01, i10, i11 = (v.astype(np.float32)[:, None, None] for v in (i00, i01, i10, i11))
     src_x = i00 * xx + i01 * yy + w / 2 - 0.5
     src_y = i10 * xx + i11 * yy + h / 2 - 0.5
-    ink = _bilinear(master, src_y, src_x) > rng.uniform(0.35, 0.65, n)[:, None, None]
+    ink = _bilinear(stack, src_y, src_x, which[:, None, None]) > rng.uniform(0.35, 0.65, n)[:, None, None]
     thick = rng.random(n) < 0.3
     if thick.any():  # a thicker pen: dilate by a 3×3 square
         p = np.pad(ink[thick], ((0, 0), (1, 1), (1, 1)))
@@ -230,12 +241,7 @@ def make_glyphs(n_per_class: int, *, classes=None, seed: int = 0, size: int = 8,
     bitmaps = np.zeros((n * len(names), side, side), dtype=bool)
     for k, g in enumerate(names):
         rng = np.random.default_rng([seed, ord(g)])
-        fonts = _fonts_of(g)
-        which = rng.integers(len(fonts), size=n)
-        block = bitmaps[k * n:(k + 1) * n]
-        for j, font in enumerate(fonts):
-            if (which == j).any():
-                block[which == j] = _draw(_master(font, g), rng, int((which == j).sum()), side)
+        bitmaps[k * n:(k + 1) * n] = _draw([_master(f, g) for f in _fonts_of(g)], rng, n, side)
     x = bitmaps.reshape(len(bitmaps), size, 4, size, 4).sum((2, 4)).astype(np.float64)
     y = np.repeat(np.arange(len(names)), n)
     return (x, y, names, bitmaps) if return_bitmaps else (x, y, names)
