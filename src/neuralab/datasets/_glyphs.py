@@ -92,7 +92,10 @@ def _master(font: str, glyph: str):
     f = _font(font)
     if f.get_char_index(ord(glyph)) == 0:
         return None
-    f.set_text(glyph, 0.0)
+    from matplotlib import ft2font
+
+    flags = getattr(ft2font, "LoadFlags", None)  # matplotlib ≥ 3.10; before, module constants
+    f.set_text(glyph, 0.0, flags=flags.NO_HINTING if flags else ft2font.LOAD_NO_HINTING)
     f.draw_glyphs_to_bitmap(antialiased=True)
     im = np.asarray(f.get_image(), dtype=np.float32) / 255.0
     rows, cols = np.flatnonzero(im.max(1) > 0.5), np.flatnonzero(im.max(0) > 0.5)
