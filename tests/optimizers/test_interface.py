@@ -128,6 +128,16 @@ def test_registry_get_works_or_fails_clearly():
     (nopt.QuasiNewton, {"update": "bfgs", "trust_region": True},
      "QuasiNewton\\(update='bfgs'\\): expected `trust_region` to be False \\(the trust region is "
      "the dense SR1's\\), received True"),
+    (nopt.QuasiNewton, {"update": "sr1", "self_scaling": "yes"},
+     "QuasiNewton\\(update='sr1'\\): expected `self_scaling` to be True or False, received 'yes'"),
+    (nopt.QuasiNewton, {"update": "psb", "self_scaling": True},
+     "QuasiNewton\\(update='psb'\\): expected `self_scaling` to be False or None \\(self-scaling "
+     "grows the dense inverse approximation H of bfgs, dfp and sr1 with the line search\\), "
+     "received True"),
+    (nopt.QuasiNewton, {"history": 5, "self_scaling": True},
+     "expected `self_scaling` to be False or None"),
+    (nopt.QuasiNewton, {"update": "sr1", "trust_region": True, "self_scaling": True},
+     "expected `self_scaling` to be False or None"),
     (nopt.QuasiNewton, {"line_search": "exact"},
      "QuasiNewton\\(update='bfgs'\\): expected `line_search` to be one of 'strong_wolfe', "
      "'armijo', received 'exact'"),

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import neuralab.optimizers as nopt
-from neuralab.optimizers.quasi_newton import _update_inverse, _update_psb, trust_region_step
+from neuralab.optimizers.quasi_newton import (_grow, _update_inverse, _update_psb,
+                                               trust_region_step)
 
 
 def random_pair(n=5, seed=0):
@@ -151,6 +152,40 @@ def test_sr1_with_an_indefinite_h_moves_along_the_absolute_value_of_h():
     psb.state[w]["matrix"] = torch.linalg.inv(H)
     torch.testing.assert_close(psb._direction(psb.state[w], g, "psb"), -g)
     assert "matrix" not in psb.state[w]
+
+
+def test_self_scaling_grows_h_by_the_square_root_of_the_curvature_ratio():
+    """_grow: H ← √(sᵀy / yᵀHy)·H when that ratio exceeds 1, else H stays."""
+    H = torch.eye(2, dtype=torch.float64)
+    s, y = torch.tensor([2.0, 0.0], dtype=torch.float64), torch.tensor([1.0, 0.0], dtype=torch.float64)
+    assert _grow(H, s, y)  # sᵀy = 2, yᵀHy = 1
+    torch.testing.assert_close(H, 2 ** 0.5 * torch.eye(2, dtype=torch.float64))
+    assert not _grow(H, 0.5 * s, y)  # sᵀy = 1 < yᵀHy = √2: unchanged
+    torch.testing.assert_close(H, 2 ** 0.5 * torch.eye(2, dtype=torch.float64))
+
+
+def test_sr1_step_with_self_scaling_is_the_grown_matrix_plus_the_sr1_update():
+    """After a step: H₊ = H' + v vᵀ / vᵀy, H' = √γ·H (γ = sᵀy / yᵀHy > 1) or H, v = s − H'y,
+    computed by hand from the step's s and y; off, H₊ is the plain SR1 update."""
+    for scaling in (True, False):
+        w, opt, f, grad = _quartic_bowl(update="sr1", self_scaling=scaling)
+        assert opt.param_groups[0]["self_scaling"] is scaling
+        grown = 0
+        for _ in range(6):
+            H = opt.state[w].get("matrix")
+            H = None if H is None else H.clone()
+            x0, g0 = w.detach().clone(), grad()
+            opt.step(f)
+            if H is None or opt.last_info["updated"] != 1.0:
+                continue
+            s, y = w.detach() - x0, grad() - g0
+            ratio = float(s @ y) / float(y @ H @ y)
+            if scaling and ratio > 1:
+                H, grown = ratio ** 0.5 * H, grown + 1
+            v = s - H @ y
+            torch.testing.assert_close(opt.state[w]["matrix"], H + torch.outer(v, v) / float(v @ y),
+                                       rtol=1e-9, atol=1e-12)
+        assert grown >= (1 if scaling else 0)
 
 def test_cg_beta_on_hand_made_gradients():
     """β of every update, computed by hand; PR, HS and LS are clamped at 0 when negative."""

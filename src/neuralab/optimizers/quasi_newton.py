@@ -41,6 +41,20 @@ def _update_inverse(H: torch.Tensor, s: torch.Tensor, y: torch.Tensor, update: s
     return True
 
 
+def _grow(H: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> bool:
+    """H ← √γ·H when γ = sᵀy / yᵀHy > 1 (one-sided, square-rooted Oren–Luenberger scaling).
+
+    The full factor γ would make yᵀHy = sᵀy, which leaves SR1's v = s − Hy orthogonal
+    to y and its update undefined; √γ moves yᵀHy to the geometric mean of its old value
+    and sᵀy, and the update that follows restores H₊y = s. True if H was grown.
+    """
+    sy, yHy = float(s @ y), float(y @ (H @ y))
+    if not (sy > 0 and yHy > 0 and math.isfinite(sy / yHy) and sy > yHy):
+        return False
+    H.mul_(math.sqrt(sy / yHy))
+    return True
+
+
 def _update_psb(B: torch.Tensor, s: torch.Tensor, y: torch.Tensor) -> bool:
     """Powell-symmetric-Broyden update of the Hessian approximation B."""
     ss = float(s @ s)
@@ -202,6 +216,17 @@ class QuasiNewton(LineSearchOptimizer):
             2-2-1 it stops at a 0.125–0.17 plateau on 4 of seeds 0–9 in 100 steps
             (the line-search SR1 on none), hence not the default.
 
+        self_scaling: grow H before each update when the step says it is too small:
+            H ← √γ·H with γ = sᵀy / yᵀHy when γ > 1 (a one-sided, square-rooted form of
+            Oren & Luenberger's self-scaling; the full factor would leave SR1 nothing to
+            update), then the update, which keeps H₊y = s. Dense "bfgs", "dfp", "sr1"
+            with the line search; None (default) is True for "sr1", False for the others.
+            H's eigenvalues along directions no step has explored stay at the first step's
+            scale, while on an over-parameterised fit the curvature falls with the loss: on
+            NeuPy's ReLU overfit problem SR1 reaches 1e-3 on 6 of 10 seeds in 50 steps
+            with it, 5 without (with the factor γ^p: 6, 7, 6 for p = 0.5, 0.75, 0.9; the
+            two-sided rule, which also shrinks H, on none); BFGS 4 → 5.
+
     Attributes:
         last_info: ``{"loss", "step_size", "updated", "fallback"}``.
 
@@ -218,7 +243,8 @@ class QuasiNewton(LineSearchOptimizer):
 
     def __init__(self, params, lr=None, update: str = "bfgs", line_search: str = "strong_wolfe",
                  c1: float = 1e-4, c2: float = 0.9, memory_limit: float | None = None,
-                 history: int | None = None, trust_region: bool = False):
+                 history: int | None = None, trust_region: bool = False,
+                 self_scaling: bool | None = None):
         owner = f"QuasiNewton(update={update!r})" if isinstance(update, str) else "QuasiNewton"
         update = check_choice("QuasiNewton", "update", update, QN_UPDATES)
         lr = check_lr(owner, lr)
@@ -231,9 +257,17 @@ class QuasiNewton(LineSearchOptimizer):
         if trust_region and (update != "sr1" or history is not None):
             raise expected(owner, "trust_region", "False (the trust region is the dense SR1's)",
                            trust_region)
+        if self_scaling is None:
+            self_scaling = update == "sr1" and not trust_region
+        check_bool(owner, "self_scaling", self_scaling)
+        if self_scaling and (update == "psb" or history is not None or trust_region):
+            raise expected(owner, "self_scaling", "False or None (self-scaling grows the dense "
+                           "inverse approximation H of bfgs, dfp and sr1 with the line search)",
+                           self_scaling)
         super().__init__(params, dict(lr=lr, update=update, line_search=line_search, c1=c1, c2=c2,
                                       memory_limit=check_memory_limit(owner, memory_limit),
-                                      history=history, trust_region=bool(trust_region)))
+                                      history=history, trust_region=bool(trust_region),
+                                      self_scaling=bool(self_scaling)))
         if history is not None:  # L-BFGS: 2·history vectors, no P×P matrix
             return
         if update == "psb":
@@ -300,6 +334,8 @@ class QuasiNewton(LineSearchOptimizer):
                     gamma = 1.0
                 M = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
                 M.mul_(1.0 / gamma if update == "psb" else gamma)
+            elif group.get("self_scaling"):
+                _grow(M, s, y)
             updated = _update_psb(M, s, y) if update == "psb" else _update_inverse(M, s, y, update)
             state["matrix"] = M
         else:
