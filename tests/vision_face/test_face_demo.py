@@ -27,6 +27,25 @@ def test_demo_faces_quick(tmp_path):
     assert metrics["verification_accuracy"] >= 0.8 and metrics["unknown_rejection_rate"] >= 0.6
     for picture in ("detections.png", "roc.png", "embedding.png"):
         assert (tmp_path / picture).stat().st_size > 1000
+    # the demo's encoder sees the six digit identities and no generated ones
+    assert metrics["training_identities"] == 6 and metrics["generated_identities"] == 0
+
+
+def test_generated_identities_join_the_training_set_after_the_digits():
+    import numpy as np
+    import torch
+
+    from neuralab.datasets import GLYPHS
+    from neuralab.vision._demo_face_identity import _training_set
+
+    x, y = torch.zeros(10, 1, 8, 8), np.arange(10) % 6
+    xs, ys, generated = _training_set(x, y, np.arange(8), glyphs=2, digits=True, seed=0)
+    assert generated == len(GLYPHS) == 233 and xs.shape == (8 + 2 * 233, 1, 8, 8)
+    # digits keep their labels, glyph k is identity 10 + k: no glyph is labelled 6-9
+    assert ys[:8].tolist() == y[:8].tolist() and ys[8:].tolist() == np.repeat(np.arange(233) + 10, 2).tolist()
+    assert 0.0 <= float(xs[8:].min()) and float(xs[8:].max()) <= 1.0  # scaled like the digits (/16)
+    only, labels, _ = _training_set(x, y, np.arange(8), glyphs=1, digits=False, seed=0)
+    assert len(only) == 233 and int(labels.min()) == 10
 
 
 def test_faces_example(capsys):
