@@ -46,7 +46,7 @@ class Newton(LineSearchOptimizer):
         params: parameters (one group, one dtype).
         lr: initial step of the line search (default 1.0, the full Newton step).
         penalty_const: initial (``adaptive``) or fixed penalty c (default 0.01; NeuPy's
-            1.0 reaches 1e-3 on 5 of the 10 overfit seeds in 50 steps, 0.003–0.01 on 7;
+            1.0 reaches 1e-3 on 4 of the 10 overfit seeds in 50 steps, 0.003–0.01 on 7;
             0 with ``adaptive=False`` for pure Newton).
         modification: how an indefinite H is made positive definite: "absolute"
             (default, |H| + c·I) or "shift" (H + c·I, c ×10 until it factorises).

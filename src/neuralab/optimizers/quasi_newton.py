@@ -212,7 +212,7 @@ class QuasiNewton(LineSearchOptimizer):
             with the line-search fallbacks). On the 1-10-1 sin fit it reaches MSE
             5e-8–6e-7 in 200 steps (seeds 0–4) where the line-search SR1 reaches
             5e-6–1.5e-3; it fits NeuPy's ReLU overfit problem below 1e-3 on 3 of 10
-            seeds in 50 steps and 9 in 200 (the line-search SR1: 5 and 9); but on XOR
+            seeds in 50 steps and 9 in 200 (the line-search SR1: 6 and 9); but on XOR
             2-2-1 it stops at a 0.125–0.17 plateau on 4 of seeds 0–9 in 100 steps
             (the line-search SR1 on none), hence not the default.
 
