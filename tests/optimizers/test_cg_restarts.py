@@ -9,7 +9,7 @@ import torch
 import neuralab.optimizers as nopt
 from neuralab.errors import ConfigError
 
-from test_scale import neupy_overfit_problem
+from _opt_helpers import neupy_overfit_problem
 
 # f(w) = ½(w₁² + 10w₂²) from w = (1, 1): g₀ = (1, 10). The first step is Armijo's first
 # trial t₀ = 1/‖g₀‖₁ = 1/11 (accepted: f drops from 5.5 to 55/121), so w₁ = (10/11, 1/11)
