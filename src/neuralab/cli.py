@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -1004,6 +1005,10 @@ def main(argv=None) -> int:
                         format="%(message)s")
     from .errors import NeuralabError
 
+    # a warning prints as one line naming the command, not as the library line that raised it
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, *_args, **_kw: (
+        f"neuralab {args.command}: warning: {message}\n")
     try:
         return args.func(args)
     except NeuralabError as exc:
@@ -1012,6 +1017,8 @@ def main(argv=None) -> int:
     except OSError as exc:  # a full disk, a folder we may not write: one line, not a traceback
         print(f"neuralab {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        warnings.formatwarning = formatwarning
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -101,6 +101,17 @@ def test_train_with_a_dense_second_order_optimizer_too_big_for_memory(capsys, tm
     assert metrics["optimizer"] == "bfgs" and metrics["epochs"] == 1
 
 
+def test_a_warning_in_the_shell_is_one_line_naming_the_command(tmp_path):
+    """Not Python's "file:line: RuntimeWarning: ..." followed by the library line that warned."""
+    run = subprocess.run([sys.executable, "-m", "neuralab", "train", "lenet5", "--optimizer", "newton",
+                          "--epochs", "1", "--threads", "1", "--no-progress", "--out", str(tmp_path)],
+                         capture_output=True, text=True, check=True)
+    warned = [line for line in run.stderr.splitlines() if "warning" in line.lower()]
+    assert warned and all(line.startswith("neuralab train: warning: ") for line in warned), run.stderr
+    assert "would need about 60.9 GB for 61,706 parameters" in run.stderr
+    assert "RuntimeWarning" not in run.stderr and ".py:" not in run.stderr
+
+
 def test_demo_lists_the_chapters_and_rejects_unknown_ones(capsys):
     assert main(["demo", "--list"]) == 0
     out = capsys.readouterr().out
