@@ -68,6 +68,7 @@ def test_each_glyph_is_one_identity():
     ({"n_per_class": 2, "classes": ""}, DataError, "at least one glyph"),
     ({"n_per_class": 2, "classes": "AA"}, DataError, "distinct glyphs, received 'AA'"),
     ({"n_per_class": 2, "classes": ["A", "Ab"]}, DataError, "glyphs of GLYPHS, received 'Ab'"),
+    ({"n_per_class": 2, "classes": [["A"]]}, DataError, r"glyphs of GLYPHS, received \[\'A\'\]"),
     ({"n_per_class": 2, "return_bitmaps": "yes"}, ConfigError, "`return_bitmaps` to be True or False"),
 ])
 def test_bad_arguments(kwargs, error, message):

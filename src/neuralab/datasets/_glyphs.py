@@ -232,7 +232,7 @@ def make_glyphs(n_per_class: int, *, classes=None, seed: int = 0, size: int = 8,
         if not names:
             raise expected("make_glyphs", "classes", "at least one glyph", "none", error=DataError)
         for c in names:
-            if c in GLYPH_EXCLUDED:
+            if isinstance(c, str) and c in GLYPH_EXCLUDED:
                 raise expected("make_glyphs", "classes", "glyphs of GLYPHS", f"{c!r}, left out: "
                                f"{GLYPH_EXCLUDED[c]}", error=DataError)
             if not isinstance(c, str) or c not in GLYPHS:
