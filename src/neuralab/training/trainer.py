@@ -160,6 +160,7 @@ class Trainer:
         self.epochs = check_int("fit", "epochs", epochs, low=0)
         explicit_batch = not isinstance(batch_size, _DefaultInt)
         batch_size = check_int("fit", "batch_size", batch_size, low=1)
+        shuffle, drop_last = check_bool("fit", "shuffle", shuffle), check_bool("fit", "drop_last", drop_last)
         if self.seed is not None:
             torch.manual_seed(self.seed)
         self.generator.manual_seed(dist.rank0_value(
@@ -679,6 +680,9 @@ def _is_built(module: nn.Module) -> bool:
 
 
 def _check_callbacks(callbacks) -> list:
+    if isinstance(callbacks, Callback):
+        raise expected("fit", "callbacks", "a list of Callback objects, e.g. [EarlyStopping()]",
+                       f"a single {type(callbacks).__name__}", error=ConfigError)
     cbs = list(callbacks or [])
     for cb in cbs:
         if not isinstance(cb, Callback):

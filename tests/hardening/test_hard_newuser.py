@@ -1,0 +1,38 @@
+"""A new user's mistakes, each answered by a neuralab error saying what was expected and received.
+
+Every case here was found by copying an example from the README or docs/ and changing one
+thing the way a learner would (a single callback instead of a list, a string for a flag, a
+folder where a file goes, labels where 0/1 flags go …); before the fix each one ended in a raw
+Python or torch exception, or in a silent wrong answer.
+"""
+
+import numpy as np
+import pytest
+
+import neuralab as nl
+from neuralab import layers as L
+from neuralab.errors import ConfigError
+
+
+def _xy(n=16):
+    rng = np.random.default_rng(0)
+    return rng.random((n, 4), dtype=np.float32), rng.integers(0, 3, n)
+
+
+def _net():
+    return L.Input(4) >> L.Relu(8) >> L.Softmax(3)
+
+
+# -- fit -----------------------------------------------------------------------------------------
+def test_fit_single_callback_instead_of_a_list():
+    x, y = _xy()
+    with pytest.raises(ConfigError, match=r"fit: expected `callbacks` to be a list of Callback objects.*"
+                                          r"received 'a single EarlyStopping'"):
+        _net().fit(x, y, epochs=1, progress=False, callbacks=nl.callbacks.EarlyStopping())
+
+
+@pytest.mark.parametrize("name", ["shuffle", "drop_last"])
+def test_fit_flag_given_as_a_string(name):
+    x, y = _xy()
+    with pytest.raises(ConfigError, match=rf"fit: expected `{name}` to be True or False, received 'yes'"):
+        _net().fit(x, y, epochs=1, progress=False, **{name: "yes"})
