@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from typing import Any, Iterable
 
 from .errors import ConfigError, DTypeError
@@ -35,12 +36,14 @@ __all__ = [
     "check_choice",
     "check_type",
     "check_probability",
+    "check_path",
 ]
 
 
 def _show(value: Any) -> str:
+    """``repr(value)``, its middle cut out beyond 80 characters (the end of a path is its name)."""
     text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 80 else text[:38] + "..." + text[-39:]
 
 
 def expected(owner: str, name: str, what: str, value: Any, *, error=ConfigError) -> Exception:
@@ -132,3 +135,25 @@ def check_type(owner: str, name: str, value: Any, types, what: str) -> Any:
         raise expected(owner, name, what, type(value).__name__ if not isinstance(value, (int, float, str))
                        else value, error=DTypeError)
     return value
+
+
+def check_path(owner: str, name: str, value: Any, *, kind: str | None = None) -> str:
+    """A file-system path (``str`` or ``os.PathLike``), returned as ``str``.
+
+    With ``kind="file"`` an existing folder is refused, with ``kind="folder"`` an
+    existing file (a path that does not exist yet is fine: it is to be created).
+
+    >>> check_path("CSVLogger", "path", 5, kind="file")
+    Traceback (most recent call last):
+    ...
+    neuralab.errors.DTypeError: CSVLogger: expected `path` to be a file path (str or os.PathLike), received 'int'
+    """
+    what = {"file": "a file path", "folder": "a folder path", None: "a path"}[kind]
+    if not isinstance(value, (str, os.PathLike)):
+        raise expected(owner, name, f"{what} (str or os.PathLike)", type(value).__name__, error=DTypeError)
+    path = os.fspath(value)
+    if kind == "file" and os.path.isdir(path):
+        raise expected(owner, name, what, f"the folder {path!r}")
+    if kind == "folder" and os.path.exists(path) and not os.path.isdir(path):
+        raise expected(owner, name, what, f"the file {path!r}")
+    return path

@@ -11,7 +11,7 @@ import pytest
 
 import neuralab as nl
 from neuralab import layers as L
-from neuralab.errors import ConfigError
+from neuralab.errors import ConfigError, DTypeError
 
 
 def _xy(n=16):
@@ -36,3 +36,35 @@ def test_fit_flag_given_as_a_string(name):
     x, y = _xy()
     with pytest.raises(ConfigError, match=rf"fit: expected `{name}` to be True or False, received 'yes'"):
         _net().fit(x, y, epochs=1, progress=False, **{name: "yes"})
+
+
+# -- callbacks: a file where a folder goes, a folder where a file goes ------------------------------
+def test_checkpoint_into_an_existing_file(tmp_path):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(ConfigError, match=r"Checkpoint: expected `directory` to be a folder path, "
+                                          r"received \"the file '.*notes.txt'\""):
+        nl.callbacks.Checkpoint(taken)
+    assert taken.read_text() == "mine"
+
+
+@pytest.mark.parametrize("logger", ["CSVLogger", "JSONLogger"])
+def test_logger_into_an_existing_folder(tmp_path, logger):
+    with pytest.raises(ConfigError, match=rf"{logger}: expected `path` to be a file path, "
+                                          r"received \"the folder '.*'\""):
+        getattr(nl.callbacks, logger)(tmp_path)
+
+
+def test_logger_path_of_the_wrong_type():
+    with pytest.raises(DTypeError, match=r"CSVLogger: expected `path` to be a file path \(str or "
+                                         r"os.PathLike\), received 'int'"):
+        nl.callbacks.CSVLogger(5)
+
+
+def test_tensorboard_into_an_existing_file(tmp_path):
+    pytest.importorskip("torch.utils.tensorboard")
+    taken = tmp_path / "data.csv"
+    taken.write_text("a,b\n")
+    with pytest.raises(ConfigError, match=r"TensorBoard: expected `log_dir` to be a folder path, "
+                                          r"received \"the file '.*data.csv'\""):
+        nl.callbacks.TensorBoard(taken)

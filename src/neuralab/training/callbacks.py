@@ -35,7 +35,7 @@ import warnings
 from typing import Any
 
 from ..errors import ConfigError
-from ..validation import check_bool, check_choice, check_int, check_number, expected
+from ..validation import check_bool, check_choice, check_int, check_number, check_path, expected
 from .checkpoint import CHECKPOINT_NAME
 from .history import jsonable
 
@@ -197,8 +197,8 @@ class Checkpoint(Callback):
 
     def __init__(self, directory: str | os.PathLike, every: int = 1, save_model: bool = False):
         self.every = check_int("Checkpoint", "every", every, low=1)
-        self.directory = os.fspath(directory)
-        self.save_model = save_model
+        self.directory = check_path("Checkpoint", "directory", directory, kind="folder")
+        self.save_model = check_bool("Checkpoint", "save_model", save_model)
 
     @property
     def path(self) -> str:
@@ -228,8 +228,8 @@ class CSVLogger(Callback):
     """
 
     def __init__(self, path: str | os.PathLike, append: bool = False):
-        self.path = os.fspath(path)
-        self.append = append
+        self.path = check_path("CSVLogger", "path", path, kind="file")
+        self.append = check_bool("CSVLogger", "append", append)
         self._fields: list[str] | None = None
 
     def on_train_begin(self, logs=None):
@@ -265,8 +265,8 @@ class JSONLogger(Callback):
     """
 
     def __init__(self, path: str | os.PathLike, append: bool = False):
-        self.path = os.fspath(path)
-        self.append = append
+        self.path = check_path("JSONLogger", "path", path, kind="file")
+        self.append = check_bool("JSONLogger", "append", append)
 
     def on_train_begin(self, logs=None):
         if not self.trainer.is_main:
@@ -315,7 +315,7 @@ class TensorBoard(Callback):
 
     def __init__(self, log_dir: str | os.PathLike, histograms: bool = False, images=None):
         self._writer_class = _summary_writer_class()
-        self.log_dir = os.fspath(log_dir)
+        self.log_dir = check_path("TensorBoard", "log_dir", log_dir, kind="folder")
         self.histograms = check_bool("TensorBoard", "histograms", histograms)
         self.images = None if images is None else _sample_images(images)
         self.writer = None
