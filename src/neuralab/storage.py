@@ -51,6 +51,7 @@ from torch.overrides import TorchFunctionMode
 
 from . import registry
 from .errors import ConfigError, DTypeError, StorageError
+from .validation import check_bool, check_path, check_type
 
 __all__ = ["save", "load", "load_weights", "read_metadata", "atomic_write_bytes",
            "clean_stale_temporaries", "FORMAT_VERSION"]
@@ -300,7 +301,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
         StorageError: the file is not a neuralab ``.safetensors`` file or its
             metadata is not valid JSON.
     """
-    path = os.fspath(path)
+    path = check_path("read_metadata", "path", path)
     meta = _read_metadata_strings(path)
     if "neuralab" not in meta:
         raise StorageError(
@@ -350,8 +351,11 @@ def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = Non
     """
     if not isinstance(module, nn.Module):
         raise DTypeError(f"save: expected a torch.nn.Module, received {type(module).__name__}")
+    path = check_path("save", "path", path)
+    if metadata is not None:
+        check_type("save", "metadata", metadata, dict, "a dict (JSON-serialisable) or None")
     state = dict(module.state_dict())
-    if not allow_nonfinite:
+    if not check_bool("save", "allow_nonfinite", allow_nonfinite):
         bad = [k for k, t in state.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
         if bad:
             raise StorageError(
@@ -378,7 +382,9 @@ def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = Non
 
 def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> None:
     """Load the weights of a saved file into an existing ``module`` (strict by default)."""
-    path = os.fspath(path)
+    check_type("load_weights", "module", module, nn.Module, "a torch.nn.Module")
+    path = check_path("load_weights", "path", path)
+    strict = check_bool("load_weights", "strict", strict)
     read_metadata(path)
     _, stored = _read_header(path)
     wrong, missing, extra = _differences(module.state_dict(), stored)
@@ -407,7 +413,7 @@ def load(path: str | os.PathLike) -> nn.Module:
             naming an unknown layer or inconsistent with the stored tensors, weights
             that do not fit, or a weights-only file (use :func:`load_weights` for those).
     """
-    path = os.fspath(path)
+    path = check_path("load", "path", path)
     meta = read_metadata(path)
     if meta["class"] is None or meta["config"] is None:
         raise StorageError(

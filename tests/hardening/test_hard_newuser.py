@@ -8,6 +8,7 @@ Python or torch exception, or in a silent wrong answer.
 
 import numpy as np
 import pytest
+import torch
 
 import neuralab as nl
 from neuralab import layers as L
@@ -68,3 +69,34 @@ def test_tensorboard_into_an_existing_file(tmp_path):
     with pytest.raises(ConfigError, match=r"TensorBoard: expected `log_dir` to be a folder path, "
                                           r"received \"the file '.*data.csv'\""):
         nl.callbacks.TensorBoard(taken)
+
+
+# -- storage -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("call, owner", [
+    (lambda: nl.load(3), "load"),
+    (lambda: nl.load(None), "load"),
+    (lambda: nl.save(_net(), 5), "save"),
+    (lambda: nl.storage.read_metadata(["net.safetensors"]), "read_metadata"),
+    (lambda: nl.storage.load_weights(torch.nn.Linear(4, 3), 7), "load_weights"),
+])
+def test_storage_path_of_the_wrong_type(call, owner):
+    with pytest.raises(DTypeError, match=rf"{owner}: expected `path` to be a path \(str or os.PathLike\), "
+                                         r"received '(int|NoneType|list)'"):
+        call()
+
+
+def test_load_weights_into_a_non_module(tmp_path):
+    nl.save(torch.nn.Linear(4, 3), tmp_path / "linear.safetensors")
+    with pytest.raises(DTypeError, match=r"load_weights: expected `module` to be a torch.nn.Module, "
+                                         r"received 'linear'"):
+        nl.storage.load_weights("linear", tmp_path / "linear.safetensors")
+
+
+def test_save_flags_and_metadata_of_the_wrong_type(tmp_path):
+    target = tmp_path / "net.safetensors"
+    with pytest.raises(ConfigError, match=r"save: expected `allow_nonfinite` to be True or False, received 'yes'"):
+        nl.save(_net(), target, allow_nonfinite="yes")
+    with pytest.raises(DTypeError, match=r"save: expected `metadata` to be a dict \(JSON-serialisable\) or "
+                                         r"None, received 'list'"):
+        nl.save(_net(), target, metadata=["iris"])
+    assert not target.exists()
