@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import inspect
+import re
 from typing import Any, Iterable
 
 from .errors import ConfigError
+from .validation import expected
 
 __all__ = [
     "Registry",
@@ -129,7 +132,10 @@ class Registry:
             target = self.lookup(spec)
             if not self.instantiate and not kwargs:
                 return target
-            return target(**kwargs)
+            try:
+                return target(**kwargs)
+            except TypeError as exc:
+                raise self._misspelt(spec, target, kwargs, exc) from None
         if isinstance(spec, dict):
             if "class" not in spec:
                 raise ConfigError(
@@ -140,10 +146,26 @@ class Registry:
             config.update(kwargs)
             target = self.lookup(spec["class"])
             from_config = getattr(target, "from_config", None)
-            if from_config is not None:
-                return from_config(config)
-            return target(**config)
+            try:
+                return target(**config) if from_config is None else from_config(config)
+            except TypeError as exc:
+                raise self._misspelt(spec["class"], target, config, exc) from None
         return spec
+
+    def _misspelt(self, name: str, target: Any, kwargs: dict, exc: TypeError) -> Exception:
+        """A ConfigError naming the keyword ``target`` refused and listing those it takes; else ``exc``."""
+        found = re.search(r"unexpected keyword argument '(\w+)'", str(exc))
+        if found is None or found.group(1) not in kwargs:
+            return exc
+        try:
+            params = inspect.signature(target).parameters.values()
+        except (TypeError, ValueError):
+            params = []
+        takes = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        more = ", …" if any(p.kind is p.VAR_KEYWORD for p in params) else ""
+        bad = found.group(1)
+        return expected(f"{self.kind} {name!r}", bad, f"one of its arguments ({', '.join(takes)}{more})",
+                        kwargs[bad])
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered primary names matching a glob pattern, sorted."""

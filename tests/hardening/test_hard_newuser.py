@@ -100,3 +100,28 @@ def test_save_flags_and_metadata_of_the_wrong_type(tmp_path):
                                          r"None, received 'list'"):
         nl.save(_net(), target, metadata=["iris"])
     assert not target.exists()
+
+
+# -- registries: a misspelt keyword argument -----------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda: nl.architectures.create("lenet5", n_classes=3),
+     r"architecture 'lenet5': expected `n_classes` to be one of its arguments \(num_classes, input_shape, …\), "
+     r"received 3"),
+    (lambda: nl.registry.schedules.get("step_decay", factr=0.5),
+     r"schedule 'step_decay': expected `factr` to be one of its arguments \(factor, every\), received 0.5"),
+    (lambda: nl.registry.layers.get({"class": "Relu", "config": {"n_unit": 3}}),
+     r"layer 'Relu': expected `n_unit` to be one of its arguments \(n_units, .*\), received 3"),
+])
+def test_registry_misspelt_keyword(call, message):
+    with pytest.raises(ConfigError, match=message):
+        call()
+
+
+def test_registry_keeps_a_type_error_of_the_factory_itself():
+    def broken(size=1):
+        raise TypeError("f() got an unexpected keyword argument 'depth' (a bug inside the factory)")
+
+    kinds = nl.registry.Registry("thing")
+    kinds.register("broken")(broken)
+    with pytest.raises(TypeError, match=r"'depth' \(a bug inside the factory\)"):
+        kinds.get("broken", size=2)
