@@ -51,11 +51,18 @@ tests/base.py): 10 points x ∈ [-1, 1]², targets y ∈ [0, 1] uniform, a
 --overfit-epochs epochs (default 50; NeuPy's own tests allow 200 for CG
 Fletcher–Reeves and Dai–Yuan, 500 Hestenes–Stiefel, 1200 Polak–Ribière and
 Liu–Storey, 350 Newton, 250 SR1 at 2e-3) on seeds 0–9, and how many are < 1e-3
-("sr1_trust_region" is QuasiNewton(update="sr1", trust_region=True)).
+("sr1_trust_region" is QuasiNewton(update="sr1", trust_region=True)). Peers on
+the same problems, one iteration per epoch: scipy.optimize.minimize's "CG"
+(Polak–Ribière+ with a Wolfe line search), "BFGS" and "L-BFGS-B" (maxiter =
+epochs, gtol 0), and torch.optim.LBFGS (max_iter=1, strong Wolfe).
+--overfit-neupy-budgets runs each method NeuPy tested with the epochs and
+threshold of NeuPy's own test instead (CG Fletcher–Reeves and Dai–Yuan 200,
+Hestenes–Stiefel 500, Polak–Ribière and Liu–Storey 1200, Newton 350, all 1e-3;
+SR1 250, BFGS 100, DFP 350, all 2e-3). NeuPy runs each once, from its fixed seed.
 
 Run:  .venv/bin/python benchmarks/second_order.py [--repeats 3] [--seeds 3]
           [--large-repeats 1] [--skip-small] [--skip-large] [--huge [--huge-full]]
-          [--lenet] [--overfit [--overfit-epochs 50]]
+          [--lenet] [--overfit [--overfit-epochs 50]] [--overfit-neupy-budgets]
 Prints JSON. The small case runs with one torch thread (tiny tensors: thread
 spin-up costs more than it gains on a shared machine); the others with the default.
 """
@@ -439,26 +446,100 @@ OVERFIT_METHODS = {
 }
 
 
-def overfit_case(epochs: int, seeds: int = 10) -> dict:
+# NeuPy's own overfit tests (tests/algorithms/gd/test_conjgrad.py, test_hessian.py,
+# test_quasi_newton.py): the epochs each method gets and the loss it must end below
+NEUPY_BUDGETS = {
+    "cg_fletcher_reeves": (200, 1e-3), "cg_dai_yuan": (200, 1e-3),
+    "cg_hestenes_stiefel": (500, 1e-3), "cg_polak_ribiere": (1200, 1e-3),
+    "cg_liu_storey": (1200, 1e-3), "newton": (350, 1e-3), "sr1": (250, 2e-3),
+    "bfgs": (100, 2e-3), "dfp": (350, 2e-3),
+}
+
+
+def overfit_neuralab(name: str, options: dict, seed: int, epochs: int) -> float:
+    """Final MSE of one neuralab method on one seed: one full-batch step per epoch."""
     import warnings
 
+    net, x, y = neupy_overfit_problem(seed)
+    opt = nopt.create(name, net.parameters(), **options)
+    closure = (nopt.ResidualClosure(net, x, y) if name == "lm"
+               else nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the kink fallbacks warn once per run
+        for _ in range(epochs):
+            opt.step(closure)
+    return mse(net, x, y)
+
+
+def overfit_scipy(method: str, seed: int, epochs: int) -> float:
+    """Final MSE of scipy.optimize.minimize(method) after ``epochs`` iterations (gtol 0)."""
+    net, x, y = neupy_overfit_problem(seed)
+    params = list(net.parameters())
+    flat = torch.nn.utils.parameters_to_vector
+
+    def loss_and_grad(v):
+        torch.nn.utils.vector_to_parameters(torch.from_numpy(v), params)
+        loss = torch.nn.functional.mse_loss(net(x), y)
+        grads = torch.autograd.grad(loss, params)
+        return float(loss.detach()), flat(grads).numpy().copy()
+
+    scipy.optimize.minimize(loss_and_grad, flat(params).detach().numpy().copy(), jac=True,
+                            method=method, options={"maxiter": epochs, "gtol": 0.0})
+    return mse(net, x, y)
+
+
+def overfit_torch_lbfgs(seed: int, epochs: int) -> float:
+    """torch.optim.LBFGS, one iteration (max_iter=1, strong Wolfe) per epoch."""
+    net, x, y = neupy_overfit_problem(seed)
+    opt = torch.optim.LBFGS(net.parameters(), max_iter=1, line_search_fn="strong_wolfe",
+                            tolerance_grad=0.0, tolerance_change=0.0)
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(net(x), y)
+        loss.backward()
+        return loss
+
+    for _ in range(epochs):
+        opt.step(closure)
+    return mse(net, x, y)
+
+
+OVERFIT_PEERS = {
+    "peer_scipy_cg": lambda seed, epochs: overfit_scipy("CG", seed, epochs),
+    "peer_scipy_bfgs": lambda seed, epochs: overfit_scipy("BFGS", seed, epochs),
+    "peer_scipy_lbfgsb": lambda seed, epochs: overfit_scipy("L-BFGS-B", seed, epochs),
+    "peer_torch_lbfgs": overfit_torch_lbfgs,
+}
+
+
+def _overfit_row(losses: list[float], below: float, **extra) -> dict:
+    return {**extra, "below": f"{sum(v < below for v in losses)}/{len(losses)}",
+            "median_loss": float(f"{statistics.median(losses):.3g}"),
+            "losses": [float(f"{v:.3g}") for v in losses]}
+
+
+def overfit_case(epochs: int, seeds: int = 10) -> dict:
+    """Every method and peer for ``epochs`` epochs on seeds 0..seeds-1, threshold 1e-3."""
     torch.set_num_threads(1)
     out = {"epochs": epochs, "threshold": 1e-3}
     for label, (name, options) in OVERFIT_METHODS.items():
-        losses = []
-        for seed in range(seeds):
-            net, x, y = neupy_overfit_problem(seed)
-            opt = nopt.create(name, net.parameters(), **options)
-            closure = (nopt.ResidualClosure(net, x, y) if name == "lm"
-                       else nopt.LossClosure(net, x, y, torch.nn.functional.mse_loss))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the kink fallbacks warn once per run
-                for _ in range(epochs):
-                    opt.step(closure)
-            losses.append(mse(net, x, y))
-        out[label] = {"below_1e-3": f"{sum(v < 1e-3 for v in losses)}/{seeds}",
-                      "median_loss": float(f"{statistics.median(losses):.3g}"),
-                      "losses": [float(f"{v:.3g}") for v in losses]}
+        out[label] = _overfit_row([overfit_neuralab(name, options, s, epochs)
+                                   for s in range(seeds)], 1e-3)
+    for label, run in OVERFIT_PEERS.items():
+        out[label] = _overfit_row([run(s, epochs) for s in range(seeds)], 1e-3)
+    return out
+
+
+def overfit_neupy_budgets(seeds: int = 10) -> dict:
+    """Each method with the epochs and threshold of NeuPy's own overfit test."""
+    torch.set_num_threads(1)
+    out = {}
+    for label, (epochs, threshold) in NEUPY_BUDGETS.items():
+        name, options = OVERFIT_METHODS[label]
+        out[label] = _overfit_row([overfit_neuralab(name, options, s, epochs)
+                                   for s in range(seeds)], threshold,
+                                  epochs=epochs, threshold=threshold)
     return out
 
 
@@ -479,6 +560,8 @@ def main():
     parser.add_argument("--overfit", action="store_true",
                         help="NeuPy's overfit check on 10 seeds (a few minutes)")
     parser.add_argument("--overfit-epochs", type=int, default=50)
+    parser.add_argument("--overfit-neupy-budgets", action="store_true",
+                        help="NeuPy's overfit check with the epochs of NeuPy's own tests (minutes)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads of the large, huge and LeNet cases (default: torch's)")
     args = parser.parse_args()
@@ -499,6 +582,8 @@ def main():
         report["lenet5_digits_one_epoch"] = lenet_case(default_threads)
     if args.overfit:
         report["neupy_overfit"] = overfit_case(args.overfit_epochs)
+    if args.overfit_neupy_budgets:
+        report["neupy_overfit_neupy_budgets"] = overfit_neupy_budgets()
     np.set_printoptions(precision=4)
     print(json.dumps(report, indent=2))
 
