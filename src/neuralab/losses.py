@@ -48,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from . import registry
-from .errors import ConfigError, DTypeError
+from .errors import ConfigError, DataError, DTypeError, NeuralabError, ShapeError, format_shape
 
 __all__ = [
     "mse",
@@ -94,7 +94,53 @@ def _float_like(y_true: torch.Tensor, y_pred: torch.Tensor) -> torch.Tensor:
     return y_true.to(y_pred.dtype) if y_true.dtype != y_pred.dtype else y_true
 
 
+def _target_problem(owner: str, y_pred, y_true) -> Exception | None:
+    """Why ``owner(y_pred, y_true)`` failed, when the targets are the reason (else None)."""
+    for name, value in (("y_pred", y_pred), ("y_true", y_true)):
+        if not isinstance(value, torch.Tensor):
+            return DTypeError(f"{owner}: expected `{name}` to be a torch.Tensor, received "
+                              f"{type(value).__name__} (convert it with torch.as_tensor)")
+    if CLASSIFICATION.get(owner) == "categorical" and _is_label(y_pred, y_true):
+        n_classes, labels = y_pred.shape[1], y_true[y_true != -100]
+        if (y_true.shape[0],) + tuple(y_true.shape[1:]) != (y_pred.shape[0],) + tuple(y_pred.shape[2:]):
+            return ShapeError(f"{owner}: expected class labels of shape "
+                              f"{format_shape((y_pred.shape[0],) + tuple(y_pred.shape[2:]))} for an output "
+                              f"of shape {format_shape(tuple(y_pred.shape))}, received "
+                              f"{format_shape(tuple(y_true.shape))}")
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= n_classes):
+            return DataError(f"{owner}: expected class labels in [0, {n_classes}) for an output with "
+                             f"{n_classes} classes, received labels in [{int(labels.min())}, "
+                             f"{int(labels.max())}]")
+        return None
+    if y_true.shape != y_pred.shape and y_true.numel() != y_pred.numel():
+        return ShapeError(f"{owner}: expected `y_true` of shape {format_shape(tuple(y_pred.shape))} like "
+                          f"`y_pred`, received {format_shape(tuple(y_true.shape))}")
+    return None
+
+
+def _diagnosed(loss: Callable) -> Callable:
+    """``loss`` whose torch error on unfit targets becomes a ShapeError/DataError/DTypeError.
+
+    Nothing is checked on the way in (a loss runs on every batch): only a call that
+    fails is examined, and errors with another cause are raised unchanged.
+    """
+    @functools.wraps(loss)
+    def checked(*args, **kwargs):
+        try:
+            return loss(*args, **kwargs)
+        except (AttributeError, IndexError, RuntimeError, ValueError) as exc:
+            if isinstance(exc, NeuralabError) or len(args) < 2:
+                raise
+            problem = _target_problem(loss.__name__, *args[:2])
+            if problem is None:
+                raise
+            raise problem from None
+
+    return checked
+
+
 @registry.losses.register("mse", "mean_squared_error")
+@_diagnosed
 def mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Mean squared error ``mean((y_pred - y_true)²)``.
 
@@ -114,6 +160,7 @@ def mse(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
 
 
 @registry.losses.register("mae", "l1", "mean_absolute_error")
+@_diagnosed
 def mae(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Mean absolute error ``mean(|y_pred - y_true|)`` (alias ``l1``).
 
@@ -128,6 +175,7 @@ l1 = mae
 
 
 @registry.losses.register("l2", "sse", "sum_squared_error")
+@_diagnosed
 def l2(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Sum of squared errors ``Σ (y_pred - y_true)²`` over every element (alias ``sse``).
 
@@ -145,6 +193,7 @@ sse = l2
 
 
 @registry.losses.register("huber", "smooth_l1")
+@_diagnosed
 def huber(
     y_pred: torch.Tensor | None = None, y_true: torch.Tensor | None = None, *, delta: float = 1.0
 ):
@@ -171,6 +220,7 @@ def huber(
 
 
 @registry.losses.register("hinge")
+@_diagnosed
 def hinge(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Hinge loss ``mean(max(0, 1 − t·y))`` for targets ``t`` in {−1, +1}.
 
@@ -187,6 +237,7 @@ def hinge(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
 
 
 @registry.losses.register("binary_crossentropy", "bce", "log_loss")
+@_diagnosed
 def binary_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy on probabilities ``p`` (the output of a sigmoid).
 
@@ -206,6 +257,7 @@ def _is_label(y_pred: torch.Tensor, y_true: torch.Tensor) -> bool:
 
 
 @registry.losses.register("categorical_crossentropy", "cce", "crossentropy", "sparse_categorical_crossentropy")
+@_diagnosed
 def categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Categorical cross-entropy on probabilities ``p`` (the output of a softmax).
 
@@ -228,6 +280,7 @@ def categorical_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torc
 
 
 @registry.losses.register("sigmoid_crossentropy", "binary_crossentropy_with_logits")
+@_diagnosed
 def sigmoid_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy on logits: ``binary_crossentropy(sigmoid(z), t)``, computed stably.
 
@@ -239,6 +292,7 @@ def sigmoid_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Te
 
 
 @registry.losses.register("softmax_crossentropy", "categorical_crossentropy_with_logits")
+@_diagnosed
 def softmax_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Categorical cross-entropy on logits: ``categorical_crossentropy(softmax(z), t)``, stably.
 
@@ -255,6 +309,7 @@ def softmax_crossentropy(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Te
 
 
 @registry.losses.register("nll", "negative_log_likelihood")
+@_diagnosed
 def nll(y_pred: torch.Tensor, y_true: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood on log-probabilities (the output of a log-softmax).
 

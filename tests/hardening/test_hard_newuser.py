@@ -12,7 +12,7 @@ import torch
 
 import neuralab as nl
 from neuralab import layers as L
-from neuralab.errors import ConfigError, DTypeError
+from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError
 
 
 def _xy(n=16):
@@ -125,3 +125,33 @@ def test_registry_keeps_a_type_error_of_the_factory_itself():
     kinds.register("broken")(broken)
     with pytest.raises(TypeError, match=r"'depth' \(a bug inside the factory\)"):
         kinds.get("broken", size=2)
+
+
+# -- losses called in a plain PyTorch loop -------------------------------------------------------
+def test_loss_with_class_labels_out_of_range():
+    logits = torch.zeros(4, 3)
+    with pytest.raises(DataError, match=r"softmax_crossentropy: expected class labels in \[0, 3\) for an output "
+                                        r"with 3 classes, received labels in \[-1, 5\]"):
+        nl.losses.softmax_crossentropy(logits, torch.tensor([0, 5, -1, 2]))
+    # the padding label -100 stays ignored, as in torch
+    assert float(nl.losses.softmax_crossentropy(logits, torch.tensor([0, 1, -100, 2]))) == pytest.approx(np.log(3))
+
+
+def test_masked_sequence_loss_with_labels_beyond_the_vocabulary():
+    from neuralab.sequences import MaskedLoss
+
+    with pytest.raises(DataError, match=r"expected class labels in \[0, 4\) .* received labels in \[7, 7\]"):
+        MaskedLoss()(torch.zeros(2, 5, 4), torch.full((2, 5), 7))
+
+
+@pytest.mark.filterwarnings("ignore:Using a target size")   # torch's own, before it fails
+@pytest.mark.parametrize("name", ["mse", "binary_crossentropy", "hinge", "categorical_crossentropy"])
+def test_loss_with_targets_of_another_shape(name):
+    with pytest.raises(ShapeError, match=rf"{name}: expected `y_true` of shape \(4, 3\) like `y_pred`, "
+                                         r"received \(5, 3\)"):
+        nl.losses.get(name)(torch.full((4, 3), 0.5), torch.zeros(5, 3))
+
+
+def test_loss_with_numpy_targets():
+    with pytest.raises(DTypeError, match=r"mse: expected `y_true` to be a torch.Tensor, received ndarray"):
+        nl.losses.mse(torch.zeros(4, 1), np.zeros(4))
