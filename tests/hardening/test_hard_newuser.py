@@ -155,3 +155,38 @@ def test_loss_with_targets_of_another_shape(name):
 def test_loss_with_numpy_targets():
     with pytest.raises(DTypeError, match=r"mse: expected `y_true` to be a torch.Tensor, received ndarray"):
         nl.losses.mse(torch.zeros(4, 1), np.zeros(4))
+
+
+# -- sequences: decoding ---------------------------------------------------------------------------
+def _log_probs_only(tokens, state):            # forgot to return the state
+    return torch.log_softmax(torch.zeros(len(tokens), 5), -1)
+
+
+def test_decoding_step_that_returns_no_state():
+    from neuralab.sequences import beam_search, greedy_search
+
+    for search in (beam_search, greedy_search):
+        with pytest.raises(ConfigError, match=rf"{search.__name__}: expected the step function to return a pair "
+                                              r"\(log_probs, state\), received Tensor"):
+            search(_log_probs_only, None, 0, max_length=3)
+
+
+def test_greedy_search_step_with_a_flat_output():
+    from neuralab.sequences import greedy_search
+
+    def flat(tokens, state):                   # (V,) instead of (1, V): used to pick token 0 forever
+        return torch.log_softmax(torch.tensor([0.0, 5.0, 0.0]), -1), state
+
+    with pytest.raises(ConfigError, match=r"greedy_search: the step function must return log-probabilities "
+                                          r"of shape \(1, V\), returned \(3,\)"):
+        greedy_search(flat, None, 0, max_length=3)
+
+
+def test_decoding_without_a_step_function():
+    from neuralab.sequences import beam_search, sample
+
+    with pytest.raises(DTypeError, match=r"beam_search: expected `step` to be a function step\(tokens, state\) "
+                                         r"-> \(log_probs, state\), received 'NoneType'"):
+        beam_search(None, None, 0)
+    with pytest.raises(DTypeError, match=r"sample: expected `model` to be a CharLanguageModel, received 'lm'"):
+        sample("lm", "ab", 5)

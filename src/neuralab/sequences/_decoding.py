@@ -26,8 +26,8 @@ from typing import Any, Callable
 
 import torch
 
-from ..errors import ConfigError
-from ..validation import check_int, check_number
+from ..errors import ConfigError, DTypeError
+from ..validation import check_int, check_number, expected
 
 __all__ = ["greedy_search", "beam_search", "sample_next", "select_state"]
 
@@ -47,10 +47,27 @@ def select_state(state: Any, index: torch.Tensor) -> Any:
     return state
 
 
-def _check_common(owner, max_length, end):
+def _check_common(owner, step, max_length, end):
+    if not callable(step):
+        raise expected(owner, "step", "a function step(tokens, state) -> (log_probs, state)",
+                       type(step).__name__, error=DTypeError)
     max_length = check_int(owner, "max_length", max_length, low=1)
     end = check_int(owner, "end", end, low=0, allow_none=True)
     return max_length, end
+
+
+def _step(owner: str, step: Callable, tokens: torch.Tensor, state: Any):
+    """``step(tokens, state)`` checked: a pair ``(log_probs (B, V), state)`` for B = len(tokens)."""
+    out = step(tokens, state)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
+        raise ConfigError(f"{owner}: expected the step function to return a pair (log_probs, state), "
+                          f"received {type(out).__name__}"
+                          + (f" of length {len(out)}" if isinstance(out, (tuple, list)) else ""))
+    log_probs, state = out
+    if log_probs.dim() != 2 or log_probs.shape[0] != len(tokens):
+        raise ConfigError(f"{owner}: the step function must return log-probabilities of shape "
+                          f"({len(tokens)}, V), returned {tuple(log_probs.shape)}")
+    return log_probs, state
 
 
 @torch.no_grad()
@@ -60,11 +77,11 @@ def greedy_search(step: Callable, state: Any, start: int, *, max_length: int = 2
 
     Stops after ``end`` (included in the tokens) or ``max_length`` symbols.
     """
-    max_length, end = _check_common("greedy_search", max_length, end)
+    max_length, end = _check_common("greedy_search", step, max_length, end)
     token = torch.tensor([check_int("greedy_search", "start", start, low=0)])
     tokens, total = [], 0.0
     for _ in range(max_length):
-        log_probs, state = step(token, state)
+        log_probs, state = _step("greedy_search", step, token, state)
         value, token = log_probs[0].max(-1)
         token = token.reshape(1)
         tokens.append(int(token))
@@ -98,7 +115,7 @@ def beam_search(step: Callable, state: Any, start: int, *, width: int = 4, max_l
     """
     owner = "beam_search"
     width = check_int(owner, "width", width, low=1)
-    max_length, end = _check_common(owner, max_length, end)
+    max_length, end = _check_common(owner, step, max_length, end)
     alpha = check_number(owner, "length_penalty", length_penalty, low=0.0)
     n_best = width if n_best is None else check_int(owner, "n_best", n_best, low=1)
     live_tokens: list[list] = [[]]
@@ -106,10 +123,7 @@ def beam_search(step: Callable, state: Any, start: int, *, width: int = 4, max_l
     last = torch.tensor([check_int(owner, "start", start, low=0)])
     finished: list[tuple[list, float]] = []
     for t in range(max_length):
-        log_probs, state = step(last, state)
-        if log_probs.dim() != 2 or log_probs.shape[0] != len(live_tokens):
-            raise ConfigError(f"{owner}: the step function must return log-probabilities of shape "
-                              f"({len(live_tokens)}, V), returned {tuple(log_probs.shape)}")
+        log_probs, state = _step(owner, step, last, state)
         cand = live_scores.unsqueeze(1) + log_probs.double().cpu()  # (B, V)
         n_vocab = cand.shape[1]
         k = min(width, cand.numel())

@@ -24,7 +24,7 @@ from torch import nn
 
 from .. import layers as L
 from ..errors import DataError, DTypeError
-from ..validation import check_choice, check_int, check_number
+from ..validation import check_choice, check_int, check_number, check_type
 from ._decoding import beam_search as _beam_search
 from ._decoding import greedy_search, sample_next
 from ._padding import MaskedLoss
@@ -206,6 +206,7 @@ def sample(model: CharLanguageModel, prompt: str, length: int = 200, *,
 
     Returns: ``prompt`` followed by the generated characters.
     """
+    check_type("sample", "model", model, CharLanguageModel, "a CharLanguageModel")
     check_number("sample", "temperature", temperature, low=0.0, low_open=True)
     length = check_int("sample", "length", length, low=0)
     gen = None if seed is None else torch.Generator().manual_seed(check_int("sample", "seed",
@@ -229,6 +230,7 @@ def generate_beam(model: CharLanguageModel, prompt: str, length: int = 40, *, wi
 
     Returns ``[(continuation, score), …]`` best first, scored by ``(1/T^α) Σ log p``.
     """
+    check_type("generate_beam", "model", model, CharLanguageModel, "a CharLanguageModel")
     was_training = model.training
     model.eval()
     state, last = model.prime(prompt)
