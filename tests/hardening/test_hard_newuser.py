@@ -190,3 +190,20 @@ def test_decoding_without_a_step_function():
         beam_search(None, None, 0)
     with pytest.raises(DTypeError, match=r"sample: expected `model` to be a CharLanguageModel, received 'lm'"):
         sample("lm", "ab", 5)
+
+
+def test_pad_sequences_with_a_string_padding_value():
+    from neuralab.sequences import pad_sequences
+
+    with pytest.raises(DTypeError, match=r"pad_sequences: expected `value` to be a number \(the padding value\), "
+                                         r"received '<pad>'"):
+        pad_sequences([[1, 2, 3], [4]], value="<pad>")
+
+
+def test_skipgram_given_sentences_like_gensim():
+    from neuralab.sequences import SkipGram
+
+    sentences = [["the", "cat", "sat"], ["the", "dog", "sat"]]
+    with pytest.raises(DataError, match=r"SkipGram.fit: expected a flat list of words \(strings\), received a "
+                                        r"list at position 0; join sentences first"):
+        SkipGram(min_count=1).fit(sentences)

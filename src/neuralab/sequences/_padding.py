@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from .. import losses as _losses
 from ..errors import ConfigError, DataError, DTypeError, ShapeError, format_shape
-from ..validation import check_choice, check_int
+from ..validation import check_choice, check_int, check_type
 
 __all__ = [
     "IGNORE_INDEX",
@@ -112,6 +112,7 @@ def pad_sequences(sequences: Sequence, *, max_length: int | None = None, padding
     padding = check_choice(owner, "padding", padding, ("post", "pre"))
     truncating = check_choice(owner, "truncating", truncating, ("post", "pre", "error"))
     max_length = check_int(owner, "max_length", max_length, low=1, allow_none=True)
+    check_type(owner, "value", value, numbers.Number, "a number (the padding value)")
     tensors = _as_sequences(owner, sequences)
     feature = tuple(tensors[0].shape[1:])
     longest = max(int(t.shape[0]) for t in tensors)

@@ -96,6 +96,11 @@ class SkipGram(nn.Module):
         if isinstance(words, str) or not isinstance(words, (list, tuple)) or not words:
             raise DataError("SkipGram.fit: expected a non-empty list of words, received "
                             f"{type(words).__name__}")
+        odd = next((i for i, w in enumerate(words) if not isinstance(w, str)), None)
+        if odd is not None:
+            raise DataError(f"SkipGram.fit: expected a flat list of words (strings), received a "
+                            f"{type(words[odd]).__name__} at position {odd}; join sentences first: "
+                            "[w for sentence in sentences for w in sentence]")
         epochs = check_int("SkipGram.fit", "epochs", epochs, low=1)
         batch_size = check_int("SkipGram.fit", "batch_size", batch_size, low=1)
         lr = check_number("SkipGram.fit", "lr", lr, low=0.0, low_open=True)
