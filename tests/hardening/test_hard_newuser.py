@@ -207,3 +207,23 @@ def test_skipgram_given_sentences_like_gensim():
     with pytest.raises(DataError, match=r"SkipGram.fit: expected a flat list of words \(strings\), received a "
                                         r"list at position 0; join sentences first"):
         SkipGram(min_count=1).fit(sentences)
+
+
+# -- reinforcement learning: states outside the table ----------------------------------------------
+@pytest.mark.parametrize("state", [-1, 16, 1.5, "3"])
+def test_tabular_agent_acting_on_a_state_outside_its_table(state):
+    from neuralab import rl
+
+    agent = rl.QLearning(rl.GridWorld.sutton_barto_4_1())   # 16 states; -1 used to wrap to the last row
+    with pytest.raises(ConfigError, match=r"QLearning: expected `observation` to be an integer >= 0 and <= 15, "
+                                          rf"received {state!r}"):
+        agent.act(state)
+    assert agent.act(np.int64(3)) == agent.act(3)
+
+
+def test_tabular_agent_evaluated_on_a_larger_world():
+    from neuralab import rl
+
+    agent = rl.QLearning(rl.GridWorld.sutton_barto_4_1())
+    with pytest.raises(ConfigError, match=r"expected `observation` to be an integer >= 0 and <= 15, received \d+"):
+        rl.evaluate(agent, rl.GridWorld.sutton_barto_3_5(), episodes=3, seed=0)

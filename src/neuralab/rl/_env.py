@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, DTypeError
-from ..validation import expected
+from ..validation import check_int, expected
 
 
 def _space_name(space) -> str:
@@ -38,6 +38,7 @@ class StateIndexer:
     """Maps observations of Discrete, MultiDiscrete or Tuple-of-Discrete spaces to 0..S−1."""
 
     def __init__(self, owner: str, space):
+        self.owner, self.space = owner, space
         kind = type(space).__name__
         if kind == "Discrete":
             self.sizes, self.starts = (int(space.n),), (int(getattr(space, "start", 0)),)
@@ -57,7 +58,20 @@ class StateIndexer:
 
     def __call__(self, obs) -> int:
         if self._single:
-            return int(obs) - self.starts[0]
-        return int(np.ravel_multi_index(tuple(int(o) - s for o, s in zip(obs, self.starts)),
+            return self._coordinate(obs, 0)
+        if np.ndim(obs) != 1 or len(obs) != len(self.sizes):
+            raise expected(self.owner, "observation", f"{len(self.sizes)} integers, an observation of "
+                           f"{_space_name(self.space)}", obs)
+        return int(np.ravel_multi_index(tuple(self._coordinate(o, i) for i, o in enumerate(obs)),
                                         self.sizes))
+
+    def _coordinate(self, value, axis: int) -> int:
+        """Axis ``axis`` of an observation, checked against the space, counted from 0."""
+        if np.ndim(value) == 0 and hasattr(value, "item"):   # NumPy and torch scalars
+            value = value.item()
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        start = self.starts[axis]
+        return check_int(self.owner, "observation", value, low=start,
+                         high=start + self.sizes[axis] - 1) - start
 

@@ -11,7 +11,7 @@ from torch import nn
 from ..errors import ConfigError, DTypeError
 from ..training import Trainer
 from ..validation import check_int, check_number, check_probability, expected
-from ._env import check_env, discrete_actions
+from ._env import StateIndexer, check_env, discrete_actions
 
 
 def mlp(n_in: int, hidden, n_out: int, activation=nn.ReLU) -> nn.Sequential:
@@ -48,7 +48,7 @@ class ObsEncoder:
             self.shape = (int(np.prod(space.shape)),)
             self.discrete = False
         elif kind == "Discrete":
-            self.n, self.start = int(space.n), int(getattr(space, "start", 0))
+            self.n, self.index = int(space.n), StateIndexer(owner, space)
             self.shape = (self.n,)
             self.discrete = True
         else:
@@ -59,7 +59,7 @@ class ObsEncoder:
     def __call__(self, obs) -> np.ndarray:
         if self.discrete:
             vec = np.zeros(self.n, dtype=np.float32)
-            vec[int(obs) - self.start] = 1.0
+            vec[self.index(obs)] = 1.0
             return vec
         return np.asarray(obs, dtype=np.float32).reshape(-1)
 
