@@ -227,3 +227,15 @@ def test_tabular_agent_evaluated_on_a_larger_world():
     agent = rl.QLearning(rl.GridWorld.sutton_barto_4_1())
     with pytest.raises(ConfigError, match=r"expected `observation` to be an integer >= 0 and <= 15, received \d+"):
         rl.evaluate(agent, rl.GridWorld.sutton_barto_3_5(), episodes=3, seed=0)
+
+
+# -- faces ---------------------------------------------------------------------------------------
+def test_contrastive_loss_given_identity_labels_instead_of_same_flags():
+    from neuralab.vision.face import contrastive_loss
+
+    a, b = torch.zeros(4, 2), torch.ones(4, 2)
+    with pytest.raises(DataError, match=r"contrastive_loss: expected `same` to hold 1/True .* or 0/False per pair, "
+                                        r"received values in \[0, 7\]"):
+        contrastive_loss(a, b, torch.tensor([0, 3, 7, 1]))           # used to weight d² by 3 and 7
+    flags = contrastive_loss(a, b, torch.tensor([True, False, False, True]))
+    assert torch.equal(flags, contrastive_loss(a, b, torch.tensor([1.0, 0.0, 0.0, 1.0])))

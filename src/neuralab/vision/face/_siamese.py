@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ...errors import DTypeError, ShapeError, format_shape
+from ...errors import DataError, DTypeError, ShapeError, format_shape
 from ...validation import check_bool, check_choice, check_number, expected
 
 __all__ = ["Siamese", "ViewAverage", "triplet_loss", "contrastive_loss", "info_nce_loss",
@@ -107,6 +107,10 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, same, margin: float = 1.0
     if same.shape != (len(a),):
         raise ShapeError(f"contrastive_loss: expected `same` of shape ({len(a)},), received "
                          f"{format_shape(same.shape)}")
+    if same.dtype != torch.bool and not bool(((same == 0) | (same == 1)).all()):
+        raise DataError(f"contrastive_loss: expected `same` to hold 1/True (one identity) or 0/False per pair, "
+                        f"received values in [{float(same.min()):g}, {float(same.max()):g}]; for identity "
+                        "labels pass same=(labels_a == labels_b)")
     y = same.to(a.dtype)
     d2 = (a - b).pow(2).sum(1)
     d = d2.clamp_min(1e-12).sqrt()
