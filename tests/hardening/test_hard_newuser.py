@@ -239,3 +239,16 @@ def test_contrastive_loss_given_identity_labels_instead_of_same_flags():
         contrastive_loss(a, b, torch.tensor([0, 3, 7, 1]))           # used to weight d² by 3 and 7
     flags = contrastive_loss(a, b, torch.tensor([True, False, False, True]))
     assert torch.equal(flags, contrastive_loss(a, b, torch.tensor([1.0, 0.0, 0.0, 1.0])))
+
+
+# -- GANs ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("sigma, what", [
+    (-np.eye(3), r"asymmetry 0 and smallest eigenvalue -1"),                 # used to give 0.0
+    (np.triu(np.ones((3, 3))), r"asymmetry 1 and smallest eigenvalue -?0\.\d+"),
+])
+def test_frechet_distance_of_a_matrix_that_is_no_covariance(sigma, what):
+    from neuralab.generative import frechet_distance
+
+    with pytest.raises(DataError, match=r"frechet_distance: expected `sigma1` to be a covariance matrix "
+                                        r"\(symmetric, positive semi-definite\), received a matrix with " + what):
+        frechet_distance(np.zeros(3), sigma, np.zeros(3), np.eye(3))

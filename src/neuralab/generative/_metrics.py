@@ -64,6 +64,12 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
         if s.shape != (d, d):
             raise ShapeError(f"{owner}: expected `{name}` of shape ({d}, {d}) for means of "
                              f"length {d}, received {s.shape}")
+        scale = max(float(np.abs(s).max()), np.finfo(np.float64).tiny)
+        lowest = float(np.linalg.eigvalsh((s + s.T) / 2).min())
+        if not np.allclose(s, s.T, rtol=1e-5, atol=1e-8 * scale) or lowest < -1e-6 * scale:
+            raise DataError(f"{owner}: expected `{name}` to be a covariance matrix (symmetric, positive "
+                            f"semi-definite), received a matrix with asymmetry {float(np.abs(s - s.T).max()):.3g} "
+                            f"and smallest eigenvalue {lowest:.3g}; pass np.cov(features, rowvar=False)")
     root1 = _sqrt_psd(s1)
     inner = root1 @ s2 @ root1
     eig = np.linalg.eigvalsh((inner + inner.T) / 2)
