@@ -18,7 +18,7 @@ def test_digits_split_is_fixed_stratified_and_scaled():
     # resizing keeps the picture: the mean intensity barely changes
     assert abs(big.x_train.mean() - a.x_train.mean()) < 0.01
     assert load_digits(flat=True).x_train.shape == (1437, 64)
-    with pytest.raises(ConfigError, match="`size` must be a positive int, received 0"):
+    with pytest.raises(ConfigError, match="load_digits: expected `size` to be an integer >= 1, received 0"):
         load_digits(size=0)
 
 

@@ -252,3 +252,23 @@ def test_frechet_distance_of_a_matrix_that_is_no_covariance(sigma, what):
     with pytest.raises(DataError, match=r"frechet_distance: expected `sigma1` to be a covariance matrix "
                                         r"\(symmetric, positive semi-definite\), received a matrix with " + what):
         frechet_distance(np.zeros(3), sigma, np.zeros(3), np.eye(3))
+
+
+# -- datasets ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(noise=-0.1), r"make_spirals: expected `noise` to be a finite number >= 0, received -0.1"),  # numpy's raw
+    (dict(noise=float("nan")), r"make_spirals: expected `noise` to be a finite number >= 0, received nan"),  # NaN X
+    (dict(turns=float("inf")), r"make_spirals: expected `turns` to be a finite number, received inf"),
+])
+def test_make_spirals_with_a_bad_noise_or_turns(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        nl.datasets.make_spirals(50, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(test_size="0.2"), r"load_digits: expected `test_size` to be a finite number > 0 and < 1, received '0.2'"),
+    (dict(flat="yes"), r"load_digits: expected `flat` to be True or False, received 'yes'"),
+])
+def test_load_digits_with_a_string_option(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        nl.datasets.load_digits(**kwargs)

@@ -8,8 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..errors import ConfigError
-from ..validation import check_choice, check_int, check_probability
+from ..validation import check_bool, check_choice, check_int, check_number, check_probability
 
 __all__ = ["Split", "load_digits", "make_digits", "DIGIT_SHAPE"]
 
@@ -127,15 +126,14 @@ def load_digits(size: int = 8, test_size: float = 0.2, seed: int = 0, flat: bool
            [0, 0, 1, 0],
            [0, 1, 1, 1]])
     """
-    if discrete:
+    flat = check_bool("load_digits", "flat", flat)
+    if check_bool("load_digits", "discrete", discrete):
         return _discrete_digits()
     from sklearn.datasets import load_digits as sk_load
     from sklearn.model_selection import train_test_split
 
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ConfigError(f"load_digits: `size` must be a positive int, received {size!r}")
-    if not 0 < test_size < 1:
-        raise ConfigError(f"load_digits: `test_size` must be in (0, 1), received {test_size!r}")
+    size = check_int("load_digits", "size", size, low=1)
+    check_number("load_digits", "test_size", test_size, low=0.0, high=1.0, low_open=True, high_open=True)
     data = sk_load()
     images = (data.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8)
     if size != 8:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from ..validation import check_int
+from ..validation import check_int, check_number
 
 __all__ = ["make_spirals", "make_reber", "is_reber", "REBER_SYMBOLS",
            "is_valid_reber", "reber_next_symbols", "make_embedded_reber",
@@ -31,6 +31,8 @@ def make_spirals(n_samples: int = 300, n_classes: int = 2, noise: float = 0.1,
     """
     n_samples = _check_count("make_spirals", "n_samples", n_samples)
     n_classes = _check_count("make_spirals", "n_classes", n_classes, 2)
+    noise = check_number("make_spirals", "noise", noise, low=0.0)
+    turns = check_number("make_spirals", "turns", turns)
     rng = np.random.default_rng(seed)
     y = np.arange(n_samples) % n_classes
     r = rng.uniform(0.05, 1.0, n_samples)
