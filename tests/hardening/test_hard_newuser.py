@@ -272,3 +272,16 @@ def test_make_spirals_with_a_bad_noise_or_turns(kwargs, message):
 def test_load_digits_with_a_string_option(kwargs, message):
     with pytest.raises(ConfigError, match=message):
         nl.datasets.load_digits(**kwargs)
+
+
+def test_face_verifier_fitted_on_identity_labels_or_nan_embeddings():
+    from neuralab.vision.face import FaceVerifier
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((20, 4)), rng.random((20, 4))
+    with pytest.raises(DataError, match=r"roc_curve: expected `same` to hold 1/True .* received "
+                                        r"values in \[0, 19\]"):
+        FaceVerifier().fit(a, b, np.arange(20))                      # used to count 19 of 20 as 'same'
+    a[3] = np.nan
+    with pytest.raises(DataError, match=r"roc_curve: expected finite distances, received 1 NaN/inf"):
+        FaceVerifier().fit(a, b, np.arange(20) % 2)

@@ -82,6 +82,15 @@ def triplet_loss(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.T
     return _reduce((d_ap - d_an + margin).clamp_min(0), reduction, "triplet_loss")
 
 
+def same_flags(owner: str, same: torch.Tensor) -> torch.Tensor:
+    """``same`` as a bool tensor; refused unless every value is 1/True or 0/False."""
+    if same.dtype != torch.bool and not bool(((same == 0) | (same == 1)).all()):
+        raise DataError(f"{owner}: expected `same` to hold 1/True (one identity) or 0/False per pair, "
+                        f"received values in [{float(same.min()):g}, {float(same.max()):g}]; for identity "
+                        "labels pass same=(labels_a == labels_b)")
+    return same.to(torch.bool)
+
+
 def contrastive_loss(a: torch.Tensor, b: torch.Tensor, same, margin: float = 1.0, *,
                      reduction: str = "mean") -> torch.Tensor:
     """The contrastive loss of Hadsell, Chopra & LeCun (2006) on pairs.
@@ -107,11 +116,7 @@ def contrastive_loss(a: torch.Tensor, b: torch.Tensor, same, margin: float = 1.0
     if same.shape != (len(a),):
         raise ShapeError(f"contrastive_loss: expected `same` of shape ({len(a)},), received "
                          f"{format_shape(same.shape)}")
-    if same.dtype != torch.bool and not bool(((same == 0) | (same == 1)).all()):
-        raise DataError(f"contrastive_loss: expected `same` to hold 1/True (one identity) or 0/False per pair, "
-                        f"received values in [{float(same.min()):g}, {float(same.max()):g}]; for identity "
-                        "labels pass same=(labels_a == labels_b)")
-    y = same.to(a.dtype)
+    y = same_flags("contrastive_loss", same).to(a.dtype)
     d2 = (a - b).pow(2).sum(1)
     d = d2.clamp_min(1e-12).sqrt()
     loss = y * d2 + (1 - y) * (margin - d).clamp_min(0).pow(2)

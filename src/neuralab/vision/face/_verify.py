@@ -22,7 +22,7 @@ from torch import nn
 
 from ...errors import DataError, DTypeError, NotFittedError, ShapeError, format_shape
 from ...validation import check_bool, check_number, expected
-from ._siamese import pairwise_distances
+from ._siamese import pairwise_distances, same_flags
 
 __all__ = ["roc_curve", "equal_error_rate", "ScoreNorm", "FaceVerifier", "FaceDatabase"]
 
@@ -34,7 +34,10 @@ def _distances_and_labels(owner: str, distances, same):
     if d.dim() != 1 or s.shape != d.shape:
         raise ShapeError(f"{owner}: expected `distances` and `same` of one shape (N,), received "
                          f"{format_shape(d.shape)} and {format_shape(s.shape)}")
-    s = s.to(torch.bool)
+    s = same_flags(owner, s)
+    if not bool(torch.isfinite(d).all()):
+        raise DataError(f"{owner}: expected finite distances, received {int((~torch.isfinite(d)).sum())} "
+                        "NaN/inf (are the embeddings finite?)")
     if not bool(s.any()) or bool(s.all()):
         raise DataError(f"{owner}: expected both same-identity and different-identity pairs, "
                         f"received {int(s.sum())} same and {int((~s).sum())} different")
