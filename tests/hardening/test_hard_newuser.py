@@ -285,3 +285,32 @@ def test_face_verifier_fitted_on_identity_labels_or_nan_embeddings():
     a[3] = np.nan
     with pytest.raises(DataError, match=r"roc_curve: expected finite distances, received 1 NaN/inf"):
         FaceVerifier().fit(a, b, np.arange(20) % 2)
+
+
+# -- detection -----------------------------------------------------------------------------------
+def _encoder():
+    from neuralab.vision.detection import YoloEncoder
+
+    return YoloEncoder(64, 4, [[10.0, 10.0], [20.0, 20.0]], 3)
+
+
+@pytest.mark.parametrize("targets, message", [
+    ([{"box": [[0.0, 0, 10, 10]], "labels": [1]}],                           # KeyError: 'boxes'
+     r"expected `targets\[0\]` to be a dict with keys \['boxes', 'labels'\], received \['box', 'labels'\]"),
+    ([torch.tensor([[0.0, 0, 10, 10]])],                                    # IndexError
+     r"expected `targets\[0\]` to be a dict with keys \['boxes', 'labels'\], received Tensor"),
+    ([{"boxes": [[0.0, 0, 10, 10]], "labels": [1.7]}],                       # silently class 1
+     r"expected integer class labels in `targets\[0\]\['labels'\]`, received \[1.7"),
+])
+def test_yolo_encoder_with_malformed_targets(targets, message):
+    with pytest.raises(DataError, match=r"YoloEncoder.encode: " + message):
+        _encoder().encode(targets)
+
+
+def test_yolo_loss_given_the_raw_targets_instead_of_their_encoding():
+    from neuralab.vision.detection import yolo_loss
+
+    targets = [{"boxes": [[0.0, 0, 10, 10]], "labels": [1]}]
+    with pytest.raises(DTypeError, match=r"yolo_loss: expected `y` to be the encoded targets "
+                                         r"encoder.encode\(targets\), a tensor, received 'list'"):
+        yolo_loss(torch.zeros(1, 4, 4, 2, 8), targets, _encoder())

@@ -99,8 +99,11 @@ def _entries(owner: str, name: str, items, with_scores: bool) -> list[dict]:
                             f"{list(keys)}, received {got}")
         boxes = as_boxes(item["boxes"], owner=owner, name=f"{name}[{index}]['boxes']")
         boxes = boxes.detach().cpu().double().reshape(-1, 4)
-        labels = torch.as_tensor(item["labels"]).detach().cpu().reshape(-1).long()
-        entry = {"boxes": boxes, "labels": labels}
+        labels = torch.as_tensor(item["labels"]).detach().cpu().reshape(-1)
+        if labels.is_floating_point() and not bool((labels == labels.round()).all()):
+            raise DataError(f"{owner}: expected integer class labels in `{name}[{index}]['labels']`, "
+                            f"received {labels.tolist()[:8]}")
+        entry = {"boxes": boxes, "labels": labels.long()}
         if with_scores:
             scores = torch.as_tensor(item["scores"]).detach().cpu().double().reshape(-1)
             entry["scores"] = scores

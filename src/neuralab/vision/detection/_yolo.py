@@ -11,9 +11,9 @@ from ... import layers as L
 from ... import registry
 from ...architectures._base import Model, build_model, check_image_shape, check_num_classes
 from ...errors import ConfigError, DataError, ShapeError
-from ...validation import check_int, check_number, check_probability
-from ..boxes import as_boxes
+from ...validation import check_int, check_number, check_probability, check_type
 from ._anchors import _shape_iou
+from ._metrics import _entries
 from ._nms import nms
 
 __all__ = ["YoloEncoder", "yolo_loss", "decode", "TinyYolo", "tiny_yolo"]
@@ -95,19 +95,13 @@ class YoloEncoder:
     # -- targets -> y ------------------------------------------------------------------------
     def encode(self, targets) -> torch.Tensor:
         """``y`` of shape ``(N, G_h, G_w, k, 5 + p)`` for a list of ``{"boxes", "labels"}`` dicts."""
-        if isinstance(targets, dict):
-            targets = [targets]
+        targets = _entries("YoloEncoder.encode", "targets", targets, with_scores=False)
         (gh, gw), (h, w) = self.grid_size, self.image_size
         k, p = self.num_anchors, self.num_classes
         y = torch.zeros(len(targets), gh, gw, k, 5 + p)
         self.dropped = 0
         for n, t in enumerate(targets):
-            boxes = as_boxes(t["boxes"], owner="YoloEncoder.encode",
-                             name=f"targets[{n}]['boxes']").float().reshape(-1, 4).cpu()
-            labels = torch.as_tensor(t["labels"]).reshape(-1).long().cpu()
-            if len(labels) != len(boxes):
-                raise DataError(f"YoloEncoder.encode: expected one label per box in targets[{n}], "
-                                f"received {len(boxes)} boxes and {len(labels)} labels")
+            boxes, labels = t["boxes"].float(), t["labels"]
             if len(labels) and (labels.min() < 0 or labels.max() >= p):
                 raise DataError(f"YoloEncoder.encode: expected labels in [0, {p}), received "
                                 f"{labels.tolist()} in targets[{n}]")
@@ -204,6 +198,7 @@ def yolo_loss(output: torch.Tensor, y: torch.Tensor, encoder: YoloEncoder, *,
         True
     """
     t = encoder._check_output(output, "yolo_loss")
+    check_type("yolo_loss", "y", y, torch.Tensor, "the encoded targets encoder.encode(targets), a tensor")
     if y.shape != t.shape:
         raise ShapeError(f"yolo_loss: expected targets of shape {tuple(t.shape)} matching the "
                          f"output, received {tuple(y.shape)}")
