@@ -35,7 +35,7 @@ import numbers
 from typing import Iterable, Sequence
 
 from .errors import ConfigError, ShapeError
-from .validation import check_int
+from .validation import check_bool, check_int, expected
 
 __all__ = [
     "PADDING_MODES",
@@ -127,6 +127,7 @@ def output_size(I: int | None, F: int, S: int = 1, padding_mode="valid", dilatio
             return None
         padding(None, F, S, padding_mode, dilation)  # validates arguments
         return None
+    I = _positive_int("input_size", I)
     ps, pe = padding(I, F, S, padding_mode, dilation)
     Fe = effective_kernel(F, dilation)
     span = I + ps + pe - Fe
@@ -206,6 +207,8 @@ def receptive_field(layers: Iterable) -> int:
             if geometry is None:
                 continue
             item = geometry[0]
+        if isinstance(item, (str, bytes)) or not hasattr(item, "__len__") or len(item) not in (2, 3):
+            raise expected("receptive_field", "layers", "a list of (F, S) or (F, S, dilation) items", item)
         F, S, *rest = item
         rf, jump = receptive_field_step(rf, jump, F, S, rest[0] if rest else 1)
     return rf
@@ -226,8 +229,12 @@ def conv_parameters(F, C: int, K: int, bias: bool = True, dims: int = 2, groups:
     >>> conv_parameters(3, 64, 128), conv_parameters((3, 3), 64, 128, bias=False)
     (73856, 73728)
     """
+    dims = check_int("conv_parameters", "dims", dims, low=1, high=3)
     kernel = (F,) * dims if isinstance(F, numbers.Integral) else tuple(F)
-    return (_prod(kernel) * C // groups + (1 if bias else 0)) * K
+    kernel = tuple(_positive_int("kernel_size", f) for f in kernel)
+    C, K = _positive_int("channels", C), _positive_int("filters", K)
+    groups = _positive_int("groups", groups)
+    return (_prod(kernel) * C // groups + (1 if check_bool("conv_parameters", "bias", bias) else 0)) * K
 
 
 def dense_parameters(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -236,7 +243,8 @@ def dense_parameters(n_in: int, n_out: int, bias: bool = True) -> int:
     >>> dense_parameters(400, 120)
     48120
     """
-    return (n_in + (1 if bias else 0)) * n_out
+    n_in, n_out = _positive_int("n_in", n_in), _positive_int("n_out", n_out)
+    return (n_in + (1 if check_bool("dense_parameters", "bias", bias) else 0)) * n_out
 
 
 def count_parameters(module, trainable_only: bool = False) -> int:

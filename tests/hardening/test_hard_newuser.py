@@ -314,3 +314,17 @@ def test_yolo_loss_given_the_raw_targets_instead_of_their_encoding():
     with pytest.raises(DTypeError, match=r"yolo_loss: expected `y` to be the encoded targets "
                                          r"encoder.encode\(targets\), a tensor, received 'list'"):
         yolo_loss(torch.zeros(1, 4, 4, 2, 8), targets, _encoder())
+
+
+# -- CNN arithmetic --------------------------------------------------------------------------------
+@pytest.mark.parametrize("call, message", [
+    (lambda A: A.conv_parameters(3, -64, 128), r"expected `channels` to be an integer >= 1, received -64"),  # was -73600
+    (lambda A: A.dense_parameters(True, 3), r"expected `n_in` to be an integer >= 1, received True"),        # was 6
+    (lambda A: A.dense_parameters(2.5, 3), r"expected `n_in` to be an integer >= 1, received 2.5"),          # was 10.5
+    (lambda A: A.output_size(32.5, 5), r"expected `input_size` to be an integer >= 1, received 32.5"),       # was 28.0
+    (lambda A: A.receptive_field([5, 2]), r"receptive_field: expected `layers` to be a list of \(F, S\) or "
+                                          r"\(F, S, dilation\) items, received 5"),                           # TypeError
+])
+def test_cnn_arithmetic_with_impossible_sizes(call, message):
+    with pytest.raises(ConfigError, match=message):
+        call(nl.arithmetic)
