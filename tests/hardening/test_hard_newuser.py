@@ -328,3 +328,14 @@ def test_yolo_loss_given_the_raw_targets_instead_of_their_encoding():
 def test_cnn_arithmetic_with_impossible_sizes(call, message):
     with pytest.raises(ConfigError, match=message):
         call(nl.arithmetic)
+
+
+def test_history_plot_into_a_folder_or_of_an_unrecorded_metric(tmp_path):
+    x, y = _xy()
+    history = _net().fit(x, y, epochs=2, progress=False)
+    with pytest.raises(ConfigError, match=r"History.plot: expected `path` to be a file path, received \"the folder"):
+        history.plot(tmp_path)                                            # PIL's IsADirectoryError
+    with pytest.raises(ConfigError, match=r"History.plot: expected `keys` to be one of 'loss', 'lr', 'time', "
+                                          r"received 'accuracy'"):
+        history.plot(tmp_path / "curves.png", keys=["accuracy"])          # an empty panel, silently
+    assert not (tmp_path / "curves.png").exists()

@@ -7,6 +7,8 @@ import math
 import os
 from typing import Any
 
+from ..validation import check_choice, check_int, check_path
+
 __all__ = ["History", "jsonable"]
 
 
@@ -101,6 +103,12 @@ class History:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
+        path = check_path("History.plot", "path", path, kind="file")
+        dpi = check_int("History.plot", "dpi", dpi, low=1)
+        if keys is not None:
+            if isinstance(keys, str):
+                keys = [keys]
+            keys = [check_choice("History.plot", "keys", k, list(self.history), normalize=False) for k in keys]
         if keys is None:
             keys = [
                 k for k in self.history
