@@ -339,3 +339,42 @@ def test_history_plot_into_a_folder_or_of_an_unrecorded_metric(tmp_path):
                                           r"received 'accuracy'"):
         history.plot(tmp_path / "curves.png", keys=["accuracy"])          # an empty panel, silently
     assert not (tmp_path / "curves.png").exists()
+
+
+# -- fit: what the user's own loss and schedule return ---------------------------------------------
+@pytest.mark.parametrize("loss, got", [
+    (lambda p, t: 1.0, r"'a float'"),                                      # AttributeError: no backward
+    (lambda p, t: (p - 1) ** 2, r"'a tensor of shape \(16, 3\)'"),          # autograd's RuntimeError
+])
+def test_fit_with_a_custom_loss_that_is_not_a_scalar(loss, got):
+    x, y = _xy()
+    with pytest.raises(ConfigError, match=r"fit: expected `loss` to be a function returning a scalar tensor per "
+                                          r"batch, received " + got):
+        _net().fit(x, y, loss=loss, epochs=1, progress=False, batch_size=16)
+
+
+@pytest.mark.parametrize("factor", [-1.0, float("nan"), "0.5"])
+def test_fit_with_a_schedule_returning_an_impossible_factor(factor):
+    x, y = _xy()
+    net = _net()
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ConfigError, match=r"fit: expected `lr_schedule\(epoch\)` to be a finite number >= 0, "
+                                          rf"received {factor!r}"):
+        net.fit(x, y, lr_schedule=lambda epoch: factor, epochs=2, progress=False)   # -1 ascended the loss
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
+
+
+def test_fit_with_a_torch_scheduler_of_another_optimizer():
+    x, y = _xy()
+    other = torch.optim.SGD(torch.nn.Linear(2, 2).parameters(), lr=0.1)
+    with pytest.raises(ConfigError, match=r"fit: expected `lr_schedule` to be a torch LR scheduler of the optimizer "
+                                          r"fit trains with .*received 'a StepLR of another SGD'"):
+        _net().fit(x, y, lr_schedule=torch.optim.lr_scheduler.StepLR(other, 1), epochs=2, progress=False)
+
+
+def test_fit_with_a_torch_scheduler_class_instead_of_an_instance():
+    x, y = _xy()
+    with pytest.raises(ConfigError, match=r"fit: expected `lr_schedule` to be a torch LR scheduler instance, "
+                                          r"e.g. StepLR\(opt, step_size=10\) with optimizer=opt, received "
+                                          r"'the class StepLR'"):
+        _net().fit(x, y, lr_schedule=torch.optim.lr_scheduler.StepLR, epochs=2, progress=False)

@@ -114,6 +114,9 @@ def resolve_schedule(spec):
         return None, None
     if isinstance(spec, torch.optim.lr_scheduler.LRScheduler):
         return None, spec
+    if isinstance(spec, type) and issubclass(spec, torch.optim.lr_scheduler.LRScheduler):
+        raise expected("fit", "lr_schedule", "a torch LR scheduler instance, e.g. StepLR(opt, step_size=10) "
+                       "with optimizer=opt", f"the class {spec.__name__}")
     if isinstance(spec, (str, dict)):
         spec = registry.schedules.get(spec)
     factor = getattr(spec, "factor", None)

@@ -200,6 +200,11 @@ class Trainer:
         if "optimizer" not in self.optimizers and self._specs["optimizer"] is not None:
             self.optimizers["optimizer"] = self._make_default_optimizer()
         self.base_lrs = {name: [g.get("lr") for g in opt.param_groups] for name, opt in self.optimizers.items()}
+        sched = self.torch_scheduler
+        if sched is not None and not any(sched.optimizer is opt for opt in self.optimizers.values()):
+            raise expected("fit", "lr_schedule", "a torch LR scheduler of the optimizer fit trains with "
+                           "(pass that optimizer too: optimizer=opt)",
+                           f"a {type(sched).__name__} of another {type(sched.optimizer).__name__}")
         self.model = dist.wrap(self.module, self.device)
         if self.compile:
             self.model = torch.compile(self.model)
@@ -374,7 +379,9 @@ class Trainer:
     def _apply_schedule(self, epoch: int) -> None:
         if self.factor_fn is None:
             return
-        factor = float(self.factor_fn(epoch))
+        factor = self.factor_fn(epoch)
+        factor = check_number("fit", "lr_schedule(epoch)", factor.item() if isinstance(factor, torch.Tensor)
+                              and factor.numel() == 1 else factor, low=0.0)
         for name, opt in self.optimizers.items():
             for group, base in zip(opt.param_groups, self.base_lrs.get(name, [])):
                 if base is not None:
@@ -415,6 +422,10 @@ class Trainer:
         if self._adapt_targets:
             y = self.objective.fit_targets(y, outs, "y batch")
         total, parts = self.objective(outs, y)
+        if not isinstance(total, torch.Tensor) or total.numel() != 1:
+            got = (f"a tensor of shape {format_shape(tuple(total.shape))}" if isinstance(total, torch.Tensor)
+                   else f"a {type(total).__name__}")
+            raise expected("fit", "loss", "a function returning a scalar tensor per batch", got)
         if self.penalties:
             total = total + sum(r.penalty(self.module) for r in self.penalties)
         return total, parts, outs, y
