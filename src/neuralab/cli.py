@@ -44,7 +44,7 @@ DEMO_ALIASES = {"face": "faces", "gans": "gan", "sequence": "sequences", "style-
 # ----------------------------------------------------------------------------- helpers
 def _shape(text: str) -> tuple:
     try:
-        values = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        values = tuple(int(v) for v in text.replace("x", ",").strip().rstrip(",").split(","))  # "1,,32" is an error
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected a shape such as 3,224,224, received {text!r}") from None

@@ -178,3 +178,12 @@ def test_train_writes_tensorboard_events(tmp_path, capsys):
     events = EventAccumulator(str(tmp_path / "tb"))
     events.Reload()
     assert [round(e.value, 5) for e in events.Scalars("loss")] == [round(v, 5) for v in history["loss"]]
+
+
+def test_input_shape_with_an_empty_axis_is_refused_not_dropped(capsys):
+    # '1,,32' and '1,x,32' used to become (1, 32) and the error then named a shape the user never typed
+    for text in ("1,,32", "1,x,32"):
+        with pytest.raises(SystemExit):
+            main(["summary", "lenet5", "--input-shape", text])
+        assert f"expected a shape such as 3,224,224, received '{text}'" in capsys.readouterr().err
+    assert main(["summary", "lenet5", "--input-shape", "1x32x32,"]) == 0
