@@ -504,6 +504,10 @@ class Network(Algebra, nn.Module):
                         f"{format_shape(expected)}, received a batch of shape "
                         f"{tuple(x.shape)}, i.e. samples of shape {format_shape(got)}"
                     )
+        if n > 1 and len({x.shape[0] for x in xs if x.dim()}) > 1:
+            raise ShapeError(f"network '{self.name}': expected one batch size for its inputs "
+                             f"({_names(self._inputs)}), received batches of "
+                             f"{', '.join(str(x.shape[0]) if x.dim() else '?' for x in xs)} samples")
         return xs
 
     def _lazy_build(self, xs):

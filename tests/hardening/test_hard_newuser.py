@@ -378,3 +378,13 @@ def test_fit_with_a_torch_scheduler_class_instead_of_an_instance():
                                           r"e.g. StepLR\(opt, step_size=10\) with optimizer=opt, received "
                                           r"'the class StepLR'"):
         _net().fit(x, y, lr_schedule=torch.optim.lr_scheduler.StepLR, epochs=2, progress=False)
+
+
+# -- graphs ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("merge", [L.Concatenate, lambda: L.Elementwise("add")])
+def test_network_called_with_inputs_of_different_batch_sizes(merge):
+    net = (L.Input(4, name="left") | L.Input(4, name="right")) >> merge() >> L.Relu(3)
+    with pytest.raises(ShapeError, match=r"network 'network': expected one batch size for its inputs \('left', "
+                                         r"'right'\), received batches of 2, 3 samples"):
+        net(torch.zeros(2, 4), torch.zeros(3, 4))                          # torch.cat's RuntimeError
+    assert net(torch.zeros(2, 4), torch.zeros(2, 4)).shape == (2, 3)
