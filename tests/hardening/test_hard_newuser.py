@@ -388,3 +388,13 @@ def test_network_called_with_inputs_of_different_batch_sizes(merge):
                                          r"'right'\), received batches of 2, 3 samples"):
         net(torch.zeros(2, 4), torch.zeros(3, 4))                          # torch.cat's RuntimeError
     assert net(torch.zeros(2, 4), torch.zeros(2, 4)).shape == (2, 3)
+
+
+def test_sample_grid_of_diverged_samples_or_a_text_range():
+    from neuralab.generative import sample_grid
+
+    with pytest.raises(DataError, match=r"sample_grid: expected finite pixel values, received 64 NaN/inf"):
+        sample_grid(torch.full((1, 1, 8, 8), float("nan")))                # a NaN picture, silently
+    with pytest.raises(ConfigError, match=r"sample_grid: expected `value_range` to be a pair \(low, high\) with "
+                                          r"low < high or None, received \('black', 'white'\)"):
+        sample_grid(torch.zeros(1, 1, 8, 8), value_range=("black", "white"))   # float('black'): ValueError

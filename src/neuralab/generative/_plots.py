@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import numbers
 import os
 
 import numpy as np
 import torch
 
-from ..errors import ShapeError
+from ..errors import DataError, ShapeError
 from ..training import Callback
 from ..validation import check_int, expected
 
@@ -44,6 +45,9 @@ def sample_grid(images, *, nrow: int | None = None, padding: int = 1, value_rang
     if x.ndim != 4 or x.shape[1] not in (1, 3) or x.shape[0] == 0:
         raise ShapeError(f"sample_grid: expected images (N, C, H, W) with N >= 1 and C = 1 or 3, "
                          f"received shape {tuple(x.shape)}")
+    if not np.isfinite(x).all():
+        raise DataError(f"sample_grid: expected finite pixel values, received {int((~np.isfinite(x)).sum())} "
+                        "NaN/inf (did the generator diverge?)")
     n, c, h, w = x.shape
     nrow = check_int("sample_grid", "nrow", math.ceil(math.sqrt(n)) if nrow is None else nrow, low=1)
     padding = check_int("sample_grid", "padding", padding, low=0)
@@ -52,6 +56,7 @@ def sample_grid(images, *, nrow: int | None = None, padding: int = 1, value_rang
         hi = hi if hi > lo else lo + 1.0
     else:
         if not (isinstance(value_range, (tuple, list)) and len(value_range) == 2
+                and all(isinstance(v, numbers.Real) and math.isfinite(v) for v in value_range)
                 and value_range[0] < value_range[1]):
             raise expected("sample_grid", "value_range", "a pair (low, high) with low < high or None",
                            value_range)
