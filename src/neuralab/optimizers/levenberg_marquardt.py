@@ -12,8 +12,8 @@ import math
 
 import torch
 
-from ..validation import check_choice, check_int, check_number
-from ._base import FullBatchOptimizer, check_lr, check_memory_limit
+from ..validation import check_bool, check_choice, check_int, check_number
+from ._base import FullBatchOptimizer, LineSearchOptimizer, check_lr, check_memory_limit
 from ._closures import ResidualClosure, check_least_squares_loss
 from ._derivatives import (
     _outputs_per_sample,
@@ -31,6 +31,11 @@ from ._memory import preflight, resolve_limit
 __all__ = ["LevenbergMarquardt", "check_least_squares_loss", "choose_solver", "LM_SOLVERS"]
 
 LM_SOLVERS = ("auto", "normal", "dual", "matrix_free")
+
+# a rejected trial is searched for a kink when it raised the loss by less than this fraction
+# of it: the first trial of a step at once, or after the second trial failed too (a larger
+# rise is a step too long for the model, the ordinary reason for a rejection)
+_KINK_RISE_FIRST, _KINK_RISE_SECOND = 0.03, 1.0
 
 
 def solver_plans(n_residuals: int, n_params: int, itemsize: int, memory_budget: float,
@@ -71,6 +76,17 @@ def choose_solver(n_residuals: int, n_params: int, itemsize: int = 4,
     if total["normal"] <= allowed:
         return "normal"
     return "matrix_free"
+
+
+class _KinkSet(LineSearchOptimizer):
+    """The line-search family's kinks (bisection of a gradient jump, the active set of
+    normals, their projection) kept for LM's parameters; LM calls its methods with
+    the loss closure ``mean(r²)``."""
+
+
+def _project_columns(N: torch.Tensor | None, A: torch.Tensor) -> torch.Tensor:
+    """``(I − NᵀN) A`` for A of shape (P,) or (P, k) (N: orthonormal rows, or None)."""
+    return A if N is None else A - N.T @ (N @ A)
 
 
 class LevenbergMarquardt(FullBatchOptimizer):
@@ -127,6 +143,30 @@ class LevenbergMarquardt(FullBatchOptimizer):
     (r = p − onehot(y), the Brier score, which is what NeuPy's users trained
     with mse on one-hot targets).
 
+    Kinks (``kinks=True``, the default): on a ReLU network a unit whose
+    pre-activation is 0 at a training point puts a kink in the loss, and at a
+    V-shaped one every Gauss–Newton step, of any damping, crosses it and raises
+    the loss, so plain LM creeps towards the kink and then drives mu to
+    ``mu_max`` and stops. A step's first rejected trial is therefore searched
+    for a kink with the line-search methods' machinery (see
+    :class:`~neuralab.optimizers._base.LineSearchOptimizer`: the segment is
+    narrowed on the slope's sign; a gradient jump that does not shrink with the
+    interval is a kink, kept when the loss rises on both sides along it) when it
+    raised the loss by less than 3%, or, when the second trial is rejected too,
+    by less than 100% (a larger rise is a step too long for the model, the
+    ordinary reason for a rejection). A kink found joins an active set of
+    normals N (at most 32, each dropped again at the start of a step when it is
+    no longer a V); the point beside it is accepted when it lowers the loss, mu
+    returns to its initial value, and the following steps are Gauss–Newton steps
+    on the kinks' intersection: J becomes J(I − NᵀN) in every solver, so the
+    steps move along the kinks instead of across them. On smooth losses nothing
+    is found and the steps are Marquardt's, bit for bit. Costs: a search takes
+    2–32 loss-and-gradient evaluations (median 5 on the problem below; about 3
+    searches in 10 runs of the 1-10-1 sin fit), each active kink 2 per step for
+    its review. NeuPy's overfit problem (Relu(20) → Sigmoid, 10 points, MSE <
+    1e-3; seeds 0–29): 12 of 30 in 50 and in 200 steps without, 19 and 25 with.
+    The kinks live in the optimizer object, not in ``state_dict``.
+
     Damping schedule: Marquardt's ×``mu_increase`` / ×``mu_decrease``. On the
     1-10-1 sin(x) fit (30 seeds) "identity" needs a median of 12 steps and
     "marquardt" 19, and the initial mu (1e-3 … 1) hardly matters; mu_decrease=0.3
@@ -149,10 +189,13 @@ class LevenbergMarquardt(FullBatchOptimizer):
             dual solver needs all of J within it.
         memory_limit: bytes the method may hold in all (default None: half of the
             memory available when the plan is made).
+        kinks: look for kinks after rejected trials and step along them (default
+            True; see "Kinks" above). False is Marquardt's plain algorithm.
 
     Attributes:
-        last_info: ``{"mu", "loss", "attempts", "accepted", "chunks", "cg_iterations"}``
-            after each step.
+        last_info: ``{"mu", "loss", "attempts", "accepted", "chunks", "cg_iterations",
+            "kinks", "kink_found"}`` after each step: ``kinks`` the number of active
+            kinks, ``kink_found`` 1.0 when the step found a new one.
         solver_used: the solver of the last step ("normal", "dual" or "matrix_free").
 
     Example:
@@ -186,6 +229,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
         cg_tol: float = 1e-3,
         memory_budget: float = 2**30,
         memory_limit: float | None = None,
+        kinks: bool = True,
     ):
         owner = "LevenbergMarquardt"
         defaults = dict(
@@ -204,9 +248,11 @@ class LevenbergMarquardt(FullBatchOptimizer):
             memory_budget=check_number(owner, "memory_budget", memory_budget, low=0.0,
                                        low_open=True),
             memory_limit=check_memory_limit(owner, memory_limit),
+            kinks=check_bool(owner, "kinks", kinks),
         )
         super().__init__(params, defaults)
         self.solver_used: str | None = None
+        self._kink_set = _KinkSet(self._params, {})
         # m is not known yet: check what the solver needs for the parameters alone
         self._plan(0, "matrix_free" if solver == "auto" else solver)
 
@@ -244,24 +290,31 @@ class LevenbergMarquardt(FullBatchOptimizer):
             planned[(m, solver)] = self._plan(m, pick)
         return planned[(m, solver)]
 
-    # each system returns (loss0, solve(mu) -> δ with (JᵀJ + mu·D) δ = Jᵀr, chunks, solver state)
-    def _normal_system(self, closure, group):
+    # each system returns (loss0, solve(mu) -> δ with (JᵀJ + mu·D) δ = Jᵀr, chunks, solver state);
+    # with active kink normals N, J is J(I − NᵀN) and δ lies on the kinks' intersection
+    def _normal_system(self, closure, group, N):
         ne = residual_normal_equations(closure, self._params, group["memory_budget"])
         ne.J = ne.r = None  # the P×P system is all this solver needs
-        d = damping_diagonal(ne.JtJ.diagonal(), group["damping"])
+        JtJ, Jtr = ne.JtJ, _project_columns(N, ne.Jtr)
+        if N is not None:  # (I − NᵀN) JᵀJ (I − NᵀN), in place: only (k, P) temporaries
+            JtJ.addmm_(N.T, N @ JtJ, alpha=-1.0)
+            JtJ.addmm_(JtJ @ N.T, N, alpha=-1.0)
+        d = damping_diagonal(JtJ.diagonal(), group["damping"])
 
         def solve(mu):
-            A = ne.JtJ.clone()
+            A = JtJ.clone()
             A.diagonal().add_(d, alpha=mu)
-            return solve_spd(A, ne.Jtr)[0]
+            return _project_columns(N, solve_spd(A, Jtr)[0])
 
         return ne.sse / max(1, ne.n_residuals), solve, ne.chunks, None
 
-    def _dual_system(self, closure, group):
+    def _dual_system(self, closure, group, N):
         (make,) = jacobian_chunks(closure, self._params, math.inf)
         Jt, r = make()  # (P, m), (m,)
         dtype = self._params[0].dtype
         Jt, r = Jt.to(dtype), r.to(dtype)
+        if N is not None:
+            Jt = Jt.addmm(N.T, N @ Jt, alpha=-1.0)  # (I − NᵀN) Jᵀ
         if group["damping"] == "identity":
             JDt = Jt
         else:
@@ -271,17 +324,20 @@ class LevenbergMarquardt(FullBatchOptimizer):
         def solve(mu):
             Km = K.clone()
             Km.diagonal().add_(mu)
-            return JDt @ solve_spd(Km, r)[0]
+            return _project_columns(N, JDt @ solve_spd(Km, r)[0])
 
         return float(r @ r) / max(1, r.numel()), solve, 1, None
 
-    def _matrix_free_system(self, closure, group):
+    def _matrix_free_system(self, closure, group, N):
         scale, chunks = None, 0
         if group["damping"] != "identity":
             diag, _ = jacobian_column_norms(closure, self._params, group["memory_budget"])
             scale = damping_diagonal(diag, group["damping"]).rsqrt()  # S = D^(-1/2)
             chunks = 1
         r, jv, jtu = jacobian_products(closure, self._params)
+        if N is not None:
+            jv0, jtu0 = jv, jtu
+            jv, jtu = (lambda v: jv0(_project_columns(N, v))), (lambda u: _project_columns(N, jtu0(u)))
         if scale is None:
             krylov = DampedLeastSquares(jv, jtu, r, group["max_cg"], group["cg_tol"])
         else:
@@ -290,9 +346,36 @@ class LevenbergMarquardt(FullBatchOptimizer):
 
         def solve(mu):
             z = krylov.solve(mu)
-            return z if scale is None else scale * z
+            return _project_columns(N, z if scale is None else scale * z)
 
         return float(r @ r) / max(1, r.numel()), solve, chunks, krylov
+
+    def _system(self, closure, group, solver):
+        with torch.enable_grad():
+            return getattr(self, f"_{solver}_system")(closure, group, self._kink_set._kinks())
+
+    def _kink_on_trial(self, closure, x0, loss0, x_trial, trial):
+        """Search the segment x0 → x_trial (a rejected trial) for a V-shaped kink.
+
+        Returns ``(x, f, found)``: the point beside the kink and its loss (``x`` None
+        when nothing lowers the loss below ``loss0``), and whether a new kink joined
+        the active set.
+        """
+        kinks = self._kink_set
+
+        def loss():  # the loss LM minimises, as the line-search machinery expects it
+            return closure().pow(2).mean()
+
+        before = 0 if kinks._kinks() is None else len(kinks._kinks())
+        d = x_trial - x0
+        kinks._set(x0)
+        f0, g0 = kinks._loss_and_grad(loss)
+        kinks._set(x_trial)
+        _, g = kinks._loss_and_grad(loss)
+        t, f, _ = kinks._kink_on_line(loss, x0, f0, g0, d, 1.0, trial, g, 1.0)
+        found = (0 if kinks._kinks() is None else len(kinks._kinks())) > before
+        self._set(x0)
+        return (x0 + t * d if found and 0 < t and f < loss0 else None), f, found
 
     def _step(self, closure):
         """One LM step (see the class docstring); returns the loss mean(r²) after it."""
@@ -304,13 +387,19 @@ class LevenbergMarquardt(FullBatchOptimizer):
         if not all_finite(x0):
             self._fail("the parameters contain NaN or inf")
         solver = self._choose(closure)
-        with torch.enable_grad():
-            loss0, solve, chunks, krylov = getattr(self, f"_{solver}_system")(closure, group)
+        kinks = self._kink_set
+        if group["kinks"] and kinks._kinks() is not None:  # drop the kinks that are no longer Vs
+            kinks._review_kinks(lambda: closure().pow(2).mean(), x0, None)
+            self._set(x0)
+        elif not group["kinks"]:
+            kinks.state.clear()
+        loss0, solve, chunks, krylov = self._system(closure, group, solver)
         if not math.isfinite(loss0):
             self._fail(f"the loss is {loss0} at the current parameters")
         mu = max(group["mu"], group["mu_min"])
         lr = group["lr"]
-        accepted, new_loss, attempts = False, loss0, 0
+        accepted, new_loss, attempts, found = False, loss0, 0, False
+        first = None  # the first rejected trial (x, loss): the longest segment to search
         for attempts in range(1, group["max_attempts"] + 1):
             x_try = x0.sub(solve(mu), alpha=lr)
             self._set(x_try)
@@ -320,6 +409,24 @@ class LevenbergMarquardt(FullBatchOptimizer):
                 accepted, new_loss = True, trial
                 mu = max(mu * group["mu_decrease"], group["mu_min"])
                 break
+            if first is None:
+                first = (x_try, trial)
+                search = trial <= (1.0 + _KINK_RISE_FIRST) * loss0
+            else:  # two rejections in a row
+                search = first[1] <= (1.0 + _KINK_RISE_SECOND) * loss0
+            if group["kinks"] and search and loss0 > 0 and r.numel():  # is the first trial across a kink?
+                x_kink, f_kink, new = self._kink_on_trial(closure, x0, loss0, *first)
+                first = (None, math.nan)  # searched: not again until the system changes
+                if new:
+                    found, mu = True, max(self.defaults["mu"], group["mu_min"])
+                    if x_kink is not None:  # the point beside the kink is lower: take it
+                        x_try, accepted, new_loss = x_kink, True, f_kink
+                        self._set(x_try)
+                        break
+                    # Gauss–Newton on the kinks' intersection from here
+                    loss0, solve, chunks, krylov = self._system(closure, group, solver)
+                    first = None
+                    continue
             mu = min(mu * group["mu_increase"], group["mu_max"])
         if accepted:
             if not all_finite(x_try):  # a parameter the residuals do not use went non-finite
@@ -330,9 +437,11 @@ class LevenbergMarquardt(FullBatchOptimizer):
             self._last_good = x0
         group["mu"] = mu
         self.solver_used = solver
+        N = kinks._kinks()
         self.last_info = {
             "mu": float(mu), "loss": float(new_loss), "attempts": float(attempts),
             "accepted": float(accepted), "chunks": float(chunks),
             "cg_iterations": float(krylov.iterations if krylov is not None else 0),
+            "kinks": float(0 if N is None else len(N)), "kink_found": float(found),
         }
         return torch.tensor(new_loss, dtype=ref.dtype, device=ref.device)
