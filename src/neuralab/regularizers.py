@@ -19,10 +19,10 @@ plain torch loop too::
     >>> net = nn.Linear(3, 2)
     >>> with torch.no_grad():
     ...     _ = net.weight.fill_(1.0)
-    >>> round(float(l2(0.1).penalty(net)), 6)   # 0.1 * 6 weights * 1²
+    >>> round(l2(0.1).penalty(net).item(), 6)   # 0.1 * 6 weights * 1²
     0.6
     >>> maxnorm(1.0).apply(net)
-    >>> [round(float(v), 4) for v in net.weight.norm(dim=1)]
+    >>> net.weight.detach().norm(dim=1).round(decimals=4).tolist()
     [1.0, 1.0]
 """
 
