@@ -398,3 +398,15 @@ def test_sample_grid_of_diverged_samples_or_a_text_range():
     with pytest.raises(ConfigError, match=r"sample_grid: expected `value_range` to be a pair \(low, high\) with "
                                           r"low < high or None, received \('black', 'white'\)"):
         sample_grid(torch.zeros(1, 1, 8, 8), value_range=("black", "white"))   # float('black'): ValueError
+
+
+@pytest.mark.parametrize("pred, got", [
+    (torch.zeros(0, 5, 2), r"shape \(0, 5, 2\) with 0 NaN/inf"),                    # the mean of nothing: NaN
+    (torch.full((2, 5, 2), float("nan")), r"shape \(2, 5, 2\) with 20 NaN/inf"),
+])
+def test_landmark_error_of_no_points_or_nan_points(pred, got):
+    from neuralab.vision.detection import landmark_error
+
+    with pytest.raises(DataError, match=r"landmark_error: expected at least one point and finite values in "
+                                        r"`pred`, received " + got):
+        landmark_error(pred, torch.zeros_like(pred))

@@ -7,7 +7,7 @@ import torch
 from ... import layers as L
 from ... import registry
 from ...architectures._base import Model, build_model, check_image_shape
-from ...errors import ShapeError
+from ...errors import DataError, ShapeError
 from ...validation import check_choice, check_int
 
 __all__ = ["landmark_error", "LandmarkNet", "landmark_net"]
@@ -42,6 +42,10 @@ def landmark_error(pred, true, *, reduction: str = "mean"):
     owner = "landmark_error"
     reduction = check_choice(owner, "reduction", reduction, ("mean", "none"))
     pred, true = _points(owner, "pred", pred), _points(owner, "true", true)
+    for name, value in (("pred", pred), ("true", true)):
+        if value.numel() == 0 or not bool(torch.isfinite(value).all()):
+            raise DataError(f"{owner}: expected at least one point and finite values in `{name}`, received "
+                            f"shape {tuple(value.shape)} with {int((~torch.isfinite(value)).sum())} NaN/inf")
     if pred.shape != true.shape:
         raise ShapeError(f"{owner}: expected `pred` and `true` of the same shape, received "
                          f"{tuple(pred.shape)} and {tuple(true.shape)}")
