@@ -410,3 +410,15 @@ def test_landmark_error_of_no_points_or_nan_points(pred, got):
     with pytest.raises(DataError, match=r"landmark_error: expected at least one point and finite values in "
                                         r"`pred`, received " + got):
         landmark_error(pred, torch.zeros_like(pred))
+
+
+def test_vocabulary_decode_of_text_or_fractional_indices():
+    from neuralab.sequences import Vocabulary
+
+    vocab = Vocabulary(list("abc"))
+    with pytest.raises(DTypeError, match=r"Vocabulary.decode: expected `indices` to be integer indices \(encode turns "
+                                         r"text into them\), received 'ab'"):
+        vocab.decode("ab")                                                  # torch's 'new(): invalid data type'
+    with pytest.raises(DataError, match=r"Vocabulary: expected indices in \[0, 3\), received 1.5"):
+        vocab.decode([1.5])                                                 # 'list indices must be integers'
+    assert vocab.decode(vocab.encode("cab")) == "cab"

@@ -17,8 +17,8 @@ from typing import Iterable, Sequence
 
 import torch
 
-from ..errors import ConfigError, DataError
-from ..validation import check_int
+from ..errors import ConfigError, DataError, DTypeError
+from ..validation import check_int, expected
 
 __all__ = ["load_corpus", "Vocabulary", "words"]
 
@@ -96,9 +96,12 @@ class Vocabulary:
 
     def decode(self, indices, *, join: str = "") -> str:
         """The symbols of ``indices`` joined by ``join`` (characters: "", words: " ")."""
+        if isinstance(indices, str):
+            raise expected("Vocabulary.decode", "indices", "integer indices (encode turns text into them)",
+                           indices, error=DTypeError)
         indices = torch.as_tensor(indices).reshape(-1).tolist()
         for i in indices:
-            if not 0 <= i < len(self):
+            if isinstance(i, float) or not 0 <= i < len(self):
                 raise DataError(f"Vocabulary: expected indices in [0, {len(self)}), received {i}")
         return join.join(self.symbols[i] for i in indices)
 
