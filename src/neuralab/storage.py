@@ -380,12 +380,22 @@ def save(module: nn.Module, path: str | os.PathLike, metadata: dict | None = Non
     atomic_write_bytes(path, encode(state, meta))
 
 
+def _refuse_checkpoint(path: str) -> None:
+    """A StorageError for a training checkpoint given where a model file goes."""
+    if _read_metadata_strings(path).get("kind") == "neuralab-checkpoint":
+        raise StorageError(
+            f"{path!r} is a training checkpoint, not a model file: expected a file written by nl.save; "
+            "continue the run with fit(..., resume_from=its folder), or have Checkpoint(folder, "
+            "save_model=True) write folder/model.safetensors too")
+
+
 def load_weights(module: nn.Module, path: str | os.PathLike, strict: bool = True) -> None:
     """Load the weights of a saved file into an existing ``module`` (strict by default)."""
     check_type("load_weights", "module", module, nn.Module, "a torch.nn.Module")
     path = check_path("load_weights", "path", path)
     strict = check_bool("load_weights", "strict", strict)
     read_metadata(path)
+    _refuse_checkpoint(path)
     _, stored = _read_header(path)
     wrong, missing, extra = _differences(module.state_dict(), stored)
     wrong = [f"{k}: expected {tuple(t.shape)}, the file stores {stored[k][0]}" for k, t in wrong]
@@ -416,6 +426,7 @@ def load(path: str | os.PathLike) -> nn.Module:
     path = check_path("load", "path", path)
     meta = read_metadata(path)
     if meta["class"] is None or meta["config"] is None:
+        _refuse_checkpoint(path)
         raise StorageError(
             f"{path!r} holds weights only (its module had no registered class with get_config); "
             "build the module and call neuralab.storage.load_weights(module, path)"

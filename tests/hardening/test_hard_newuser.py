@@ -12,7 +12,7 @@ import torch
 
 import neuralab as nl
 from neuralab import layers as L
-from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError
+from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError, StorageError
 
 
 def _xy(n=16):
@@ -422,3 +422,17 @@ def test_vocabulary_decode_of_text_or_fractional_indices():
     with pytest.raises(DataError, match=r"Vocabulary: expected indices in \[0, 3\), received 1.5"):
         vocab.decode([1.5])                                                 # 'list indices must be integers'
     assert vocab.decode(vocab.encode("cab")) == "cab"
+
+
+def test_loading_a_training_checkpoint_as_a_model(tmp_path):
+    x, y = _xy()
+    _net().fit(x, y, epochs=1, progress=False, callbacks=[nl.callbacks.Checkpoint(tmp_path)])
+    checkpoint = tmp_path / "checkpoint.safetensors"
+    message = (r"is a training checkpoint, not a model file: expected a file written by nl.save; continue the run "
+               r"with fit\(..., resume_from=its folder\)")
+    with pytest.raises(StorageError, match=message):
+        nl.load(checkpoint)                  # said 'holds weights only … call load_weights', which then failed
+    with pytest.raises(StorageError, match=message):
+        nl.storage.load_weights(_net(), checkpoint)        # 'missing relu-1.bias …; unexpected meta.0 …'
+    with pytest.raises(DTypeError, match=r"load_checkpoint: expected `path` to be a path"):
+        nl.training.load_checkpoint(5)

@@ -22,6 +22,7 @@ import torch
 
 from .. import storage
 from ..errors import StorageError
+from ..validation import check_path
 
 __all__ = ["save_checkpoint", "load_checkpoint", "capture_rng", "restore_rng", "check_resume_state",
            "check_optimizer_state", "check_like", "check_early_stopping_state", "CHECKPOINT_NAME"]
@@ -144,7 +145,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict, dict | None, dict]:
     Raises:
         StorageError: not a neuralab checkpoint, truncated or malformed.
     """
-    path = os.fspath(path)
+    path = check_path("load_checkpoint", "path", path)
     meta = storage._read_metadata_strings(path)
     if meta.get("kind") != _KIND:
         raise StorageError(
