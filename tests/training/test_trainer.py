@@ -3,6 +3,7 @@
 import copy
 import logging
 import math
+import re
 
 import numpy as np
 import pytest
@@ -355,10 +356,45 @@ def test_nan_stop_restores_early_stoppings_best_weights(tmp_path):
     nl.save(net, tmp_path / "ok.safetensors")
 
 
-def test_nan_stop_without_a_best_says_the_model_is_not_usable():
+def test_nan_stop_restores_the_weights_the_failed_epoch_started_from(tmp_path):
+    """Reference: the same seeded run stopped after the last finite epoch."""
     x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    torch.manual_seed(0)
+    reference = nn.Linear(1, 1)
+    net = nn.Linear(1, 1)
+    net.load_state_dict(reference.state_dict())
+    kw = dict(optimizer="sgd", lr=0.1, progress=False, batch_size=8, seed=0,
+              lr_schedule=lambda epoch: 1.0 if epoch < 2 else 1e30)  # epoch 3 diverges
+    last = format(fit(reference, x, 3 * x, epochs=2, **kw)["loss"][-1], ".4g")
+    with pytest.raises(TrainingError, match=r"at epoch 3 .*The weights of the end of epoch 2 \(loss "
+                                            + re.escape(last) + r"\) were restored: the model in "
+                                            r"memory is finite and can be saved"):
+        fit(net, x, 3 * x, epochs=5, **kw)
+    torch.testing.assert_close(net.state_dict(), reference.state_dict(), rtol=0, atol=0)
+    nl.save(net, tmp_path / "kept.safetensors")
+
+
+def test_nan_stop_in_the_first_epoch_restores_the_initial_weights():
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    net = nn.Linear(1, 1)
+    initial = {k: v.clone() for k, v in net.state_dict().items()}
+    with pytest.raises(TrainingError, match=r"weights of the start of training were restored"):
+        fit(net, x, 3 * x, optimizer="sgd", lr=1e6, epochs=30, batch_size=1, progress=False)
+    torch.testing.assert_close(net.state_dict(), initial, rtol=0, atol=0)
+
+
+def test_nan_stop_from_non_finite_starting_weights_says_the_model_is_not_usable():
+    x = torch.linspace(-1, 1, 32).unsqueeze(1)
+    net = nn.Linear(1, 1)
+
+    def poison(epoch, logs):  # before the epoch starts: nothing finite to go back to
+        if epoch == 1:
+            with torch.no_grad():
+                net.weight.fill_(float("nan"))
+
     with pytest.raises(TrainingError, match=r"non-finite weights of the failed step: do not save it"):
-        fit(nn.Linear(1, 1), x, 3 * x, optimizer="sgd", lr=1e6, epochs=30, progress=False)
+        fit(net, x, 3 * x, optimizer="sgd", lr=0.1, epochs=5, progress=False,
+            callbacks=[LambdaCallback(on_epoch_begin=poison)])
 
 
 def test_save_refuses_nonfinite_weights(tmp_path):

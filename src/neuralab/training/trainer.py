@@ -327,10 +327,12 @@ class Trainer:
             self.module.train(was_training)
 
     def _guarded_epoch(self, epoch: int) -> dict:
+        # the weights (and buffers) this epoch starts from: what a NaN in it falls back to
+        start = {k: v.detach().clone() for k, v in self.module.state_dict().items()}
         try:
             return self._run_epoch(epoch)
         except TrainingError as exc:
-            raise TrainingError(f"{exc}{self._after_nan()}") from None
+            raise TrainingError(f"{exc}{self._after_nan(epoch, start)}") from None
 
     def _run_epoch(self, epoch: int) -> dict:
         self.module.train()
@@ -406,12 +408,20 @@ class Trainer:
         else:
             logger.info("training stopped after epoch %d of %d", epoch + 1, self.epochs)
 
-    def _after_nan(self) -> str:
-        """Restore EarlyStopping's best weights if one has them; say whether the model is usable."""
+    def _after_nan(self, epoch: int, start: dict) -> str:
+        """Restore EarlyStopping's best weights if one has them, else those the failed epoch
+        started from when they are finite; say whether the model in memory is usable."""
         for cb in self._user_callbacks:
             if isinstance(cb, EarlyStopping) and cb.restore_best(self.module):
                 return (f". The weights of epoch {cb.best_epoch + 1} (best {cb._key} {cb.best:.6g}) "
                         "were restored: the model in memory is usable")
+        if all(bool(torch.isfinite(v).all()) for v in start.values() if v.is_floating_point()):
+            self.module.load_state_dict(start)
+            losses = self.history.history.get("loss") or [None]
+            when = ("the start of training" if epoch == 0 or losses[-1] is None
+                    else f"the end of epoch {epoch} (loss {losses[-1]:.4g})")
+            return (f". The weights of {when} were restored: the model in memory is finite "
+                    "and can be saved; a lower learning rate may get past the failed step")
         return (". The model in memory holds the non-finite weights of the failed step: do not save it; "
                 "resume from a checkpoint instead")
 
