@@ -275,7 +275,8 @@ def test_newton_cg_is_matrix_free_and_converges_like_newton():
 # benchmarks/second_order.py --overfit (Newton 7/10 with |H| + c·I, 3/10 with NeuPy's shift;
 # SR1 with the line search 6/10 with its −|H|g and self-scaling, 1/10 before; SR1 with a
 # trust region 3/10; CG with Powell's ν = 0.9: Polak–Ribière 6/10, Liu–Storey 5/10,
-# Fletcher–Reeves 4/10; BFGS, NewtonCG and LM 4/10). Newton, SR1 and PR: a majority of the ten.
+# Fletcher–Reeves 4/10; BFGS and NewtonCG 4/10, LM 6/10 with its kink search). Newton, SR1,
+# PR and LM: a majority of the ten.
 OVERFIT_SEEDS = [
     ("newton", {}, (0, 1, 4, 6, 7, 8)),
     ("sr1", {"trust_region": True}, (0, 6, 8)),
