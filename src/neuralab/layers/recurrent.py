@@ -57,6 +57,12 @@ def lengths_from_mask(mask: torch.Tensor, owner: str = "mask") -> torch.Tensor:
     if mask.dim() != 2:
         raise ShapeError(f"{owner}: expected a mask of shape (N, T), received "
                          f"{format_shape(tuple(mask.shape))}")
+    if mask.dtype != torch.bool:
+        other = (mask != 0) & (mask != 1)
+        if bool(other.any()):
+            raise DataError(f"{owner}: expected a mask of booleans or 0/1 values (True/1 on real "
+                            f"steps), received {int(other.sum())} other value(s) of dtype "
+                            f"{mask.dtype}, e.g. {float(mask[other][0]):g}")
     mask = mask.bool()
     lengths = mask.sum(1)
     steps = torch.arange(mask.shape[1], device=mask.device)

@@ -1,0 +1,28 @@
+"""A new user's mistakes, second round: each answered by a neuralab error saying what was
+expected and what was received (before the fix: a raw Python/torch exception or a silent
+wrong answer). See test_hard_newuser.py for the first round.
+"""
+
+import pytest
+import torch
+
+from neuralab import layers as L
+from neuralab.errors import DataError
+
+
+# -- recurrent layers ----------------------------------------------------------------------------
+@pytest.mark.parametrize("layer", [L.LSTM, L.GRU, L.SimpleRNN])
+def test_recurrent_mask_of_fractional_values(layer):
+    rnn = layer(4, name="rnn")
+    x = torch.randn(2, 5, 3)
+    mask = torch.tensor([[0.9, 0.8, 0.1, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0, 0.5]])
+    with pytest.raises(DataError, match=r"layer 'rnn' mask: expected a mask of booleans or 0/1 values "
+                                        r"\(True/1 on real steps\), received 4 other value\(s\) "
+                                        r"of dtype torch.float32, e.g. 0.9"):
+        rnn(x, mask=mask)
+    # 0/1 floats and ints mean what the booleans mean
+    torch.manual_seed(0)
+    bool_mask = torch.tensor([[True, True, False, False, False], [True] * 5])
+    expect = rnn(x, mask=bool_mask)
+    torch.testing.assert_close(rnn(x, mask=bool_mask.float()), expect)
+    torch.testing.assert_close(rnn(x, mask=bool_mask.int()), expect)
