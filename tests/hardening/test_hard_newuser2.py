@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from neuralab import layers as L
-from neuralab.errors import DataError
+from neuralab.errors import DataError, ShapeError
 
 
 # -- recurrent layers ----------------------------------------------------------------------------
@@ -26,3 +26,12 @@ def test_recurrent_mask_of_fractional_values(layer):
     expect = rnn(x, mask=bool_mask)
     torch.testing.assert_close(rnn(x, mask=bool_mask.float()), expect)
     torch.testing.assert_close(rnn(x, mask=bool_mask.int()), expect)
+
+
+def test_input_layer_called_directly_with_another_width():
+    inp = L.Input(4, name="features")
+    with pytest.raises(ShapeError, match=r"input 'features' expects samples of shape \(4,\), received a "
+                                         r"batch of shape \(2, 5\), i.e. samples of shape \(5,\)"):
+        inp(torch.zeros(2, 5))
+    x = torch.zeros(2, 7, 3)
+    assert L.Input((None, 3))(x) is x          # an axis of any length still passes

@@ -83,6 +83,12 @@ class Input(Layer):
         return None if self.dtype is None else _DTYPES[self.dtype]
 
     def forward(self, x):
+        if isinstance(x, torch.Tensor) and not shapes_match(self.shape, tuple(x.shape[1:])):
+            raise ShapeError(
+                f"input '{self.name}' expects samples of shape {format_shape(self.shape)}, "
+                f"received a batch of shape {tuple(x.shape)}, i.e. samples of shape "
+                f"{format_shape(tuple(x.shape[1:]))}"
+            )
         return x
 
     def extra_repr(self):
