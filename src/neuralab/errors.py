@@ -21,6 +21,7 @@ __all__ = [
     "NotFittedError",
     "StorageError",
     "TrainingError",
+    "UnknownKeyError",
     "format_shape",
 ]
 
@@ -59,6 +60,18 @@ class StorageError(NeuralabError, ValueError):
 
 class TrainingError(NeuralabError, RuntimeError):
     """Training that cannot go on (a loss that became NaN or infinite, diverging parameters)."""
+
+
+class UnknownKeyError(ConfigError, KeyError):
+    """A lookup of a key that is not there (``history["accuracy"]`` when no accuracy was recorded).
+
+    Also a ``KeyError``, so ``except KeyError`` keeps working; its message lists the keys there are.
+
+    >>> str(UnknownKeyError("expected one of 'loss', received 'acc'"))
+    "expected one of 'loss', received 'acc'"
+    """
+
+    __str__ = Exception.__str__  # KeyError's own quotes the message
 
 
 def format_shape(shape) -> str:

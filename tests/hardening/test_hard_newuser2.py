@@ -3,11 +3,12 @@ expected and what was received (before the fix: a raw Python/torch exception or 
 wrong answer). See test_hard_newuser.py for the first round.
 """
 
+import numpy as np
 import pytest
 import torch
 
 from neuralab import layers as L
-from neuralab.errors import DataError, ShapeError
+from neuralab.errors import DataError, ShapeError, UnknownKeyError
 
 
 # -- recurrent layers ----------------------------------------------------------------------------
@@ -35,3 +36,17 @@ def test_input_layer_called_directly_with_another_width():
         inp(torch.zeros(2, 5))
     x = torch.zeros(2, 7, 3)
     assert L.Input((None, 3))(x) is x          # an axis of any length still passes
+
+
+# -- History -------------------------------------------------------------------------------------
+def test_history_lookup_of_a_metric_that_was_not_recorded():
+    x = np.random.default_rng(0).random((16, 4), dtype=np.float32)
+    y = np.arange(16) % 3
+    history = (L.Input(4) >> L.Softmax(3)).fit(x, y, epochs=1, progress=False)
+    with pytest.raises(KeyError) as info:           # `except KeyError` keeps working
+        history["accuracy"]
+    assert isinstance(info.value, UnknownKeyError)
+    assert str(info.value) == (
+        "History: expected `key` to be a recorded quantity: 'loss', 'lr', 'time' (fit records the "
+        "metrics=[...] it is given, and their val_ twins with validation_data=), received 'accuracy'")
+    assert len(history["loss"]) == 1

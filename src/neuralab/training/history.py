@@ -7,7 +7,8 @@ import math
 import os
 from typing import Any
 
-from ..validation import check_choice, check_int, check_path
+from ..errors import UnknownKeyError
+from ..validation import check_choice, check_int, check_path, expected
 
 __all__ = ["History", "jsonable"]
 
@@ -64,7 +65,13 @@ class History:
         self.epoch.append(int(epoch))
 
     def __getitem__(self, key: str) -> list:
-        return self.history[key]
+        try:
+            return self.history[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable key
+            recorded = ", ".join(repr(k) for k in self.history) or "none yet"
+            raise expected("History", "key", f"a recorded quantity: {recorded} (fit records the "
+                           "metrics=[...] it is given, and their val_ twins with validation_data=)",
+                           key, error=UnknownKeyError) from None
 
     def __contains__(self, key: str) -> bool:
         return key in self.history
