@@ -314,6 +314,8 @@ def _fit_to_input(x, input_shape: tuple, source: str):
     x = np.asarray(x)
     if x.dtype.kind not in "iufb":
         raise _data_error(source, f"expected numeric samples, received dtype {x.dtype}")
+    if x.dtype == np.uint8:  # 8-bit pixels 0..255: scaled to [0, 1] as image folders are
+        x = x.astype(np.float32) / np.float32(255.0)
     x = x.astype(np.float32, copy=False)
     if not np.isfinite(x).all():
         raise _data_error(source, "expected finite values, received NaN or infinity in x")
@@ -402,6 +404,9 @@ def _user_data(path: str, input_shape: tuple, seed: int, *, classes=None, test_s
         if classes is None and given is not None and np.asarray(y).dtype.kind in "US":
             classes = sorted(set(np.asarray(y).tolist()) | set(np.asarray(given[1]).tolist()))
         y, names = _labels(y, path, classes)
+        if np.asarray(x).dtype == np.uint8:
+            print(f"neuralab: --data {path}: uint8 samples (pixels 0-255) scaled to [0, 1] by "
+                  f"dividing by 255, as images read from a folder are", file=sys.stderr)
         x = _fit_to_input(x, input_shape, path)
     if given is not None:
         x_test = _fit_to_input(given[0], input_shape, path)
@@ -817,7 +822,9 @@ def _data_args(p):
                         "input, fixed 80/20 split), or your own: a .npz file with arrays x and y "
                         "(or x_train, y_train, x_test, y_test), a .csv file with a label column, "
                         "or a folder with one sub-folder of images per class; images are resized "
-                        "to the model's input, labels may be integers or names")
+                        "to the model's input and their pixels scaled to [0, 1] (uint8 arrays "
+                        "too: divided by 255; other numbers are used as they are), labels may be "
+                        "integers or names")
     p.add_argument("--label-column", default=None, metavar="NAME",
                    help="the label column of a .csv file (default: 'label'; the last column "
                         "of a file without a header); a name or a column index")

@@ -50,3 +50,22 @@ def test_history_lookup_of_a_metric_that_was_not_recorded():
         "History: expected `key` to be a recorded quantity: 'loss', 'lr', 'time' (fit records the "
         "metrics=[...] it is given, and their val_ twins with validation_data=), received 'accuracy'")
     assert len(history["loss"]) == 1
+
+
+# -- the command line ----------------------------------------------------------------------------
+def test_cli_data_of_uint8_pixels_is_scaled_like_an_image_folder(tmp_path, capsys):
+    from neuralab.cli import _load_data
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, (20, 8, 8), dtype=np.uint8)
+    y = np.arange(20) % 2
+    np.savez(tmp_path / "u8.npz", x=pixels, y=y)
+    np.savez(tmp_path / "f32.npz", x=pixels.astype(np.float32) / 255, y=y)
+    np.savez(tmp_path / "raw.npz", x=pixels.astype(np.float32), y=y)
+    got = _load_data(str(tmp_path / "u8.npz"), (1, 8, 8), 0)
+    assert "uint8 samples (pixels 0-255) scaled to [0, 1] by dividing by 255" in capsys.readouterr().err
+    ref = _load_data(str(tmp_path / "f32.npz"), (1, 8, 8), 0)
+    np.testing.assert_allclose(got.x_train, ref.x_train, rtol=1e-6)
+    np.testing.assert_allclose(got.x_test, ref.x_test, rtol=1e-6)
+    raw = _load_data(str(tmp_path / "raw.npz"), (1, 8, 8), 0)   # float data: used as it is
+    assert raw.x_train.max() > 1 and capsys.readouterr().err == ""
