@@ -111,7 +111,8 @@ def check_probability(owner: str, name: str, value: Any, *, open_low: bool = Fal
 
 def check_bool(owner: str, name: str, value: Any) -> bool:
     """``True`` or ``False`` (NumPy bools accepted), nothing else."""
-    if isinstance(value, bool) or type(value).__name__ == "bool_":
+    if isinstance(value, bool) or (type(value).__module__ == "numpy"
+                                   and type(value).__name__ in ("bool_", "bool")):  # NumPy 1 / 2
         return bool(value)
     raise expected(owner, name, "True or False", value)
 

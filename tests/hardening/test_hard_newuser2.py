@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from neuralab import layers as L
-from neuralab.errors import DataError, ShapeError, UnknownKeyError
+from neuralab.errors import ConfigError, DataError, ShapeError, UnknownKeyError
 
 
 # -- recurrent layers ----------------------------------------------------------------------------
@@ -69,3 +69,14 @@ def test_cli_data_of_uint8_pixels_is_scaled_like_an_image_folder(tmp_path, capsy
     np.testing.assert_allclose(got.x_test, ref.x_test, rtol=1e-6)
     raw = _load_data(str(tmp_path / "raw.npz"), (1, 8, 8), 0)   # float data: used as it is
     assert raw.x_train.max() > 1 and capsys.readouterr().err == ""
+
+
+# -- validation ----------------------------------------------------------------------------------
+def test_numpy_bool_is_taken_as_a_flag():
+    # NumPy 2 names its bool type `bool`, not `bool_`: fit(shuffle=mask.any()) was refused
+    x = np.random.default_rng(0).random((8, 4), dtype=np.float32)
+    history = (L.Input(4) >> L.Softmax(3)).fit(x, np.arange(8) % 3, epochs=1, progress=False,
+                                               shuffle=np.bool_(False))
+    assert len(history) == 1
+    with pytest.raises(ConfigError, match=r"^fit: expected `shuffle` to be True or False, received 1$"):
+        (L.Input(4) >> L.Softmax(3)).fit(x, np.arange(8) % 3, epochs=1, progress=False, shuffle=1)
