@@ -30,6 +30,7 @@ import torch
 
 from . import registry
 from .errors import ConfigError
+from .validation import check_bool
 
 __all__ = [
     "Schedule",
@@ -117,7 +118,7 @@ class ExponentialDecay(Schedule):
     def __init__(self, rate: float = 0.96, every: int = 1, staircase: bool = False):
         self.rate = _number("exponential_decay", "rate", rate, low=0, low_open=True, high=1)
         self.every = _number("exponential_decay", "every", every, low=1, integer=True)
-        self.staircase = bool(staircase)
+        self.staircase = check_bool("exponential_decay", "staircase", staircase)
 
     def factor(self, epoch: int) -> float:
         t = epoch // self.every if self.staircase else epoch / self.every

@@ -3,10 +3,13 @@ expected and what was received (before the fix: a raw Python/torch exception or 
 wrong answer). See test_hard_newuser.py for the first round.
 """
 
+import re
+
 import numpy as np
 import pytest
 import torch
 
+import neuralab as nl
 from neuralab import layers as L
 from neuralab.errors import ConfigError, DataError, ShapeError, UnknownKeyError
 
@@ -69,6 +72,28 @@ def test_cli_data_of_uint8_pixels_is_scaled_like_an_image_folder(tmp_path, capsy
     np.testing.assert_allclose(got.x_test, ref.x_test, rtol=1e-6)
     raw = _load_data(str(tmp_path / "raw.npz"), (1, 8, 8), 0)   # float data: used as it is
     assert raw.x_train.max() > 1 and capsys.readouterr().err == ""
+
+
+# -- flags given as text (a config file, a command line) -----------------------------------------
+@pytest.mark.parametrize("build, message", [
+    (lambda: L.LSTM(8, return_sequences="False"), "LSTM: expected `return_sequences` to be True or False, "
+                                                  "received 'False'"),
+    (lambda: L.GRU(8, bidirectional="yes"), "GRU: expected `bidirectional` to be True or False, received 'yes'"),
+    (lambda: L.BatchNorm(affine="no"), "BatchNorm: expected `affine` to be True or False, received 'no'"),
+    (lambda: L.GroupNorm(2, affine="no"), "GroupNorm: expected `affine` to be True or False, received 'no'"),
+    (lambda: nl.architectures.create("vgg16", batch_norm="no"),
+     "VGG: expected `batch_norm` to be True or False, received 'no'"),
+    (lambda: nl.architectures.create("alexnet", local_response_norm="off"),
+     "AlexNet: expected `local_response_norm` to be True or False, received 'off'"),
+    (lambda: nl.schedules.exponential_decay(0.5, staircase="false"),
+     "exponential_decay: expected `staircase` to be True or False, received 'false'"),
+])
+def test_flag_given_as_a_string(build, message):
+    # before: bool('False') is True, so each was silently switched on
+    with pytest.raises(ConfigError, match="^" + re.escape(message) + "$"):
+        build()
+    assert L.LSTM(8, return_sequences=np.bool_(True)).return_sequences is True
+
 
 
 # -- validation ----------------------------------------------------------------------------------

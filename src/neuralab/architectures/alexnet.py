@@ -11,6 +11,7 @@ from .. import layers as L
 from .. import registry
 from ._base import (AdaptiveAveragePooling, Model, build_model, check_image_shape,
                     check_num_classes, check_probability)
+from ..validation import check_bool
 
 __all__ = ["AlexNet"]
 
@@ -46,7 +47,7 @@ class AlexNet(Model):
         num_classes = check_num_classes("AlexNet", num_classes)
         input_shape = check_image_shape("AlexNet", input_shape)
         dropout = check_probability("AlexNet", "dropout", dropout)
-        lrn = bool(local_response_norm)
+        lrn = check_bool("AlexNet", "local_response_norm", local_response_norm)
         self._args = {"input_shape": list(input_shape), "dropout": dropout,
                       "local_response_norm": lrn}
         self.torchvision_names = {}

@@ -14,7 +14,7 @@ import numbers
 from .. import layers as L
 from .. import registry
 from ..graph import join
-from ..validation import check_int, expected
+from ..validation import check_bool, check_int, expected
 from ._base import (AdaptiveAveragePooling, Model, build_model, check_image_shape,
                     check_num_classes, check_probability)
 
@@ -74,7 +74,7 @@ class VGG(Model):
         hidden_units = check_int("VGG", "hidden_units", hidden_units, low=1)
         dropout = check_probability("VGG", "dropout", dropout)
         pool_size = check_int("VGG", "pool_size", pool_size, low=1)
-        batch_norm = bool(batch_norm)
+        batch_norm = check_bool("VGG", "batch_norm", batch_norm)
         self._args = {"layers": layers, "input_shape": list(input_shape),
                       "batch_norm": batch_norm, "hidden_units": hidden_units,
                       "dropout": dropout, "pool_size": pool_size}

@@ -16,6 +16,7 @@ from torch import nn
 
 from .. import registry
 from ..errors import ConfigError, DataError, ShapeError, format_shape
+from ..validation import check_bool
 from .base import Layer, positive_int
 
 __all__ = ["BatchNorm", "GroupNorm", "LocalResponseNorm"]
@@ -64,7 +65,7 @@ class BatchNorm(Layer):
         super().__init__(name)
         self.momentum = _real("BatchNorm", "momentum", momentum, 0, 1)
         self.epsilon = _real("BatchNorm", "epsilon", epsilon, 0, low_open=True)
-        self.affine = bool(affine)
+        self.affine = check_bool("BatchNorm", "affine", affine)
         self.gamma = self.beta = None
 
     def _build(self, input_shape):
@@ -113,7 +114,7 @@ class GroupNorm(Layer):
         super().__init__(name)
         self.n_groups = positive_int("GroupNorm", "n_groups", n_groups)
         self.epsilon = _real("GroupNorm", "epsilon", epsilon, 0, low_open=True)
-        self.affine = bool(affine)
+        self.affine = check_bool("GroupNorm", "affine", affine)
         self.gamma = self.beta = None
 
     def output_shape_for(self, input_shape):

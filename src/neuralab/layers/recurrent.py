@@ -39,6 +39,7 @@ from torch.nn.utils import rnn as rnn_utils
 from .. import init as initializers
 from .. import registry
 from ..errors import ConfigError, DataError, DTypeError, ShapeError, format_shape
+from ..validation import check_bool
 from .base import Layer, positive_int
 
 __all__ = ["SimpleRNN", "LSTM", "GRU", "lengths_from_mask"]
@@ -92,8 +93,8 @@ class _Recurrent(Layer):
         owner = type(self).__name__
         self.n_units = positive_int(owner, "n_units", n_units)
         self.n_layers = positive_int(owner, "n_layers", n_layers)
-        self.return_sequences = bool(return_sequences)
-        self.bidirectional = bool(bidirectional)
+        self.return_sequences = check_bool(owner, "return_sequences", return_sequences)
+        self.bidirectional = check_bool(owner, "bidirectional", bidirectional)
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not (
                 0.0 <= dropout < 1.0):
             raise ConfigError(f"{owner}: expected `dropout` to be a number in [0, 1), "
