@@ -11,7 +11,7 @@ import torch
 
 import neuralab as nl
 from neuralab import layers as L
-from neuralab.errors import ConfigError, DataError, ShapeError, UnknownKeyError
+from neuralab.errors import ConfigError, DataError, DTypeError, ShapeError, UnknownKeyError
 
 
 # -- recurrent layers ----------------------------------------------------------------------------
@@ -105,3 +105,13 @@ def test_numpy_bool_is_taken_as_a_flag():
     assert len(history) == 1
     with pytest.raises(ConfigError, match=r"^fit: expected `shuffle` to be True or False, received 1$"):
         (L.Input(4) >> L.Softmax(3)).fit(x, np.arange(8) % 3, epochs=1, progress=False, shuffle=1)
+
+
+# -- architectures -------------------------------------------------------------------------------
+@pytest.mark.parametrize("name, shown", [(5, "5"), (None, "NoneType"), (torch.nn.Linear(2, 3), "Linear")])
+def test_create_an_architecture_from_something_that_is_no_name(name, shown):
+    # before: returned unchanged (create(5) == 5), failing later far from the mistake
+    with pytest.raises(DTypeError, match=r"^architectures.create: expected `name` to be an architecture name "
+                                         r"such as 'resnet18' \(architectures.names\(\) lists them\) or a "
+                                         rf"config dict, received '?{shown}'?$"):
+        nl.architectures.create(name)

@@ -33,7 +33,7 @@ mixture_of_experts        (depends on experts)   —
 from __future__ import annotations
 
 from .. import registry
-from ..validation import check_bool
+from ..validation import check_bool, check_type
 from ._base import AdaptiveAveragePooling, Model
 from ._torchvision import load_torchvision_state_dict, to_torchvision_state_dict
 from .alexnet import AlexNet
@@ -67,6 +67,8 @@ def create(name: str, **kwargs):
     >>> create("resnet18", num_classes=10, input_shape=(3, 32, 32)).output_shape
     (10,)
     """
+    check_type("architectures.create", "name", name, (str, dict), "an architecture name such as "
+               "'resnet18' (architectures.names() lists them) or a config dict")
     return registry.architectures.get(name, **kwargs)
 
 
