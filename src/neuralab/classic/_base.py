@@ -34,6 +34,7 @@ from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, make_constraint
+from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted as sklearn_check_is_fitted
 from sklearn.utils.validation import validate_data
 
@@ -106,10 +107,17 @@ def validate(estimator, X, y=None, *, reset: bool, dtype=np.float64, **kwargs):
         return validate_data(estimator, X, y, reset=reset, dtype=dtype, **kwargs)
 
 
-def check_supervised(estimator, X, y, *, reset: bool, **kwargs):
-    """``validate_data(estimator, X, y)``; ``y=None`` raises scikit-learn's message."""
+def check_supervised(estimator, X, y, *, reset: bool, classification: bool = False, **kwargs):
+    """``validate_data(estimator, X, y)``; ``y=None`` raises scikit-learn's message.
+
+    ``classification=True`` also refuses targets that are no class labels (continuous
+    values: scikit-learn's "Unknown label type" message, as a DataError).
+    """
     with _as_neuralab_errors():
-        return validate_data(estimator, X, y, reset=reset, dtype=np.float64, **kwargs)
+        X, y = validate_data(estimator, X, y, reset=reset, dtype=np.float64, **kwargs)
+        if classification:
+            check_classification_targets(y)
+        return X, y
 
 
 def to_tensor(array, device, dtype=torch.float32) -> torch.Tensor:

@@ -13,7 +13,6 @@ import numbers
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin, RegressorMixin
-from sklearn.utils.multiclass import check_classification_targets
 
 from .. import registry
 from ..validation import expected
@@ -209,8 +208,7 @@ class PNN(ClassifierMixin, _KernelNetwork):
     def fit(self, X, y):
         """Store the training set and its classes. Returns self."""
         self._validate_params()
-        X, y = check_supervised(self, X, y, reset=True)
-        check_classification_targets(y)
+        X, y = check_supervised(self, X, y, reset=True, classification=True)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         order = np.argsort(y_index, kind="stable")  # group the points by class
         self.X_fit_ = X[order]

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
 from sklearn.utils import check_random_state
-from sklearn.utils.multiclass import check_classification_targets
 from tqdm.auto import tqdm
 
 from .. import registry
@@ -241,8 +240,7 @@ class _LVQBase(ClassifierMixin, Estimator):
     def fit(self, X, y):
         """Initialise the prototypes and train for ``max_iter`` epochs. Returns self."""
         self._validate_params()
-        X, y = check_supervised(self, X, y, reset=True)
-        check_classification_targets(y)
+        X, y = check_supervised(self, X, y, reset=True, classification=True)
         classes, y_index = np.unique(y, return_inverse=True)
         self._initialise(X, y_index, classes)
         self._run_epochs(X, y_index, self.max_iter)
@@ -256,8 +254,7 @@ class _LVQBase(ClassifierMixin, Estimator):
         """
         self._validate_params()
         first = not hasattr(self, "prototypes_")
-        X, y = check_supervised(self, X, y, reset=first)
-        check_classification_targets(y)
+        X, y = check_supervised(self, X, y, reset=first, classification=True)
         if first:
             all_classes = np.unique(y if classes is None else np.asarray(classes))
         else:
