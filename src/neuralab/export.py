@@ -36,8 +36,8 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import nn
 
-from .errors import ConfigError, DTypeError, NeuralabError
-from .validation import check_choice, check_number, expected
+from .errors import ConfigError, DTypeError, NeuralabError, ShapeError, format_shape
+from .validation import check_choice, check_number, check_path, expected
 
 __all__ = ["export_onnx", "ExportError", "OnnxExport"]
 
@@ -278,7 +278,7 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_shape=None, *, 
     exporter = check_choice("export_onnx", "exporter", exporter, _EXPORTERS)
     rtol = check_number("export_onnx", "rtol", rtol, low=0.0)
     atol = check_number("export_onnx", "atol", atol, low=0.0)
-    path = os.fspath(path)
+    path = check_path("export_onnx", "path", path)
     if os.path.isdir(path):
         raise expected("export_onnx", "path", "a .onnx file path", f"the folder {path!r}")
     shapes = _shapes(input_shape, model)
@@ -301,6 +301,12 @@ def export_onnx(model: nn.Module, path: str | os.PathLike, input_shape=None, *, 
         try:
             with torch.no_grad():
                 n_out_probe = len(_flat(wrapper(*example)))
+        except ShapeError as exc:
+            own = getattr(model, "input_shape", None)
+            if input_shape is not None and own is not None and _shapes(own, model) != shapes:
+                raise expected("export_onnx", "input_shape", f"the model's input shape {format_shape(own)} "
+                               "(one sample, without the batch axis)", input_shape) from exc
+            raise
         except NeuralabError:
             raise
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:

@@ -115,3 +115,36 @@ def test_create_an_architecture_from_something_that_is_no_name(name, shown):
                                          r"such as 'resnet18' \(architectures.names\(\) lists them\) or a "
                                          rf"config dict, received '?{shown}'?$"):
         nl.architectures.create(name)
+
+
+# -- classic estimators --------------------------------------------------------------------------
+@pytest.mark.parametrize("estimator", ["PNN", "LVQ", "LVQ3"])
+def test_classifier_fitted_on_a_continuous_target(estimator):
+    # before: scikit-learn's bare ValueError, not a neuralab error
+    rng = np.random.default_rng(0)
+    model = getattr(nl.classic, estimator)()
+    with pytest.raises(DataError, match=r"^Unknown label type: continuous"):
+        model.fit(rng.random((10, 2)), rng.random(10))
+    assert list(model.fit(rng.random((10, 2)), np.arange(10) % 2).classes_) == [0, 1]
+
+
+# -- export --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(5,), (1, 4)])          # another width; the batch axis included
+def test_export_with_an_input_shape_that_is_not_the_models(tmp_path, shape):
+    pytest.importorskip("onnx")
+    from neuralab.export import export_onnx
+
+    net = L.Input(4) >> L.Relu(8) >> L.Softmax(3)
+    with pytest.raises(ConfigError, match=r"^export_onnx: expected `input_shape` to be the model's input "
+                                          r"shape \(4,\) \(one sample, without the batch axis\), received "
+                                          + re.escape(str(shape)) + "$"):
+        export_onnx(net, tmp_path / "net.onnx", shape, exporter="torchscript")
+    assert not (tmp_path / "net.onnx").exists()
+
+
+def test_export_to_a_path_that_is_no_path():
+    from neuralab.export import export_onnx
+
+    with pytest.raises(DTypeError, match=r"^export_onnx: expected `path` to be a path \(str or os.PathLike\), "
+                                         r"received 'int'$"):
+        export_onnx(L.Input(4) >> L.Softmax(3), 5, (4,))
