@@ -546,6 +546,11 @@ def cmd_train(args) -> int:
     _check_out_folder(out)
     split = _load_data(args.data, input_shape, args.split_seed, classes=classes,
                        test_split=args.test_split, label_column=args.label_column)
+    present = np.unique(np.concatenate([split.y_train, split.y_test]))
+    if len(present) < 2:  # as an image folder needs 2 class folders
+        shown = present.tolist() if classes is None else [classes[int(k)] for k in present]
+        raise _data_error(args.data, f"expected labels of at least 2 classes to train a classifier, "
+                                     f"received one class only: {shown}")
     n_params = sum(p.numel() for p in model.parameters())
     print(f"neuralab: training {name} ({n_params:,} parameters) on {args.data}: "
           f"{len(split.x_train)} train / {len(split.x_test)} test samples, input {input_shape}")

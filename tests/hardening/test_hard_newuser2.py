@@ -175,3 +175,17 @@ def test_style_command_with_one_image_as_content_and_style(tmp_path, capsys):
     same = str(tmp_path / "same.png")
     assert main(["style", same, same, "--out", str(tmp_path / "r.png"), "--steps", "1", "--size", "64"]) == 0
     assert "J_style -0% in 1 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("labels, shown", [(np.zeros(20, int), "[0]"), (np.full(20, 3), "[3]"),
+                                           (np.array(["cat"] * 20), "['cat']")])
+def test_cli_train_on_data_of_one_class(tmp_path, capsys, labels, shown):
+    # before: a 1-class (or 4-output, 1-class) classifier trained to a trivial 100 % test accuracy
+    from neuralab.cli import main
+
+    np.savez(tmp_path / "one.npz", x=np.random.default_rng(0).random((20, 8, 8)), y=labels)
+    assert main(["train", "lenet5", "--data", str(tmp_path / "one.npz"), "--epochs", "1",
+                 "--out", str(tmp_path / "run"), "--no-progress"]) != 0
+    assert capsys.readouterr().err.rstrip().endswith(
+        "expected labels of at least 2 classes to train a classifier, received one class only: " + shown)
+    assert not (tmp_path / "run" / "model.safetensors").exists()
