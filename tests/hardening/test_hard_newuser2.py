@@ -189,3 +189,15 @@ def test_cli_train_on_data_of_one_class(tmp_path, capsys, labels, shown):
     assert capsys.readouterr().err.rstrip().endswith(
         "expected labels of at least 2 classes to train a classifier, received one class only: " + shown)
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_embedding_given_a_padding_of_minus_one():
+    # before: "... received index -1 ...; enlarge input_size to at least 10" (it was 10 already)
+    net = L.Input(5, dtype="int64") >> L.Embedding(10, 3, name="embed")
+    with pytest.raises(DataError, match=r"^layer 'embed' \(Embedding\): expected indices in \[0, 10\) for its "
+                                        r"vocabulary of 10, received index -1 \(indices range over \[-1, 4\]\); "
+                                        r"indices count from 0 \(a padding of -1 is no index: pad with 0 or a "
+                                        r"reserved index\)$"):
+        net(torch.tensor([[1, 2, 3, 4, -1]]))
+    with pytest.raises(DataError, match=r"received index 12 .*; enlarge input_size to at least 13 or map"):
+        net(torch.tensor([[1, 2, 3, 4, 12]]))

@@ -251,11 +251,13 @@ class Embedding(Layer):
         low, high = (int(v) for v in torch.aminmax(x))
         if low < 0 or high >= self.input_size:
             bad = high if high >= self.input_size else low
+            fix = (f"enlarge input_size to at least {high + 1} or map unknown tokens to a reserved index"
+                   if bad >= 0 else "indices count from 0 (a padding of -1 is no index: pad with 0 "
+                   "or a reserved index)")
             raise DataError(
                 f"layer '{self.name}' (Embedding): expected indices in [0, {self.input_size}) for its "
                 f"vocabulary of {self.input_size}, received index {bad} (indices range over "
-                f"[{low}, {high}]); enlarge input_size to at least {max(high + 1, self.input_size)} "
-                "or map unknown tokens to a reserved index")
+                f"[{low}, {high}]); {fix}")
 
     def extra_repr(self):
         return f"{self.input_size}, {self.output_size}"
