@@ -107,6 +107,23 @@ def test_create_takes_what_fit_takes():
     assert opt.defaults["lr"] == 0.3
 
 
+@pytest.mark.parametrize("spec", ["cg", {"class": "cg", "config": {}}, nopt.ConjugateGradient])
+def test_create_names_a_keyword_the_optimizer_does_not_take(spec):
+    """A misspelt option was torch's raw TypeError from the constructor."""
+    with pytest.raises(ConfigError, match=r"optimizers.create: optimizer '(cg|ConjugateGradient)' does "
+                                          r"not take `method`; expected some of lr, update, .*orthogonality "
+                                          r"in its keyword arguments"):
+        nopt.create(spec, [torch.nn.Parameter(torch.zeros(2))], method="polak_ribiere")
+
+
+def test_create_still_takes_the_factories_own_options():
+    w = torch.nn.Parameter(torch.zeros(3))
+    assert isinstance(nopt.create("bfgs", [w], strict=True), nopt.QuasiNewton)
+    with pytest.raises(ConfigError, match=r"optimizer 'sgd' does not take `momentun`; expected some of "
+                                          r".*momentum"):
+        nopt.create("sgd", [w], momentun=0.9)
+
+
 def test_registry_get_works_or_fails_clearly():
     opt = registry.optimizers.get("adam", params=params(), lr=0.2)
     assert type(opt) is torch.optim.Adam and opt.defaults["lr"] == 0.2

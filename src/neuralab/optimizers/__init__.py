@@ -260,19 +260,27 @@ def create(spec, params, lr: float | None = None, **kwargs) -> Optimizer:
         >>> create({"class": "cg", "config": {"update": "liu_storey"}}, net.parameters()).defaults["update"]
         'liu_storey'
     """
+    return _create(spec, params, lr, kwargs, owner="optimizers.create",
+                   where="its keyword arguments")
+
+
+def _create(spec, params, lr, kwargs: dict, *, owner: str, where: str) -> Optimizer:
+    """:func:`create`; a keyword the optimizer does not take is a ConfigError of ``owner``
+    naming it and those it takes (in ``where``: fit says "optimizer_kwargs")."""
     if isinstance(spec, Optimizer):
         if lr is not None or kwargs:
             warnings.warn(
                 "create() received an optimizer instance; lr and keyword options are ignored",
-                stacklevel=2,
+                stacklevel=3,
             )
         return spec
     if inspect.isclass(spec) and issubclass(spec, Optimizer):
-        return spec(params, **kwargs) if lr is None else spec(params, lr=lr, **kwargs)
-    if isinstance(spec, str):
-        factory = registry.optimizers.lookup(spec)
-        return factory(params, lr=lr, **kwargs)
-    if isinstance(spec, dict):
+        name, cls, options = spec.__name__, spec, dict(kwargs, **({} if lr is None else {"lr": lr}))
+        build = spec
+    elif isinstance(spec, str):
+        build = registry.optimizers.lookup(spec)
+        name, cls, options = spec, _class_of(build), dict(kwargs, lr=lr)
+    elif isinstance(spec, dict):
         if set(spec) - {"class", "config"} or not isinstance(spec.get("class"), str):
             raise DTypeError(
                 'an optimizer config must be a dict {"class": name, "config": {...}}; received '
@@ -282,8 +290,9 @@ def create(spec, params, lr: float | None = None, **kwargs) -> Optimizer:
         options.update(kwargs)
         if lr is not None:
             options["lr"] = lr
-        return registry.optimizers.lookup(spec["class"])(params, **options)
-    if callable(spec) and not inspect.isclass(spec):
+        build = registry.optimizers.lookup(spec["class"])
+        name, cls = spec["class"], _class_of(build)
+    elif callable(spec):
         opt = spec(params, **kwargs) if lr is None else spec(params, lr=lr, **kwargs)
         if not isinstance(opt, Optimizer):
             raise DTypeError(
@@ -291,7 +300,46 @@ def create(spec, params, lr: float | None = None, **kwargs) -> Optimizer:
                 f"{type(opt).__name__}, not a torch.optim.Optimizer"
             )
         return opt
-    raise DTypeError(
-        "optimizer must be a name, a config dict, a torch.optim.Optimizer subclass or instance, "
-        f"or a factory callable; received {type(spec).__name__}. Names: {', '.join(names())}"
-    )
+    else:
+        raise DTypeError(
+            "optimizer must be a name, a config dict, a torch.optim.Optimizer subclass or instance, "
+            f"or a factory callable; received {type(spec).__name__}. Names: {', '.join(names())}"
+        )
+    try:
+        return build(params, **options)
+    except TypeError:
+        if cls is not None:
+            check_options(owner, name, cls, options, where)
+        raise
+
+
+# keyword options the registry's factories take on top of the class's own
+_FACTORY_OPTIONS = ("strict",)
+
+
+def _class_of(entry):
+    """The optimizer class a registry entry builds (None when it cannot tell)."""
+    return entry if isinstance(entry, type) else getattr(entry, "optimizer_class", None)
+
+
+def check_options(owner: str, name: str, cls, options: dict, where: str) -> None:
+    """ConfigError for a keyword option optimizer class ``cls`` does not take, listing those it does.
+
+    >>> check_options("fit", "cg", ConjugateGradient, {"method": "x"}, "optimizer_kwargs")
+    Traceback (most recent call last):
+    ...
+    neuralab.errors.ConfigError: fit: optimizer 'cg' does not take `method`; expected some of lr, update, restart_every, line_search, c1, c2, orthogonality in optimizer_kwargs
+    """
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    allowed = [p for p in params if p not in ("self", "params")]
+    unknown = [k for k in options if k not in params and k not in _FACTORY_OPTIONS]
+    if unknown:
+        raise ConfigError(
+            f"{owner}: optimizer {name!r} does not take {', '.join(f'`{k}`' for k in unknown)}; "
+            f"expected some of {', '.join(allowed)} in {where}"
+        )

@@ -55,49 +55,16 @@ def make_optimizer(spec, module: nn.Module, lr: float | None, kwargs: dict):
     params = _trainable(module)
     if not params:
         raise ConfigError(f"fit: {type(module).__name__} has no trainable parameters")
-    if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):
-        _check_kwargs(spec, spec.__name__, kwargs)
-        return spec(params, **({"lr": lr} if lr is not None else {}), **kwargs)
     if not isinstance(spec, (str, dict)) and not callable(spec):
         raise expected("fit", "optimizer", "an optimizer name, a torch.optim class or instance",
                        type(spec).__name__)
     from .. import optimizers
 
     try:
-        return optimizers.create(spec, params, lr=lr, **kwargs)
-    except TypeError as exc:
+        return optimizers._create(spec, params, lr, kwargs, owner="fit", where="optimizer_kwargs")
+    except TypeError as exc:  # not an option it does not take (those are ConfigErrors)
         name = spec if isinstance(spec, str) else getattr(spec, "__name__", type(spec).__name__)
-        target = _optimizer_class(spec)
-        if target is not None:
-            _check_kwargs(target, name, kwargs)
         raise ConfigError(f"fit: optimizer {name!r} rejected its arguments: {exc}") from None
-
-
-def _optimizer_class(spec):
-    if isinstance(spec, str):
-        try:
-            entry = registry.optimizers.lookup(spec)
-        except (ConfigError, AttributeError):
-            return None
-        return entry if isinstance(entry, type) else getattr(entry, "optimizer_class", None)
-    return spec if isinstance(spec, type) else None
-
-
-def _check_kwargs(cls, name: str, kwargs: dict) -> None:
-    """ConfigError for an argument the optimizer does not take, listing the ones it does."""
-    try:
-        params = inspect.signature(cls.__init__).parameters
-    except (TypeError, ValueError):
-        return
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return
-    allowed = [p for p in params if p not in ("self", "params")]
-    unknown = [k for k in kwargs if k not in params]
-    if unknown:
-        raise ConfigError(
-            f"fit: optimizer {name!r} does not take {', '.join(f'`{k}`' for k in unknown)}; expected "
-            f"some of {', '.join(allowed)} in optimizer_kwargs"
-        )
 
 
 def step_takes_loss(optimizer) -> bool:
