@@ -201,3 +201,19 @@ def test_embedding_given_a_padding_of_minus_one():
         net(torch.tensor([[1, 2, 3, 4, -1]]))
     with pytest.raises(DataError, match=r"received index 12 .*; enlarge input_size to at least 13 or map"):
         net(torch.tensor([[1, 2, 3, 4, 12]]))
+
+
+# -- style transfer ------------------------------------------------------------------------------
+def test_style_transfer_of_an_empty_image_or_a_file_name():
+    from neuralab.vision.style import transfer
+
+    style = np.random.default_rng(0).random((64, 64, 3))
+    # before: numpy's raw 'zero-size array to reduction operation minimum' ValueError
+    with pytest.raises(ShapeError, match=r"^transfer: expected `content` to be an image H×W×C \(or H×W\) with "
+                                         r"at least one pixel, received shape \(0, 0, 3\)$"):
+        transfer(np.zeros((0, 0, 3)), style, steps=1)
+    # before: ShapeError '... received shape ()' for the file name
+    with pytest.raises(DTypeError, match=r"^transfer: expected `style` to be an image array H×W×C \(NumPy, "
+                                         r"uint8 or float\) \(a file: read it first, or use stylise_files / "
+                                         r"`neuralab style`\), received 'style.png'$"):
+        transfer(style, "style.png", steps=1)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -360,14 +361,17 @@ def _read_image(name: str, image) -> _Image:
             array = np.asarray(image)
         except Exception:  # noqa: BLE001 - anything numpy cannot read is the user's error
             array = None
-        if array is None or array.dtype == object:
-            raise expected("transfer", name, "an image array H×W×C (NumPy, uint8 or float)",
-                           type(image).__name__, error=DTypeError)
+        if array is None or array.dtype == object or array.dtype.kind in "USV":
+            shown = image if isinstance(image, (str, os.PathLike)) else type(image).__name__
+            hint = " (a file: read it first, or use stylise_files / `neuralab style`)" \
+                if isinstance(image, (str, os.PathLike)) else ""
+            raise expected("transfer", name, f"an image array H×W×C (NumPy, uint8 or float){hint}",
+                           shown, error=DTypeError)
     if array.ndim == 2:
         array = array[:, :, None]
-    if array.ndim != 3:
-        raise ShapeError(f"transfer: expected `{name}` to be an image H×W×C (or H×W), received "
-                         f"shape {array.shape}")
+    if array.ndim != 3 or 0 in array.shape:
+        raise ShapeError(f"transfer: expected `{name}` to be an image H×W×C (or H×W) with at least "
+                         f"one pixel, received shape {array.shape}")
     if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
         raise expected("transfer", name, "an image of integers or floats", f"dtype {array.dtype}",
                        error=DTypeError)
