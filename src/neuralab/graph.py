@@ -665,7 +665,7 @@ class Network(Algebra, nn.Module):
                 str(field[0]) if len(set(field)) == 1 else "×".join(map(str, field)))
             row = [f"{layer.name} ({type(layer).__name__})",
                    format_shape(layer.output_shape) if layer.built else "?",
-                   f"{own:,}", field_text]
+                   f"{own:,}" if layer.built else "?", field_text]
             if not chain:
                 row.append(", ".join(p.name for p in self._preds[layer]) or "-")
             rows.append(row)
@@ -683,6 +683,10 @@ class Network(Algebra, nn.Module):
         rule = "=" * len(fmt(header))
         lines = [f"Network '{self.name}'", rule, fmt(header), "-" * len(rule)]
         lines += [fmt(r) for r in rows]
+        if not self.built:  # a chain without an Input: its layers get their weights at the first call
+            lines += [rule, "Total parameters: unknown until the shapes are known: start the network with "
+                            "L.Input(shape) or call it on a batch first"]
+            return lines
         lines += [rule, f"Total parameters: {total:,}", f"Trainable parameters: {trainable:,}",
                   f"Non-trainable parameters: {total - trainable:,}"]
         return lines

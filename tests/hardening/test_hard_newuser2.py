@@ -217,3 +217,16 @@ def test_style_transfer_of_an_empty_image_or_a_file_name():
                                          r"uint8 or float\) \(a file: read it first, or use stylise_files / "
                                          r"`neuralab style`\), received 'style.png'$"):
         transfer(style, "style.png", steps=1)
+
+
+# -- graph ---------------------------------------------------------------------------------------
+def test_summary_of_a_network_without_an_input():
+    # before: 'Params 0' per layer and 'Total parameters: 0' for a net that has 23 once called
+    net = L.Relu(3) >> L.Softmax(2)
+    lines = net.summary_lines()
+    assert lines[-1] == ("Total parameters: unknown until the shapes are known: start the network with "
+                         "L.Input(shape) or call it on a batch first")
+    assert all(line.split()[-2] == "?" for line in lines if line.startswith(("relu-", "softmax-")))
+    net(torch.zeros(2, 4))
+    assert net.summary_lines()[-3] == f"Total parameters: {sum(p.numel() for p in net.parameters())}" == \
+        "Total parameters: 23"
