@@ -804,12 +804,12 @@ def _command(sub, name: str, func, **kw) -> argparse.ArgumentParser:
     return p
 
 
-def _model_args(p, with_shape=True, optional=False):
+def _model_args(p, with_shape=True, optional=False, classes_default="the data's, 10 for digits"):
     p.add_argument("model", nargs="?" if optional else None,
                    help="an architecture name (see `neuralab summary --list`) "
                         "or a .safetensors model file")
     p.add_argument("--num-classes", type=_int_at_least(1), default=None,
-                   help="classes of a new architecture (default: the data's, 10 for digits)")
+                   help=f"classes of a new architecture (default: {classes_default})")
     if with_shape:
         p.add_argument("--input-shape", type=_shape, default=None,
                        help="input shape C,H,W of a new architecture (default: the "
@@ -905,7 +905,7 @@ def _add_summary(sub) -> None:
                  help="print a model's layers, shapes, parameters, receptive fields",
                  description="Build an architecture (or load a model file) and print its "
                              "summary table.")
-    _model_args(s, optional=True)
+    _model_args(s, optional=True, classes_default="10")
     s.add_argument("--list", action="store_true", help="list the registered architectures")
 
 
@@ -916,7 +916,7 @@ def _add_export(sub) -> None:
                  description="Export an architecture or a saved .safetensors model to ONNX "
                              "with a dynamic batch axis; onnxruntime's output is compared "
                              "with PyTorch's (pip install 'neuralab[export]').")
-    _model_args(x)
+    _model_args(x, classes_default="10")
     x.add_argument("--onnx", nargs="?", const=None, default=None, metavar="OUT",
                    help="the .onnx file (default: the model file with .onnx, or ARCH.onnx)")
     x.add_argument("--exporter", choices=("auto", "torchscript", "dynamo"), default="auto",
