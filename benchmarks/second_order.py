@@ -159,18 +159,23 @@ def run_scipy_lm(net, x, y, max_iter=500):
     return None
 
 
+def torch_closure(opt, net, x, y, loss_fn=torch.nn.functional.mse_loss):
+    """torch.optim's closure rule: zero the gradients, the loss, backward, return it."""
+    def closure():
+        opt.zero_grad()
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        return loss
+
+    return closure
+
+
 def run_lbfgs(net, x, y, max_iter=500):
     """torch.optim.LBFGS with torch's default max_iter=20 per step; returns inner iterations."""
     opt = torch.optim.LBFGS(net.parameters(), lr=1, max_iter=20, history_size=50,
                             tolerance_grad=0, tolerance_change=0,
                             line_search_fn="strong_wolfe")
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(net(x), y)
-        loss.backward()
-        return loss
-
+    closure = torch_closure(opt, net, x, y)
     for _ in range(max_iter):
         opt.step(closure)
         if mse(net, x, y) < TARGET:
@@ -380,11 +385,7 @@ def lenet_one(method: str) -> dict:
                 info["warning"] = str(caught[0].message)
             info["optimizer"] = type(opt).__name__
             if isinstance(opt, torch.optim.LBFGS):
-                def closure():
-                    opt.zero_grad()
-                    loss = loss_fn(net(x), y)
-                    loss.backward()
-                    return loss
+                closure = torch_closure(opt, net, x, y, loss_fn)
             elif method == "lm":
                 closure = nopt.ResidualClosure(net, x, y)
             else:
@@ -493,13 +494,7 @@ def overfit_torch_lbfgs(seed: int, epochs: int) -> float:
     net, x, y = neupy_overfit_problem(seed)
     opt = torch.optim.LBFGS(net.parameters(), max_iter=1, line_search_fn="strong_wolfe",
                             tolerance_grad=0.0, tolerance_change=0.0)
-
-    def closure():
-        opt.zero_grad()
-        loss = torch.nn.functional.mse_loss(net(x), y)
-        loss.backward()
-        return loss
-
+    closure = torch_closure(opt, net, x, y)
     for _ in range(epochs):
         opt.step(closure)
     return mse(net, x, y)
