@@ -146,6 +146,12 @@ def check_wolfe(owner: str, c1, c2) -> tuple[float, float]:
 
 # the fallback backtracks from the failed trial step by this factor, at most this many times
 _FALLBACK_SHRINK, _FALLBACK_TRIES = 0.3, 80
+def project_off(N: torch.Tensor | None, A: torch.Tensor) -> torch.Tensor:
+    """``(I − NᵀN) A``: A of shape (P,) or (P, k) without its components along the rows of N
+    (orthonormal kink normals, (k_N, P); None: A unchanged)."""
+    return A if N is None else A - N.T @ (N @ A)
+
+
 # at most this many active kinks (their normals are a (k, P) matrix)
 _MAX_KINKS = 32
 
@@ -258,8 +264,7 @@ class LineSearchOptimizer(FullBatchOptimizer):
 
     def _project(self, v: torch.Tensor) -> torch.Tensor:
         """v without its components along the active kink normals."""
-        N = self._kinks()
-        return v if N is None else v - N.T @ (N @ v)
+        return project_off(self._kinks(), v)
 
     def _hair(self, x: torch.Tensor) -> float:
         return math.sqrt(torch.finfo(x.dtype).eps) * (1.0 + float(x.norm()))

@@ -13,7 +13,8 @@ import math
 import torch
 
 from ..validation import check_bool, check_choice, check_int, check_number
-from ._base import FullBatchOptimizer, LineSearchOptimizer, check_lr, check_memory_limit
+from ._base import (FullBatchOptimizer, LineSearchOptimizer, check_lr, check_memory_limit,
+                    project_off)
 from ._closures import ResidualClosure, check_least_squares_loss
 from ._derivatives import (
     _outputs_per_sample,
@@ -82,11 +83,6 @@ class _KinkSet(LineSearchOptimizer):
     """The line-search family's kinks (bisection of a gradient jump, the active set of
     normals, their projection) kept for LM's parameters; LM calls its methods with
     the loss closure ``mean(r²)``."""
-
-
-def _project_columns(N: torch.Tensor | None, A: torch.Tensor) -> torch.Tensor:
-    """``(I − NᵀN) A`` for A of shape (P,) or (P, k) (N: orthonormal rows, or None)."""
-    return A if N is None else A - N.T @ (N @ A)
 
 
 class LevenbergMarquardt(FullBatchOptimizer):
@@ -295,7 +291,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
     def _normal_system(self, closure, group, N):
         ne = residual_normal_equations(closure, self._params, group["memory_budget"])
         ne.J = ne.r = None  # the P×P system is all this solver needs
-        JtJ, Jtr = ne.JtJ, _project_columns(N, ne.Jtr)
+        JtJ, Jtr = ne.JtJ, project_off(N, ne.Jtr)
         if N is not None:  # (I − NᵀN) JᵀJ (I − NᵀN), in place: only (k, P) temporaries
             JtJ.addmm_(N.T, N @ JtJ, alpha=-1.0)
             JtJ.addmm_(JtJ @ N.T, N, alpha=-1.0)
@@ -304,7 +300,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
         def solve(mu):
             A = JtJ.clone()
             A.diagonal().add_(d, alpha=mu)
-            return _project_columns(N, solve_spd(A, Jtr)[0])
+            return project_off(N, solve_spd(A, Jtr)[0])
 
         return ne.sse / max(1, ne.n_residuals), solve, ne.chunks, None
 
@@ -324,7 +320,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
         def solve(mu):
             Km = K.clone()
             Km.diagonal().add_(mu)
-            return _project_columns(N, JDt @ solve_spd(Km, r)[0])
+            return project_off(N, JDt @ solve_spd(Km, r)[0])
 
         return float(r @ r) / max(1, r.numel()), solve, 1, None
 
@@ -337,7 +333,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
         r, jv, jtu = jacobian_products(closure, self._params)
         if N is not None:
             jv0, jtu0 = jv, jtu
-            jv, jtu = (lambda v: jv0(_project_columns(N, v))), (lambda u: _project_columns(N, jtu0(u)))
+            jv, jtu = (lambda v: jv0(project_off(N, v))), (lambda u: project_off(N, jtu0(u)))
         if scale is None:
             krylov = DampedLeastSquares(jv, jtu, r, group["max_cg"], group["cg_tol"])
         else:
@@ -346,7 +342,7 @@ class LevenbergMarquardt(FullBatchOptimizer):
 
         def solve(mu):
             z = krylov.solve(mu)
-            return _project_columns(N, z if scale is None else scale * z)
+            return project_off(N, z if scale is None else scale * z)
 
         return float(r @ r) / max(1, r.numel()), solve, chunks, krylov
 
