@@ -143,7 +143,6 @@ class History:
             ax.grid(alpha=0.3)
             ax.legend()
         fig.tight_layout()
-        path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
         os.makedirs(folder, exist_ok=True)
         fig.savefig(path, dpi=dpi, format="png")
